@@ -1,0 +1,38 @@
+# symcorpus: `make demo` and `make test` set everything up on a fresh machine by themselves.
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench-ingest java venv clean
+
+venv: $(STAMP)
+
+# torch first, pinned: it is the CPU wheel on disk; an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# PySpark 4 needs Java 17 or newer: install a headless JRE where it is missing or older.
+java:
+	@major=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1); \
+	if [ -z "$$major" ] || [ "$$major" -lt 17 ]; then \
+		echo "Java 17+ not found (found: '$${major:-none}'); installing openjdk-17-jre-headless"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
+	fi
+
+demo: $(STAMP) java
+	$(VENV)/bin/symcorpus demo
+
+test: $(STAMP) java
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench-ingest: $(STAMP) java
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) data bench/out .pytest_cache

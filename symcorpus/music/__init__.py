@@ -1,0 +1,1 @@
+"""Musical logic as plain functions over bytes and numpy arrays: no Spark, no Ray."""

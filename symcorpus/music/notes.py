@@ -1,0 +1,153 @@
+"""Canonical notes and the summary columns that need only the parse.
+
+A score (symusic, in ticks) becomes one numpy structured array of notes with onsets and durations in
+quarters and in seconds. Seconds come from our own vectorised tempo-map integration, so one pass over
+the tempo events serves every note.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import symusic
+
+from symcorpus.music.instruments import program_name
+from symcorpus.music.parse import ParsedPiece
+
+DEFAULT_QPM = 120.0  # the MIDI default when a file has no tempo event
+DEFAULT_TIME_SIGNATURE = "4/4"  # likewise for time signatures
+
+NOTE_DTYPE = np.dtype(
+    [
+        ("onset_q", "f8"),
+        ("duration_q", "f8"),
+        ("onset_s", "f8"),
+        ("duration_s", "f8"),
+        ("pitch", "i2"),
+        ("velocity", "i2"),
+        ("program", "i2"),
+        ("is_drum", "?"),
+        ("track", "i4"),
+    ]
+)
+
+_MAJOR_BY_FIFTHS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")
+_MINOR_BY_FIFTHS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#")
+
+
+def key_signature_name(sharps: int, minor: bool) -> str | None:
+    """A MIDI key signature (sharps, -7..7, and mode) as a name like 'D minor'."""
+    if not -7 <= sharps <= 7:
+        return None
+    names = _MINOR_BY_FIFTHS if minor else _MAJOR_BY_FIFTHS
+    return f"{names[sharps + 7]} {'minor' if minor else 'major'}"
+
+
+@dataclass(frozen=True)
+class TempoMap:
+    """Piecewise-constant tempo: change points in ticks and the seconds elapsed at each."""
+
+    ticks: np.ndarray  # int64, starts at 0
+    qpm: np.ndarray  # float64, tempo from each change point on
+    seconds_at: np.ndarray  # float64, seconds elapsed at each change point
+    tpq: int
+
+    @classmethod
+    def of(cls, score: symusic.Score) -> TempoMap:
+        tpq = max(int(score.ticks_per_quarter), 1)
+        raw = score.tempos.numpy()
+        ticks = raw["time"].astype(np.int64)
+        qpm = 6e7 / np.maximum(raw["mspq"].astype(np.float64), 1.0)
+        order = np.argsort(ticks, kind="stable")
+        ticks, qpm = ticks[order], qpm[order]
+        if len(ticks) == 0 or ticks[0] > 0:  # before the first tempo event, the MIDI default holds
+            ticks = np.concatenate([[0], ticks])
+            qpm = np.concatenate([[DEFAULT_QPM], qpm])
+        seconds_per_tick = 60.0 / (qpm * tpq)
+        seconds_at = np.concatenate([[0.0], np.cumsum(np.diff(ticks) * seconds_per_tick[:-1])])
+        return cls(ticks, qpm, seconds_at, tpq)
+
+    def index_at(self, ticks: np.ndarray | int) -> np.ndarray:
+        """Index of the tempo segment each tick falls in."""
+        return np.searchsorted(self.ticks, ticks, side="right") - 1
+
+    def seconds(self, ticks: np.ndarray | int) -> np.ndarray:
+        t = np.asarray(ticks, dtype=np.int64)
+        i = self.index_at(t)
+        return self.seconds_at[i] + (t - self.ticks[i]) * 60.0 / (self.qpm[i] * self.tpq)
+
+
+def canonical_notes(score: symusic.Score) -> np.ndarray:
+    """Every note of the score in one array (NOTE_DTYPE), sorted by onset, pitch, duration, track."""
+    tempo = TempoMap.of(score)
+    parts = []
+    for index, track in enumerate(score.tracks):
+        raw = track.notes.numpy()
+        n = len(raw["time"])
+        if n == 0:
+            continue
+        part = np.empty(n, dtype=NOTE_DTYPE)
+        onset, duration = raw["time"].astype(np.int64), raw["duration"].astype(np.int64)
+        part["onset_q"] = onset / tempo.tpq
+        part["duration_q"] = duration / tempo.tpq
+        onset_s = tempo.seconds(onset)
+        part["onset_s"] = onset_s
+        part["duration_s"] = tempo.seconds(onset + duration) - onset_s
+        part["pitch"] = raw["pitch"]
+        part["velocity"] = raw["velocity"]
+        part["program"] = track.program
+        part["is_drum"] = track.is_drum
+        part["track"] = index
+        parts.append(part)
+    notes = np.concatenate(parts) if parts else np.empty(0, dtype=NOTE_DTYPE)
+    return notes[np.argsort(notes, order=["onset_q", "pitch", "duration_q", "track"], kind="stable")]
+
+
+def summarize(piece: ParsedPiece) -> dict[str, Any]:
+    """The corpus columns that need only the parse (see schema.CORPUS)."""
+    score = piece.score
+    tempo = TempoMap.of(score)
+    end_tick, first_onset, n_notes, n_tracks, has_drums = 0, None, 0, 0, False
+    programs: set[int] = set()
+    for track in score.tracks:
+        raw = track.notes.numpy()
+        if len(raw["time"]) == 0:
+            continue
+        n_tracks += 1
+        n_notes += len(raw["time"])
+        end_tick = max(end_tick, int((raw["time"].astype(np.int64) + raw["duration"]).max()))
+        start = int(raw["time"].min())
+        first_onset = start if first_onset is None else min(first_onset, start)
+        if track.is_drum:
+            has_drums = True
+        else:
+            programs.add(int(track.program))
+
+    time_signatures = score.time_signatures.numpy()
+    if len(time_signatures["time"]):
+        first = int(np.argmin(time_signatures["time"]))
+        time_signature = f"{time_signatures['numerator'][first]}/{time_signatures['denominator'][first]}"
+    else:
+        time_signature = DEFAULT_TIME_SIGNATURE
+    keys = score.key_signatures.numpy()
+    key_signature = None
+    if len(keys["time"]):
+        first = int(np.argmin(keys["time"]))
+        key_signature = key_signature_name(int(keys["key"][first]), bool(keys["tonality"][first]))
+
+    return {
+        "n_tracks": n_tracks,
+        "n_notes": n_notes,
+        "duration_seconds": float(tempo.seconds(end_tick)),
+        "duration_quarters": end_tick / tempo.tpq,
+        # The tempo in force when the music starts: robust to a tempo set just before the first note.
+        "tempo_bpm": round(float(tempo.qpm[tempo.index_at(first_onset or 0)]), 3),
+        "n_tempo_changes": int(np.count_nonzero(np.diff(tempo.qpm))),
+        "time_signature": time_signature,
+        "key_signature": key_signature,
+        "instruments": [program_name(p) for p in sorted(programs)],
+        "has_drums": has_drums,
+        "ticks_per_beat": int(score.ticks_per_quarter),
+    }

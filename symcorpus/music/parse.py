@@ -1,0 +1,261 @@
+"""Parse one record's bytes into a symusic score, whatever its format.
+
+MIDI goes straight to symusic. ABC is rendered to MIDI by the abc2midi that ships inside symusic (run
+as a subprocess with a time limit), its header read by `abc_text`. MusicXML and Humdrum are read by
+music21 and rendered to MIDI by music21's own translator. Every path ends in the same kind of score,
+so everything downstream deals with one representation.
+
+Failures raise `ParseError` with a short reason code; callers turn it into an errors-table row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import struct
+import subprocess
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import symusic
+
+from symcorpus.music import abc_text
+from symcorpus.music.formats import ABC, HUMDRUM, MIDI, MUSICXML
+
+ABC2MIDI = os.path.join(os.path.dirname(symusic.__file__), "bin", "abc2midi")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one record; a record past any of them is an error with that reason."""
+
+    max_bytes: int = 32 * 2**20
+    max_notes: int = 2_000_000
+    subprocess_timeout_s: float = 20.0
+    parse_timeout_s: float = 60.0
+    strict_midi: bool = True
+
+
+class ParseError(Exception):
+    """A record we cannot read. `reason` is a stable short code; the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.args[0]}"
+
+
+@dataclass
+class ParsedPiece:
+    """A parsed record: its score in ticks, plus what only some formats carry."""
+
+    format: str
+    score: symusic.Score
+    abc_header: dict[str, str] | None = None
+    # The notes as a Standard MIDI File, for formats other than MIDI, so later stages need no re-render.
+    rendered_midi: bytes | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Time limits
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ParseError('timeout') if the block runs longer than `seconds`.
+
+    Uses SIGALRM, so it only applies on the main thread (where Spark's Python workers run tasks);
+    elsewhere the block runs unbounded rather than failing.
+    """
+    usable = (
+        seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise _Timeout()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _Timeout:
+        raise ParseError("timeout", f"parsing took longer than {seconds:g} s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# --------------------------------------------------------------------------------------------------
+# MIDI
+
+
+def check_midi_structure(data: bytes) -> None:
+    """Chunk-level checks symusic does not make: header values, track count, End of Track.
+
+    Walks chunks only (not events), so it costs next to nothing. Truncations and corrupted
+    lengths or headers are caught here or by symusic; a flip inside event data that still forms
+    valid MIDI is, by nature, not detectable.
+    """
+    if len(data) < 14 or data[:4] != b"MThd":
+        raise ParseError("bad_midi", "no MThd header")
+    (header_len,) = struct.unpack(">I", data[4:8])
+    if header_len < 6:
+        raise ParseError("bad_midi", f"header chunk of {header_len} bytes (needs 6)")
+    fmt, n_tracks, division = struct.unpack(">HHH", data[8:14])
+    if fmt > 2:
+        raise ParseError("bad_midi", f"MIDI format {fmt} (0, 1 or 2 expected)")
+    if division == 0:
+        raise ParseError("bad_midi", "zero ticks per quarter note")
+    if n_tracks == 0 or (fmt == 0 and n_tracks != 1):
+        raise ParseError("bad_midi", f"format {fmt} declares {n_tracks} tracks")
+    pos, found = 8 + header_len, 0
+    while pos + 8 <= len(data):
+        kind = data[pos : pos + 4]
+        (length,) = struct.unpack(">I", data[pos + 4 : pos + 8])
+        end = pos + 8 + length
+        if end > len(data):
+            raise ParseError("bad_midi", f"chunk at byte {pos} runs {end - len(data)} bytes past the end")
+        if kind == b"MTrk":
+            found += 1
+            if length < 3 or data[end - 3 : end] != b"\xff\x2f\x00":
+                raise ParseError("bad_midi", f"track {found} does not end with End of Track")
+        pos = end
+    if found != n_tracks:
+        raise ParseError("bad_midi", f"header declares {n_tracks} tracks, file has {found}")
+
+
+def parse_midi(data: bytes, limits: Limits) -> ParsedPiece:
+    if limits.strict_midi:
+        check_midi_structure(data)
+    try:
+        score = symusic.Score.from_midi(data)
+    except Exception as e:  # symusic raises RuntimeError with MiniMidi's message
+        raise ParseError("bad_midi", str(e).replace(": iostream error", "")) from None
+    return ParsedPiece(MIDI, score)
+
+
+# --------------------------------------------------------------------------------------------------
+# ABC
+
+
+def render_abc(data: bytes, timeout_s: float) -> bytes:
+    """One ABC tune to Standard MIDI File bytes with the bundled abc2midi."""
+    with tempfile.TemporaryDirectory(prefix="symcorpus-abc-") as tmp:
+        src, out = os.path.join(tmp, "tune.abc"), os.path.join(tmp, "tune.mid")
+        with open(src, "wb") as f:
+            f.write(data)
+        try:
+            proc = subprocess.run(
+                [ABC2MIDI, src, "-o", out, "-silent"],
+                capture_output=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise ParseError("timeout", f"abc2midi took longer than {timeout_s:g} s") from None
+        if not os.path.exists(out):
+            said = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip().splitlines()
+            detail = said[-1] if said else f"exit code {proc.returncode}"
+            raise ParseError("bad_abc", f"abc2midi wrote no MIDI ({detail})")
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def parse_abc(data: bytes, limits: Limits) -> ParsedPiece:
+    text = abc_text.decode_abc(data)
+    header = abc_text.parse_header(text)
+    if not any(line.startswith("X:") for line in text.splitlines()):
+        raise ParseError("bad_abc", "no tune (X: line) found")
+    if "key" not in header:
+        raise ParseError("bad_abc", "tune has no K: field, so no body")
+    midi = render_abc(data, limits.subprocess_timeout_s)
+    try:
+        score = symusic.Score.from_midi(midi)
+    except Exception as e:
+        raise ParseError("bad_abc", f"abc2midi output unreadable: {e}") from None
+    if score.note_num() == 0:
+        raise ParseError("bad_abc", "abc2midi rendered no notes")
+    return ParsedPiece(ABC, score, abc_header=header, rendered_midi=midi)
+
+
+# --------------------------------------------------------------------------------------------------
+# MusicXML and Humdrum, through music21
+
+_MUSIC21_SUFFIX = {MUSICXML: ".musicxml", HUMDRUM: ".krn"}
+
+
+def render_music21(data: bytes, fmt: str, name: str) -> bytes:
+    """A MusicXML or Humdrum file to MIDI bytes with music21's parser and MIDI translator."""
+    import music21  # imported here: music21 takes ~1 s to import and MIDI-only runs never need it
+
+    suffix = os.path.splitext(name)[1].lower()
+    if fmt == MUSICXML and data[:4] == b"PK\x03\x04":
+        suffix = ".mxl"
+    elif suffix not in (".xml", ".musicxml", ".mxl", ".krn"):
+        suffix = _MUSIC21_SUFFIX[fmt]
+    with tempfile.TemporaryDirectory(prefix="symcorpus-m21-") as tmp:
+        path = os.path.join(tmp, "piece" + suffix)
+        with open(path, "wb") as f:
+            f.write(data)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stream = music21.converter.parse(path, forceSource=True)
+            if isinstance(stream, music21.stream.Opus):
+                stream = stream.mergeScores()
+            return music21.midi.translate.streamToMidiFile(stream).writestr()
+
+
+def parse_music21(data: bytes, fmt: str, name: str, limits: Limits) -> ParsedPiece:
+    try:
+        with time_limit(limits.parse_timeout_s):
+            midi = render_music21(data, fmt, name)
+    except ParseError:
+        raise
+    except Exception as e:  # music21 raises many kinds; all mean "could not read this file"
+        message = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+        raise ParseError(f"bad_{fmt}", f"music21: {message}") from None
+    try:
+        score = symusic.Score.from_midi(midi)
+    except Exception as e:
+        raise ParseError(f"bad_{fmt}", f"music21's MIDI unreadable: {e}") from None
+    if score.note_num() == 0:
+        raise ParseError(f"bad_{fmt}", "no notes found")
+    return ParsedPiece(fmt, score, rendered_midi=midi)
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def parse_piece(content: bytes, fmt: str, limits: Limits, name: str = "") -> ParsedPiece:
+    """Parse a record's bytes as `fmt`; raises ParseError with a reason code when it can't."""
+    if len(content) == 0:
+        raise ParseError("empty", "zero-length input")
+    if len(content) > limits.max_bytes:
+        raise ParseError("too_large", f"{len(content)} bytes, over max_bytes={limits.max_bytes}")
+    if fmt == MIDI:
+        piece = parse_midi(content, limits)
+    elif fmt == ABC:
+        piece = parse_abc(content, limits)
+    elif fmt in (MUSICXML, HUMDRUM):
+        piece = parse_music21(content, fmt, name, limits)
+    else:
+        raise ParseError("unknown_format", f"no parser for format {fmt!r}")
+    n_notes = piece.score.note_num()
+    if n_notes > limits.max_notes:
+        raise ParseError("too_many_notes", f"{n_notes} notes, over max_notes={limits.max_notes}")
+    return piece

@@ -1,0 +1,80 @@
+"""Starting Spark (embedded local[*] or a cluster), and showing its progress."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from collections.abc import Iterator
+
+from symcorpus.settings import SparkSettings
+
+
+def spark_session(settings: SparkSettings, master: str | None = None):
+    """A SparkSession for `master` (default: params' spark.master). Reuses an active session.
+
+    Spark's Python workers must run this interpreter, or they import another environment's packages.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    master = master or settings.master
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no "hostname resolves to loopback" warning
+    log_config = Path(__file__).with_name("log4j2.properties")
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("symcorpus")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", settings.driver_memory)
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile=file:{log_config}")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.arrow_batch_size))
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.sql.adaptive.enabled", "true")
+        .config("spark.sql.parquet.compression.codec", "zstd")
+        # Python-side tracebacks instead of a bare "worker crashed" when native code faults.
+        .config("spark.python.worker.faulthandler.enabled", "true")
+        .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
+    )
+    for key, value in settings.conf.items():
+        builder = builder.config(key, str(value))
+    logging.getLogger("py4j").setLevel(logging.ERROR)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+@contextlib.contextmanager
+def stage_progress(spark, progress, description: str) -> Iterator[None]:
+    """Drive a rich progress bar from Spark's task counts while the block runs Spark jobs."""
+    tracker = spark.sparkContext.statusTracker()
+    task = progress.add_task(description, total=None)
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(0.25):
+            total = completed = 0
+            for stage_id in tracker.getActiveStageIds():
+                info = tracker.getStageInfo(stage_id)
+                if info is not None:
+                    total += info.numTasks
+                    completed += info.numCompletedTasks
+            if total:
+                progress.update(task, total=total, completed=completed)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        progress.update(task, total=1, completed=1)

@@ -1,0 +1,100 @@
+"""Arrow schemas of every table symcorpus publishes, and the schema version they carry.
+
+Bump SCHEMA_VERSION when a published column changes meaning or type; adding a column is a minor bump.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from symcorpus.music.abc_text import HEADER_FIELDS
+
+SCHEMA_VERSION = "1.0"
+
+ABC_HEADER = pa.struct([pa.field(name, pa.string()) for name in HEADER_FIELDS.values()])
+
+# Where each record came from, and its bytes.
+_RECORD_FIELDS = [
+    pa.field("id", pa.string(), nullable=False),  # sha256 hex of `content`
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("path", pa.string(), nullable=False),  # file, archive member, "#tune" for ABC tunes
+    pa.field("format", pa.string()),  # midi | abc | musicxml | humdrum
+    pa.field("size_bytes", pa.int64()),
+    pa.field("content", pa.binary()),
+]
+
+# Columns that need only the parse (music/notes.py `summarize`).
+_PARSE_FIELDS = [
+    pa.field("n_tracks", pa.int32()),
+    pa.field("n_notes", pa.int64()),
+    pa.field("duration_seconds", pa.float64()),
+    pa.field("duration_quarters", pa.float64()),
+    pa.field("tempo_bpm", pa.float64()),
+    pa.field("n_tempo_changes", pa.int32()),
+    pa.field("time_signature", pa.string()),
+    pa.field("key_signature", pa.string()),  # declared (MIDI key signature, ABC K:), never estimated
+    pa.field("instruments", pa.list_(pa.string())),  # General MIDI names, drums excluded
+    pa.field("has_drums", pa.bool_()),
+    pa.field("ticks_per_beat", pa.int32()),
+    pa.field("abc", ABC_HEADER),  # ABC header fields; null for other formats
+    pa.field("score_midi", pa.binary()),  # the notes as MIDI for non-MIDI formats; null for MIDI
+]
+
+CORPUS = pa.schema(_RECORD_FIELDS + _PARSE_FIELDS + [pa.field("split", pa.string())])
+
+ERRORS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("format", pa.string()),
+        pa.field("size_bytes", pa.int64()),
+        pa.field("stage", pa.string()),  # ingest | parse
+        pa.field("error", pa.string()),  # "<reason code>: <what happened>"
+    ]
+)
+
+REJECTS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("detail", pa.string()),
+    ]
+)
+
+DUPLICATES = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("representative_id", pa.string()),
+        pa.field("cluster_id", pa.string()),
+        pa.field("kind", pa.string()),  # exact | notes | near
+        pa.field("similarity", pa.float64()),
+    ]
+)
+
+# What the parse stage emits: every record once, with its outcome. The build splits it into the
+# corpus and errors tables; skipped files (not music) are counted but are not records.
+STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
+PIECES = pa.schema(
+    [pa.field("status", pa.string(), nullable=False)]
+    + _RECORD_FIELDS
+    + _PARSE_FIELDS
+    + [
+        pa.field("split", pa.string()),
+        pa.field("stage", pa.string()),
+        pa.field("error", pa.string()),
+    ]
+)
+
+# A unit of ingest work: one file, one archive member, or one whole streamed (tar) archive.
+UNITS = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # file | zip | tar
+        pa.field("container", pa.string(), nullable=False),  # directory root or archive path
+        pa.field("member", pa.string(), nullable=False),  # path inside it ("" for a whole tar)
+        pa.field("size", pa.int64(), nullable=False),
+    ]
+)
