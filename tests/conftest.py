@@ -1,0 +1,66 @@
+"""Shared fixtures: one embedded Spark for the session, and real files from music21's corpus.
+
+MIDI files are made from music21's ABC tunes by the project's own converter (music/convert.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from symcorpus.music.abc_text import split_tunes
+from symcorpus.music.convert import to_midi
+from symcorpus.pipeline.sources import music21_corpus_root
+from symcorpus.settings import Settings
+
+M21 = music21_corpus_root()
+
+# Small real files of each format (MusicXML and Humdrum are slow to parse, so few and small).
+ABC_FILES = ["nottingham-dataset/reelsa-c.abc", "josquin/laPlusDesPlus.abc", "josquin/milleRegrets.abc"]
+MUSICXML_FILES = ["bach/bwv10.7.mxl", "bach/bwv1.6.mxl"]
+HUMDRUM_FILES = ["bach/bwv281.krn", "bach/bwv366.krn"]
+
+
+def make_settings(**ingest) -> Settings:
+    settings = Settings()
+    settings.spark.master = "local[2]"
+    settings.spark.driver_memory = "2g"
+    for key, value in ingest.items():
+        setattr(settings.ingest, key, value)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from symcorpus.pipeline.spark import spark_session
+
+    session = spark_session(make_settings().spark)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def midi_from_abc() -> list[tuple[str, bytes]]:
+    """Twelve real MIDI files: the first tunes of a music21 ABC collection, converted by our code."""
+    tunes = split_tunes((M21 / "airdsAirs/book2.abc").read_bytes())[:12]
+    return [(f"book2_tune{t.index:02d}.mid", to_midi(t.content, "abc")) for t in tunes]
+
+
+@pytest.fixture(scope="session")
+def real_dir(tmp_path_factory, midi_from_abc) -> Path:
+    """A directory of real files in every format, nested, plus one non-music file."""
+    root = tmp_path_factory.mktemp("real")
+    for rel in ABC_FILES + MUSICXML_FILES + HUMDRUM_FILES:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(M21 / rel, target)
+    (root / "midi" / "nested").mkdir(parents=True)
+    for i, (name, data) in enumerate(midi_from_abc):
+        folder = root / "midi" / ("nested" if i % 3 == 0 else "")
+        (folder / name).write_bytes(data)
+    # Recognised by content alone: a MIDI file without an extension.
+    (root / "midi" / "no_extension").write_bytes(midi_from_abc[0][1])
+    (root / "README.txt").write_text("not music\n")
+    return root
