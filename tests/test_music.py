@@ -143,3 +143,9 @@ def test_music21_time_limit():
     with pytest.raises(ParseError) as err:
         parse_piece((M21 / rel).read_bytes(), "musicxml", Limits(parse_timeout_s=1e-3), name=rel)
     assert err.value.reason == "timeout"
+
+
+def test_scores_with_repeats_music21_cannot_unfold_still_parse():
+    # music21's repeat expansion fails on this chorale; it is rendered as written instead.
+    piece = parse_piece((M21 / "bach/bwv277.krn").read_bytes(), "humdrum", Limits(), name="bwv277.krn")
+    assert piece.score.note_num() > 200

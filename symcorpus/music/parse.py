@@ -217,7 +217,26 @@ def render_music21(data: bytes, fmt: str, name: str) -> bytes:
             stream = music21.converter.parse(path, forceSource=True)
             if isinstance(stream, music21.stream.Opus):
                 stream = stream.mergeScores()
-            return music21.midi.translate.streamToMidiFile(stream).writestr()
+            try:
+                return music21.midi.translate.streamToMidiFile(stream).writestr()
+            except music21.repeat.ExpanderException:
+                # Repeat marks music21 cannot unfold: render the score as written, once through.
+                _strip_repeats(stream)
+                return music21.midi.translate.streamToMidiFile(stream).writestr()
+
+
+def _strip_repeats(stream) -> None:
+    from music21 import bar, repeat, spanner
+
+    for measure in stream.recurse().getElementsByClass("Measure"):
+        if isinstance(measure.leftBarline, bar.Repeat):
+            measure.leftBarline = bar.Barline()
+        if isinstance(measure.rightBarline, bar.Repeat):
+            measure.rightBarline = bar.Barline()
+    for mark in list(stream.recurse().getElementsByClass(repeat.RepeatExpression)):
+        mark.activeSite.remove(mark)
+    for bracket in list(stream.recurse().getElementsByClass(spanner.RepeatBracket)):
+        bracket.activeSite.remove(bracket)
 
 
 def parse_music21(data: bytes, fmt: str, name: str, limits: Limits) -> ParsedPiece:
