@@ -53,20 +53,19 @@ def _progress() -> Progress:
 
 def _summary(result) -> Table:
     table = Table(title=f"corpus version {result.out}", title_justify="left")
-    outcomes = ["ok", "error"]
+    columns = [("kept", "kept"), ("duplicates", "duplicate"), ("rejected", "rejected"), ("errors", "error")]
     table.add_column("format")
-    for name in ("kept", "errors", "input"):
-        table.add_column(name, justify="right")
+    for title, _ in columns:
+        table.add_column(title, justify="right")
+    table.add_column("input", justify="right")
     for fmt, counts in result.by_format.items():
-        if fmt == "unknown":
+        values = [counts.get(key, 0) for _, key in columns]
+        if not sum(values):
             continue
-        kept, errors = counts.get(outcomes[0], 0), counts.get(outcomes[1], 0)
-        table.add_row(fmt, f"{kept:,}", f"{errors:,}", f"{kept + errors:,}")
-    unknown_errors = result.by_format.get("unknown", {}).get("error", 0)
-    if unknown_errors:
-        table.add_row("(unreadable)", "0", f"{unknown_errors:,}", f"{unknown_errors:,}")
+        table.add_row("(unreadable)" if fmt == "unknown" else fmt, *[f"{v:,}" for v in values], f"{sum(values):,}")
     c = result.counts
-    table.add_row("[bold]total", f"[bold]{c['kept']:,}", f"[bold]{c['errors']:,}", f"[bold]{c['input']:,}")
+    totals = [c["kept"], c["duplicates"], c["rejected"], c["errors"], c["input"]]
+    table.add_row("[bold]total", *[f"[bold]{v:,}" for v in totals])
     return table
 
 

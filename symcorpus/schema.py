@@ -38,9 +38,23 @@ _PARSE_FIELDS = [
     pa.field("ticks_per_beat", pa.int32()),
     pa.field("abc", ABC_HEADER),  # ABC header fields; null for other formats
     pa.field("score_midi", pa.binary()),  # the notes as MIDI for non-MIDI formats; null for MIDI
+    pa.field("notes_hash", pa.string()),  # equal for the same notes (music/fingerprint.py)
 ]
 
-CORPUS = pa.schema(_RECORD_FIELDS + _PARSE_FIELDS + [pa.field("split", pa.string())])
+# Fingerprints the dedup stage needs and the corpus does not publish.
+_FINGERPRINT_FIELDS = [
+    pa.field("minhash", pa.list_(pa.int64())),
+    pa.field("lsh_bands", pa.list_(pa.int64())),
+]
+
+CORPUS = pa.schema(
+    _RECORD_FIELDS
+    + _PARSE_FIELDS
+    + [
+        pa.field("dedup_cluster", pa.string()),  # id of the cluster's representative (this piece)
+        pa.field("split", pa.string()),  # by hash of dedup_cluster: duplicates never straddle splits
+    ]
+)
 
 ERRORS = pa.schema(
     [
@@ -67,10 +81,13 @@ REJECTS = pa.schema(
 DUPLICATES = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("format", pa.string()),
         pa.field("representative_id", pa.string()),
         pa.field("cluster_id", pa.string()),
         pa.field("kind", pa.string()),  # exact | notes | near
-        pa.field("similarity", pa.float64()),
+        pa.field("similarity", pa.float64()),  # 1.0 for exact and notes; estimated Jaccard for near
     ]
 )
 
@@ -81,8 +98,8 @@ PIECES = pa.schema(
     [pa.field("status", pa.string(), nullable=False)]
     + _RECORD_FIELDS
     + _PARSE_FIELDS
+    + _FINGERPRINT_FIELDS
     + [
-        pa.field("split", pa.string()),
         pa.field("stage", pa.string()),
         pa.field("error", pa.string()),
     ]

@@ -61,6 +61,26 @@ class IngestSettings:
 
 
 @dataclass
+class DedupSettings:
+    """Three levels: exact (always), notes and near. See README "Deduplication" for the defaults."""
+
+    levels: list[str] = field(default_factory=lambda: ["exact", "notes", "near"])
+    transpose_invariant: bool = True  # `notes` level: a transposed copy has the same notes
+    grid: int = 48  # `notes` level: onsets and durations rounded to 1/48 quarter
+    shingle_size: int = 4  # `near` level: tokens per shingle (pitch interval + onset ratio)
+    bands: int = 64
+    rows: int = 4  # bands x rows = MinHash permutations; threshold of the S-curve ~ (1/bands)^(1/rows)
+    threshold: float = 0.45  # estimated Jaccard a candidate pair needs to become an edge
+    seed: int = 1
+    max_bucket_size: int = 64  # larger LSH buckets are joined as stars, not all pairs
+    max_iterations: int = 30  # connected-components rounds before giving up
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows
+
+
+@dataclass
 class SplitSettings:
     train: float = 0.98
     valid: float = 0.01
@@ -86,6 +106,7 @@ class DemoSettings:
 class Settings:
     spark: SparkSettings = field(default_factory=SparkSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
@@ -121,6 +142,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise SettingsError(f"params file not found: {path}")
     data = yaml.safe_load(path.read_text()) or {}
     settings = _build(Settings, data, "")
+    unknown_levels = set(settings.dedup.levels) - {"exact", "notes", "near"}
+    if unknown_levels:
+        raise SettingsError(f"dedup.levels: unknown level(s) {', '.join(sorted(unknown_levels))}")
     total = sum(settings.split.ratios().values())
     if abs(total - 1.0) > 1e-9:
         raise SettingsError(f"split ratios must add up to 1, they add up to {total:g}")

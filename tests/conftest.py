@@ -60,7 +60,8 @@ def real_dir(tmp_path_factory, midi_from_abc) -> Path:
     for i, (name, data) in enumerate(midi_from_abc):
         folder = root / "midi" / ("nested" if i % 3 == 0 else "")
         (folder / name).write_bytes(data)
-    # Recognised by content alone: a MIDI file without an extension.
-    (root / "midi" / "no_extension").write_bytes(midi_from_abc[0][1])
+    # Recognised by content alone: a MIDI file without an extension (another tune of the book).
+    tune = split_tunes((M21 / "airdsAirs/book2.abc").read_bytes())[40]
+    (root / "midi" / "no_extension").write_bytes(to_midi(tune.content, "abc"))
     (root / "README.txt").write_text("not music\n")
     return root

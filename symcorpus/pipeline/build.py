@@ -1,9 +1,10 @@
 """`symcorpus build`: sources in, a published corpus version out. A thin Spark driver.
 
     list units (driver, metadata only)
-      -> mapInArrow(ingest_and_parse)            one pass: read, hash, parse, summarize
-      -> persist, count by status / format / split
-      -> write corpus/{train,valid,test}, errors, empty duplicates/ and rejects/
+      -> mapInArrow(ingest_and_parse)            one pass: read, hash, parse, summarize, fingerprint
+      -> persist, count by status / format
+      -> deduplicate (dedup.py) on light columns; split by hash of the duplicate cluster
+      -> write corpus/{train,valid,test}, duplicates/, errors/, rejects/
       -> manifest.json, _SUCCESS, rename into place
 
 All musical work happens in `parse_stage` functions; this module only moves batches around.
@@ -22,9 +23,10 @@ from typing import Any
 
 from symcorpus import schema
 from symcorpus.pipeline import parse_stage, publish
+from symcorpus.pipeline.dedup import LIGHT_COLUMNS, deduplicate, has_metadata_column
 from symcorpus.pipeline.sources import Source, Unit, list_units, pack_partitions, resolve_source
 from symcorpus.pipeline.spark import spark_session, stage_progress
-from symcorpus.pipeline.split import SPLITS
+from symcorpus.pipeline.split import SPLITS, split_column
 from symcorpus.settings import Settings
 
 
@@ -139,30 +141,86 @@ def build(
     units = [u for us in units_by_source.values() for u in us]
 
     spark = spark_session(settings.spark, spark_master)
-    pieces = _pieces_frame(spark, units, settings).persist(StorageLevel.MEMORY_AND_DISK)
+    pieces = (
+        _pieces_frame(spark, units, settings)
+        .withColumn("node", F.xxhash64("source", "path"))  # a compact unique key for joins
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
     try:
         with stage_progress(spark, progress, f"ingest + parse {len(units):,} files"):
-            stats = (
-                pieces.groupBy("status", "format", "split")
-                .agg(F.count("*").alias("n"), F.sum(F.length("content")).alias("bytes"))
-                .collect()
-            )
-        outcomes: Counter = Counter()
-        by_format: dict[str, Counter] = {}
-        split_rows: Counter = Counter()
-        split_bytes: Counter = Counter()
+            stats = pieces.groupBy("status", "format").count().collect()
+        parsed: dict[str, Counter] = {}
         for row in stats:
-            outcomes[row["status"]] += row["n"]
-            by_format.setdefault(row["format"] or "unknown", Counter())[row["status"]] += row["n"]
-            if row["status"] == schema.STATUS_OK:
-                split_rows[row["split"]] += row["n"]
-                split_bytes[row["split"]] += row["bytes"] or 0
+            parsed.setdefault(row["format"] or "unknown", Counter())[row["status"]] += row["count"]
+        ok = pieces.where(F.col("status") == schema.STATUS_OK)
+        errors = pieces.where(F.col("status") == schema.STATUS_ERROR).select(*[f.name for f in schema.ERRORS])
+        return publish_version(
+            spark, ok, errors, out, settings,
+            sources=[{"name": s.name, "uri": s.uri, "kind": s.kind, "units": len(units_by_source[s.name])}
+                     for s in sources],
+            parsed=parsed, started=started, overwrite=overwrite, progress=progress,
+        )
+    finally:
+        pieces.unpersist()
+
+
+def publish_version(
+    spark,
+    ok,
+    errors,
+    out: Path,
+    settings: Settings,
+    *,
+    sources: list[dict],
+    parsed: dict[str, Counter],
+    started: float,
+    overwrite: bool,
+    progress,
+    carried_duplicates=None,
+    carried_rejects=None,
+) -> BuildResult:
+    """Deduplicate the parsed pieces `ok` and publish them with `errors` as a version in `out`.
+
+    `parsed` counts records by format and status ('ok', 'error'); carried tables come from an
+    earlier version when a stage reruns alone.
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
+    with stage_progress(spark, progress, "deduplicate"):
+        dedup = deduplicate(light, settings.dedup)
+        assignment = dedup.assignment.persist(StorageLevel.MEMORY_AND_DISK)
+        outcome_rows = assignment.groupBy("format", "kind").count().collect()
+    try:
+        by_format: dict[str, Counter] = {f: Counter(c) for f, c in parsed.items()}
+        kinds: Counter = Counter()
+        for row in outcome_rows:
+            outcome = "kept" if row["kind"] is None else "duplicate"
+            by_format.setdefault(row["format"], Counter())[outcome] += row["count"]
+            if row["kind"] is not None:
+                kinds[row["kind"]] += row["count"]
+        for counts in by_format.values():
+            counts.pop(schema.STATUS_OK, None)
+
+        kept = (
+            ok.join(assignment.where("is_representative").select("node", "cluster_id"), "node")
+            .withColumn("dedup_cluster", F.col("cluster_id"))
+            .withColumn("split", split_column(F.col("cluster_id"), settings.split.ratios(), settings.split.seed))
+        )
+        duplicates = assignment.where(~F.col("is_representative")).select(*[f.name for f in schema.DUPLICATES])
+        if carried_duplicates is not None:
+            duplicates = duplicates.unionByName(_remap_carried(carried_duplicates, assignment))
+        with stage_progress(spark, progress, "split"):
+            split_stats = kept.groupBy("split").agg(
+                F.count("*").alias("n"), F.sum("size_bytes").alias("bytes")).collect()
+        split_rows = Counter({r["split"]: r["n"] for r in split_stats})
+        split_bytes = Counter({r["split"]: r["bytes"] for r in split_stats})
 
         staging = publish.staging_dir(out)
         staging.mkdir(parents=True)
         try:
             corpus_columns = [f.name for f in schema.CORPUS]
-            error_columns = [f.name for f in schema.ERRORS]
             with stage_progress(spark, progress, "write shards"):
                 for split in SPLITS:
                     target = staging / "corpus" / split
@@ -170,36 +228,39 @@ def build(
                         publish.write_empty_table(target, schema.CORPUS)
                         continue
                     n_shards = math.ceil(split_bytes[split] / settings.publish.shard_bytes)
-                    kept = pieces.filter((F.col("status") == schema.STATUS_OK) & (F.col("split") == split))
-                    _write_table(kept.select(*corpus_columns), target, n_shards)
-                if outcomes[schema.STATUS_ERROR]:
-                    failed = pieces.filter(F.col("status") == schema.STATUS_ERROR).select(*error_columns)
-                    _write_table(failed, staging / "errors", math.ceil(outcomes[schema.STATUS_ERROR] / 1_000_000))
-                else:
-                    publish.write_empty_table(staging / "errors", schema.ERRORS)
-                publish.write_empty_table(staging / "duplicates", schema.DUPLICATES)
-                publish.write_empty_table(staging / "rejects", schema.REJECTS)
+                    _write_table(kept.where(F.col("split") == split).select(*corpus_columns), target, n_shards)
+                table_counts = {}
+                for name, frame, arrow_schema in [
+                    ("duplicates", duplicates, schema.DUPLICATES),
+                    ("errors", errors, schema.ERRORS),
+                    ("rejects", carried_rejects, schema.REJECTS),
+                ]:
+                    n = frame.count() if frame is not None else 0
+                    table_counts[name] = n
+                    if n:
+                        _write_table(frame, staging / name, math.ceil(n / 1_000_000))
+                    else:
+                        publish.write_empty_table(staging / name, arrow_schema)
 
+            kept_n = sum(split_rows.values())
             counts = {
-                "input": outcomes[schema.STATUS_OK] + outcomes[schema.STATUS_ERROR],
-                "kept": outcomes[schema.STATUS_OK],
-                "duplicates": 0,
-                "rejected": 0,
-                "errors": outcomes[schema.STATUS_ERROR],
+                "input": kept_n + table_counts["duplicates"] + table_counts["rejects"] + table_counts["errors"],
+                "kept": kept_n,
+                "duplicates": table_counts["duplicates"],
+                "rejected": table_counts["rejects"],
+                "errors": table_counts["errors"],
                 "by_split": {s: split_rows[s] for s in SPLITS},
             }
             seconds = time.time() - started
             manifest = publish.write_manifest(
                 staging,
                 params=settings.to_dict(),
-                sources=[
-                    {"name": s.name, "uri": s.uri, "kind": s.kind, "units": len(units_by_source[s.name])}
-                    for s in sources
-                ],
+                sources=sources,
                 counts=counts,
                 extra={
                     "by_format": {f: dict(c) for f, c in sorted(by_format.items())},
-                    "skipped_files": outcomes[schema.STATUS_SKIPPED],
+                    "dedup": {**dedup.stats, "duplicates_by_kind": dict(sorted(kinds.items()))},
+                    "skipped_files": by_format.get("unknown", Counter()).get(schema.STATUS_SKIPPED, 0),
                     "build_seconds": round(seconds, 2),
                 },
             )
@@ -209,10 +270,26 @@ def build(
             shutil.rmtree(staging, ignore_errors=True)
             raise
     finally:
-        pieces.unpersist()
+        assignment.unpersist()
 
     formats = {f: dict(c) for f, c in sorted(by_format.items()) if f != "unknown" or c.keys() - {"skipped"}}
-    return BuildResult(out, counts, formats, outcomes[schema.STATUS_SKIPPED], time.time() - started, manifest)
+    skipped = manifest["skipped_files"]
+    return BuildResult(out, counts, formats, skipped, time.time() - started, manifest)
+
+
+def _remap_carried(carried, assignment):
+    """Duplicates from an earlier version point at their old representative; if that one is now a
+    duplicate itself, point them at its new representative."""
+    from pyspark.sql import functions as F
+
+    new = assignment.select(
+        F.col("id").alias("old_rep"), F.col("representative_id").alias("new_rep"), F.col("cluster_id").alias("new_cluster"))
+    return (
+        carried.join(new, carried.representative_id == new.old_rep, "left")
+        .withColumn("representative_id", F.coalesce("new_rep", "representative_id"))
+        .withColumn("cluster_id", F.coalesce("new_cluster", "cluster_id"))
+        .select(*[f.name for f in schema.DUPLICATES])
+    )
 
 
 def check_accounting(manifest: dict[str, Any]) -> None:

@@ -8,21 +8,37 @@ records must be spread over partitions between reading and parsing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
+import symusic
 
 from symcorpus import schema
-from symcorpus.music.notes import summarize
-from symcorpus.music.parse import Limits, ParseError, parse_piece
+from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, shingles
+from symcorpus.music.notes import canonical_notes, summarize
+from symcorpus.music.parse import ParseError, parse_piece
 from symcorpus.pipeline.ingest import IngestFailure, Item, Record, Skipped, read_unit
-from symcorpus.pipeline.split import split_of
-from symcorpus.settings import Settings
+from symcorpus.settings import DedupSettings, Settings
 
 OUTPUT_BATCH_ROWS = 256
 
-_RECORD_COLUMNS = [f.name for f in schema.PIECES if f.name not in ("status", "split", "stage", "error")]
+
+@functools.lru_cache(maxsize=4)
+def _minhasher(num_perm: int, seed: int) -> MinHasher:
+    return MinHasher(num_perm, seed)
+
+
+def fingerprints(score: symusic.Score, config: DedupSettings) -> dict[str, Any]:
+    """The dedup columns of one score: notes_hash, minhash signature and its LSH band hashes."""
+    notes = canonical_notes(score)
+    signature = _minhasher(config.num_perm, config.seed).signature(shingles(notes, config.shingle_size))
+    return {
+        "notes_hash": notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid),
+        "minhash": signature.tolist(),
+        "lsh_bands": band_hashes(signature, config.bands, config.rows).tolist(),
+    }
 
 
 def _failure_row(item: IngestFailure) -> dict[str, Any]:
@@ -34,13 +50,14 @@ def _skipped_row(item: Skipped) -> dict[str, Any]:
     return {"status": schema.STATUS_SKIPPED, "id": "", "source": item.source, "path": item.path}
 
 
-def parse_record(record: Record, limits: Limits, ratios: dict[str, float], seed: str) -> dict[str, Any]:
-    """One record to one PIECES row: parsed and summarized, or an error row saying why not."""
+def parse_record(record: Record, settings: Settings) -> dict[str, Any]:
+    """One record to one PIECES row: parsed, summarized and fingerprinted, or an error row."""
     row: dict[str, Any] = {"id": record.id, "source": record.source, "path": record.path,
                            "format": record.format, "size_bytes": len(record.content)}
     try:
-        piece = parse_piece(record.content, record.format, limits, name=record.path.split("#")[0])
+        piece = parse_piece(record.content, record.format, settings.ingest.limits(), name=record.path.split("#")[0])
         row.update(summarize(piece))
+        row.update(fingerprints(piece.score, settings.dedup))
     except ParseError as e:
         return {**row, "status": schema.STATUS_ERROR, "stage": "parse", "error": str(e)}
     except Exception as e:  # a bug or a library failure on odd input: still a row, never a crash
@@ -50,7 +67,6 @@ def parse_record(record: Record, limits: Limits, ratios: dict[str, float], seed:
     row["content"] = record.content
     row["abc"] = piece.abc_header
     row["score_midi"] = piece.rendered_midi
-    row["split"] = split_of(record.id, ratios, seed)
     return row
 
 
@@ -72,10 +88,9 @@ def _items(batches: Iterable[pa.RecordBatch], max_bytes: int) -> Iterator[Item]:
 
 
 def _item_rows(items: Iterable[Item], settings: Settings) -> Iterator[dict[str, Any]]:
-    limits, ratios, seed = settings.ingest.limits(), settings.split.ratios(), settings.split.seed
     for item in items:
         if isinstance(item, Record):
-            yield parse_record(item, limits, ratios, seed)
+            yield parse_record(item, settings)
         elif isinstance(item, IngestFailure):
             yield _failure_row(item)
         else:
@@ -112,7 +127,20 @@ def parse_records(batches: Iterable[pa.RecordBatch], settings: Settings) -> Iter
                     yield row
 
     def rows() -> Iterator[dict[str, Any]]:
-        limits, ratios, seed = settings.ingest.limits(), settings.split.ratios(), settings.split.seed
         for item in items():
-            yield parse_record(item, limits, ratios, seed) if isinstance(item, Record) else item
+            yield parse_record(item, settings) if isinstance(item, Record) else item
     return _batches(rows(), schema.PIECES)
+
+
+def refingerprint(batches: Iterable[pa.RecordBatch], settings: Settings) -> Iterator[pa.RecordBatch]:
+    """PIECES batches of published corpus rows in, with fingerprints computed from their notes.
+
+    For `symcorpus dedup` on an existing version: MIDI content and the stored `score_midi` of other
+    formats are read by symusic, so nothing is rendered again.
+    """
+    for batch in batches:
+        rows = batch.to_pylist()
+        for row in rows:
+            midi = row["content"] if row["format"] == "midi" else row["score_midi"]
+            row.update(fingerprints(symusic.Score.from_midi(midi), settings.dedup))
+        yield pa.RecordBatch.from_pylist(rows, schema=schema.PIECES)

@@ -1,0 +1,130 @@
+"""Fingerprints for deduplication: a hash of the note content, and MinHash signatures of note n-grams.
+
+- `notes_hash`: equal for two pieces with the same notes, whatever their tempo, ticks per beat,
+  programs, channels, track layout, velocities or meta events (optionally whatever their key).
+- `shingles`: the set of k-grams of (pitch interval, inter-onset ratio) tokens over all pitched
+  notes merged in time order. Intervals ignore transposition; onset ratios against the piece's median
+  step ignore tempo and rhythmic scale; merging tracks ignores layout.
+- `MinHasher`: vectorised MinHash (multiply-shift hashing) over those shingles; `band_hashes` for LSH.
+
+Plain numpy, no Spark: the dedup stage calls these per record inside mapInArrow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+_U64 = np.uint64
+_MASK32 = _U64(0xFFFFFFFF)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A fast 64-bit mixer (SplitMix64's finalizer): spreads structured integers over all bits."""
+    with np.errstate(over="ignore"):
+        x = x.astype(_U64, copy=True)
+        x ^= x >> _U64(30)
+        x *= _U64(0xBF58476D1CE4E5B9)
+        x ^= x >> _U64(27)
+        x *= _U64(0x94D049BB133111EB)
+        x ^= x >> _U64(31)
+    return x
+
+
+def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: int = 48) -> str:
+    """Hash of the note content of canonical notes (music/notes.NOTE_DTYPE).
+
+    Onsets and durations in quarters on a grid of 1/`grid` quarter, measured from the first note;
+    drum notes keep their own space. Velocity, program, track, tempo and ticks per beat are ignored.
+    """
+    if len(notes) == 0:
+        return hashlib.blake2b(b"", digest_size=16).hexdigest()
+    onset = np.rint(notes["onset_q"] * grid).astype(np.int64)
+    onset -= onset.min()
+    duration = np.rint(notes["duration_q"] * grid).astype(np.int64)
+    pitch = notes["pitch"].astype(np.int64)
+    drum = notes["is_drum"]
+    if transpose_invariant and (~drum).any():
+        pitch = np.where(drum, pitch, pitch - pitch[~drum].min())
+    pitch = pitch + 256 * drum
+    order = np.lexsort((duration, pitch, onset))
+    rows = np.stack([onset[order], pitch[order], duration[order]], axis=1)
+    return hashlib.blake2b(np.ascontiguousarray(rows).tobytes(), digest_size=16).hexdigest()
+
+
+def melodic_tokens(notes: np.ndarray) -> np.ndarray:
+    """One token per step between consecutive pitched notes: (interval, inter-onset class).
+
+    The inter-onset interval is classed on a log2 scale against the piece's median step (half-octave
+    classes), with simultaneous notes as their own class, so tempo and rhythmic scale drop out.
+    """
+    pitched = notes[~notes["is_drum"]]
+    if len(pitched) < 2:
+        return np.empty(0, dtype=_U64)
+    order = np.lexsort((pitched["pitch"], np.rint(pitched["onset_q"] * 96)))
+    pitch = pitched["pitch"][order].astype(np.int64)
+    onset = pitched["onset_q"][order]
+    interval = np.clip(np.diff(pitch), -48, 48) + 48
+    ioi = np.diff(onset)
+    positive = ioi[ioi > 1e-6]
+    median = float(np.median(positive)) if len(positive) else 1.0
+    with np.errstate(divide="ignore"):
+        ratio_class = np.clip(np.rint(np.log2(np.maximum(ioi, 1e-9) / median) * 2), -12, 12) + 13
+    ratio_class = np.where(ioi > 1e-6, ratio_class, 0).astype(np.int64)
+    return (interval * 32 + ratio_class).astype(_U64)
+
+
+def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
+    """The set of hashed k-grams of melodic tokens (uint64, sorted, unique)."""
+    tokens = melodic_tokens(notes)
+    if len(tokens) == 0:
+        return np.empty(0, dtype=_U64)
+    if len(tokens) < k:  # a very short piece is one shingle
+        k = len(tokens)
+    windows = np.lib.stride_tricks.sliding_window_view(tokens, k)
+    with np.errstate(over="ignore"):
+        powers = _U64(0x100000001B3) ** np.arange(k, dtype=_U64)
+        combined = (windows * powers).sum(axis=1, dtype=_U64)
+    return np.unique(_splitmix64(combined))
+
+
+class MinHasher:
+    """MinHash with `num_perm` multiply-shift hash functions: h(x) = (a*x + b) >> 32, a odd."""
+
+    def __init__(self, num_perm: int = 128, seed: int = 1) -> None:
+        rng = np.random.default_rng(seed)
+        self.num_perm = num_perm
+        self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.int64).astype(_U64) | _U64(1)
+        self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.int64).astype(_U64)
+
+    def signature(self, shingle_set: np.ndarray) -> np.ndarray:
+        """uint32 signature (as int64 for Arrow); all 2**32-1 for an empty set."""
+        if len(shingle_set) == 0:
+            return np.full(self.num_perm, 2**32 - 1, dtype=np.int64)
+        x = (_splitmix64(shingle_set) >> _U64(32))[:, None]
+        with np.errstate(over="ignore"):
+            h = (x * self.a[None, :] + self.b[None, :]) >> _U64(32)
+        return h.min(axis=0).astype(np.int64)
+
+
+def band_hashes(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One int64 per LSH band: pieces sharing any band hash are candidate pairs."""
+    sig = np.asarray(signature, dtype=np.int64)[: bands * rows].astype(_U64).reshape(bands, rows)
+    with np.errstate(over="ignore"):
+        powers = _U64(0x9E3779B97F4A7C15) ** np.arange(1, rows + 1, dtype=_U64)
+        mixed = _splitmix64((sig * powers).sum(axis=1, dtype=_U64) + np.arange(bands, dtype=_U64))
+    return mixed.view(np.int64)
+
+
+def estimated_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """MinHash estimate of the Jaccard similarity of the two shingle sets."""
+    return float(np.mean(np.asarray(sig_a) == np.asarray(sig_b)))
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard similarity of two shingle sets (for tests and benchmarks)."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
