@@ -33,7 +33,8 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: int = 48) -> str:
-    """Hash of the note content of canonical notes (music/notes.NOTE_DTYPE).
+    """Hash of the note content of notes with fields onset_q, duration_q, pitch, is_drum (as
+    music/notes.canonical_notes or quarter_notes give them).
 
     Onsets and durations in quarters on a grid of 1/`grid` quarter, measured from the first note;
     drum notes keep their own space. Velocity, program, track, tempo and ticks per beat are ignored.
@@ -58,13 +59,13 @@ def melodic_tokens(notes: np.ndarray) -> np.ndarray:
 
     The inter-onset interval is classed on a log2 scale against the piece's median step (half-octave
     classes), with simultaneous notes as their own class, so tempo and rhythmic scale drop out.
+    `notes` must be sorted by onset, then pitch (as canonical_notes and quarter_notes are).
     """
-    pitched = notes[~notes["is_drum"]]
+    pitched = notes[~notes["is_drum"]] if notes["is_drum"].any() else notes
     if len(pitched) < 2:
         return np.empty(0, dtype=_U64)
-    order = np.lexsort((pitched["pitch"], np.rint(pitched["onset_q"] * 96)))
-    pitch = pitched["pitch"][order].astype(np.int64)
-    onset = pitched["onset_q"][order]
+    pitch = pitched["pitch"].astype(np.int64)
+    onset = pitched["onset_q"]
     interval = np.clip(np.diff(pitch), -48, 48) + 48
     ioi = np.diff(onset)
     positive = ioi[ioi > 1e-6]
@@ -82,10 +83,12 @@ def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
         return np.empty(0, dtype=_U64)
     if len(tokens) < k:  # a very short piece is one shingle
         k = len(tokens)
-    windows = np.lib.stride_tricks.sliding_window_view(tokens, k)
+    n = len(tokens) - k + 1
+    combined = tokens[:n].copy()
     with np.errstate(over="ignore"):
-        powers = _U64(0x100000001B3) ** np.arange(k, dtype=_U64)
-        combined = (windows * powers).sum(axis=1, dtype=_U64)
+        for j in range(1, k):  # polynomial rolling combination of k consecutive tokens
+            combined *= _U64(0x100000001B3)
+            combined += tokens[j : j + n]
     return np.unique(_splitmix64(combined))
 
 

@@ -79,51 +79,83 @@ class TempoMap:
         return self.seconds_at[i] + (t - self.ticks[i]) * 60.0 / (self.qpm[i] * self.tpq)
 
 
-def canonical_notes(score: symusic.Score) -> np.ndarray:
-    """Every note of the score in one array (NOTE_DTYPE), sorted by onset, pitch, duration, track."""
-    tempo = TempoMap.of(score)
+TABLE_DTYPE = np.dtype(
+    [
+        ("onset", "i8"),  # ticks
+        ("duration", "i8"),
+        ("pitch", "i2"),
+        ("velocity", "i2"),
+        ("program", "i2"),
+        ("is_drum", "?"),
+        ("track", "i4"),
+    ]
+)
+
+
+def note_table(score: symusic.Score) -> np.ndarray:
+    """Every note of the score in ticks (TABLE_DTYPE), sorted by onset, pitch, duration, track.
+
+    The one walk over a score's tracks: summaries, canonical notes and fingerprints all start here.
+    """
     parts = []
     for index, track in enumerate(score.tracks):
         raw = track.notes.numpy()
         n = len(raw["time"])
         if n == 0:
             continue
-        part = np.empty(n, dtype=NOTE_DTYPE)
-        onset, duration = raw["time"].astype(np.int64), raw["duration"].astype(np.int64)
-        part["onset_q"] = onset / tempo.tpq
-        part["duration_q"] = duration / tempo.tpq
-        onset_s = tempo.seconds(onset)
-        part["onset_s"] = onset_s
-        part["duration_s"] = tempo.seconds(onset + duration) - onset_s
+        part = np.empty(n, dtype=TABLE_DTYPE)
+        part["onset"] = raw["time"]
+        part["duration"] = raw["duration"]
         part["pitch"] = raw["pitch"]
         part["velocity"] = raw["velocity"]
         part["program"] = track.program
         part["is_drum"] = track.is_drum
         part["track"] = index
         parts.append(part)
-    notes = np.concatenate(parts) if parts else np.empty(0, dtype=NOTE_DTYPE)
-    return notes[np.argsort(notes, order=["onset_q", "pitch", "duration_q", "track"], kind="stable")]
+    if not parts:
+        return np.empty(0, dtype=TABLE_DTYPE)
+    table = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return table[np.lexsort((table["track"], table["duration"], table["pitch"], table["onset"]))]
 
 
-def summarize(piece: ParsedPiece) -> dict[str, Any]:
+def quarter_notes(table: np.ndarray, tpq: int) -> np.ndarray:
+    """Onsets and durations in quarters, with pitch and drum flag: what fingerprints need."""
+    notes = np.empty(len(table), dtype=[("onset_q", "f8"), ("duration_q", "f8"), ("pitch", "i2"), ("is_drum", "?")])
+    notes["onset_q"] = table["onset"] / tpq
+    notes["duration_q"] = table["duration"] / tpq
+    notes["pitch"] = table["pitch"]
+    notes["is_drum"] = table["is_drum"]
+    return notes
+
+
+def canonical_notes(score: symusic.Score, table: np.ndarray | None = None) -> np.ndarray:
+    """Every note of the score (NOTE_DTYPE), sorted by onset, pitch, duration, track."""
+    table = note_table(score) if table is None else table
+    tempo = TempoMap.of(score)
+    notes = np.empty(len(table), dtype=NOTE_DTYPE)
+    notes["onset_q"] = table["onset"] / tempo.tpq
+    notes["duration_q"] = table["duration"] / tempo.tpq
+    onset_s = tempo.seconds(table["onset"])
+    notes["onset_s"] = onset_s
+    notes["duration_s"] = tempo.seconds(table["onset"] + table["duration"]) - onset_s
+    for field in ("pitch", "velocity", "program", "is_drum", "track"):
+        notes[field] = table[field]
+    return notes
+
+
+def summarize(piece: ParsedPiece, table: np.ndarray | None = None) -> dict[str, Any]:
     """The corpus columns that need only the parse (see schema.CORPUS)."""
     score = piece.score
+    table = note_table(score) if table is None else table
     tempo = TempoMap.of(score)
-    end_tick, first_onset, n_notes, n_tracks, has_drums = 0, None, 0, 0, False
-    programs: set[int] = set()
-    for track in score.tracks:
-        raw = track.notes.numpy()
-        if len(raw["time"]) == 0:
-            continue
-        n_tracks += 1
-        n_notes += len(raw["time"])
-        end_tick = max(end_tick, int((raw["time"].astype(np.int64) + raw["duration"]).max()))
-        start = int(raw["time"].min())
-        first_onset = start if first_onset is None else min(first_onset, start)
-        if track.is_drum:
-            has_drums = True
-        else:
-            programs.add(int(track.program))
+    if len(table):
+        end_tick = int((table["onset"] + table["duration"]).max())
+        first_onset = int(table["onset"][0])
+        n_tracks = len(np.unique(table["track"]))
+    else:
+        end_tick = first_onset = n_tracks = 0
+    drums = table["is_drum"]
+    programs = np.unique(table["program"][~drums])
 
     time_signatures = score.time_signatures.numpy()
     if len(time_signatures["time"]):
@@ -139,15 +171,15 @@ def summarize(piece: ParsedPiece) -> dict[str, Any]:
 
     return {
         "n_tracks": n_tracks,
-        "n_notes": n_notes,
+        "n_notes": len(table),
         "duration_seconds": float(tempo.seconds(end_tick)),
         "duration_quarters": end_tick / tempo.tpq,
         # The tempo in force when the music starts: robust to a tempo set just before the first note.
-        "tempo_bpm": round(float(tempo.qpm[tempo.index_at(first_onset or 0)]), 3),
+        "tempo_bpm": round(float(tempo.qpm[tempo.index_at(first_onset)]), 3),
         "n_tempo_changes": int(np.count_nonzero(np.diff(tempo.qpm))),
         "time_signature": time_signature,
         "key_signature": key_signature,
-        "instruments": [program_name(p) for p in sorted(programs)],
-        "has_drums": has_drums,
+        "instruments": [program_name(int(p)) for p in programs],
+        "has_drums": bool(drums.any()),
         "ticks_per_beat": int(score.ticks_per_quarter),
     }

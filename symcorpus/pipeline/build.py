@@ -23,7 +23,7 @@ from typing import Any
 
 from symcorpus import schema
 from symcorpus.pipeline import parse_stage, publish
-from symcorpus.pipeline.dedup import LIGHT_COLUMNS, deduplicate, has_metadata_column
+from symcorpus.pipeline.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
 from symcorpus.pipeline.sources import Source, Unit, list_units, pack_partitions, resolve_source
 from symcorpus.pipeline.spark import spark_session, stage_progress
 from symcorpus.pipeline.split import SPLITS, split_column
@@ -189,7 +189,7 @@ def publish_version(
 
     light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
     with stage_progress(spark, progress, "deduplicate"):
-        dedup = deduplicate(light, settings.dedup)
+        dedup = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup)
         assignment = dedup.assignment.persist(StorageLevel.MEMORY_AND_DISK)
         outcome_rows = assignment.groupBy("format", "kind").count().collect()
     try:

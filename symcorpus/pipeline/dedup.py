@@ -4,11 +4,12 @@
     notes   same `notes_hash` (music/fingerprint.py): tempo, resolution, programs, layout ignored
     near    MinHash LSH: pieces sharing a band are candidates; a candidate pair is an edge when its
             estimated Jaccard similarity reaches the threshold
-    -> connected components over all edges (components.py), in Spark
+    -> connected components over the near edges (components.py), in Spark
     -> one representative per cluster, the most complete piece; every other member is a duplicate
 
-Edges inside a group are stars around its smallest node, so a group of n gives n-1 edges, never n².
-Only light columns (ids, hashes, signatures, counts) take part; content stays where it is.
+Exact and same-notes duplicates are groups, not graph edges: only one head per group goes through
+LSH and connected components. Only light columns (ids, hashes, band hashes, counts) are shuffled;
+signatures are fetched for the few nodes that need one, and content stays where it is.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from symcorpus.settings import DedupSettings
 
 EXACT, NOTES, NEAR = "exact", "notes", "near"
 
-LIGHT_COLUMNS = ["node", "id", "source", "path", "format", "notes_hash", "minhash", "lsh_bands",
+LIGHT_COLUMNS = ["node", "id", "source", "path", "format", "notes_hash", "lsh_bands",
                  "n_tracks", "n_notes", "duration_seconds", "has_metadata"]
+SIGNATURE_COLUMNS = ["node", "minhash"]
 
 
 @dataclass
@@ -38,45 +40,42 @@ def has_metadata_column() -> Column:
     return F.col("abc.title").isNotNull() | F.col("abc.composer").isNotNull()
 
 
-def _star_edges(light: DataFrame, key: str) -> DataFrame:
-    roots = light.groupBy(key).agg(F.min("node").alias("root"), F.count("*").alias("size")).where("size > 1")
-    return (
-        light.join(roots, key)
-        .where(F.col("node") != F.col("root"))
-        .select(F.col("node").alias("a"), F.col("root").alias("b"))
-    )
-
-
 def similarity_of(sig_a: str, sig_b: str, num_perm: int) -> Column:
     """Share of equal MinHash values: the estimate of the two pieces' Jaccard similarity."""
     equal = F.zip_with(F.col(sig_a), F.col(sig_b), lambda x, y: x == y)
     return F.size(F.filter(equal, lambda z: z)) / F.lit(float(num_perm))
 
 
-def near_edges(light: DataFrame, settings: DedupSettings) -> tuple[DataFrame, DataFrame]:
+def signatures_of(nodes: DataFrame, signatures: DataFrame) -> DataFrame:
+    """The signatures of a (small) set of nodes: the node list is broadcast, so the wide signature
+    table is filtered where it lies instead of being shuffled."""
+    return signatures.join(F.broadcast(nodes.select("node").distinct()), "node", "left_semi")
+
+
+def near_edges(light: DataFrame, signatures: DataFrame, settings: DedupSettings) -> tuple[DataFrame, DataFrame]:
     """(verified edges, candidate pairs) from LSH buckets."""
-    bands = light.select("node", F.posexplode("lsh_bands").alias("band", "bucket"))
     buckets = (
-        bands.groupBy("band", "bucket")
-        .agg(F.count("*").alias("size"), F.min("node").alias("root"))
-        .where("size > 1")
+        light.select("node", F.posexplode("lsh_bands").alias("band", "bucket"))
+        .groupBy("band", "bucket")
+        .agg(F.collect_set("node").alias("nodes"))
+        .where(F.size("nodes") > 1)
     )
-    members = bands.join(buckets, ["band", "bucket"])
-    # Small buckets: every pair. Huge buckets (a motif shared by thousands): a star to the bucket's
-    # smallest node, which bounds the work at the price of checking fewer pairs.
-    small = members.where(F.col("size") <= settings.max_bucket_size).select("band", "bucket", "node")
-    pairs = (
-        small.alias("x")
-        .join(small.alias("y"), ["band", "bucket"])
-        .where(F.col("x.node") < F.col("y.node"))
-        .select(F.col("x.node").alias("a"), F.col("y.node").alias("b"))
+    # Small buckets: every pair, by exploding the member list against itself. Huge buckets (a motif
+    # shared by thousands): a star to the bucket's smallest node, which bounds the work at the price
+    # of checking fewer pairs.
+    small = buckets.where(F.size("nodes") <= settings.max_bucket_size)
+    pairs = small.select(F.explode("nodes").alias("a"), "nodes").select(
+        "a", F.explode(F.filter("nodes", lambda x: x > F.col("a"))).alias("b")
     )
     stars = (
-        members.where((F.col("size") > settings.max_bucket_size) & (F.col("node") != F.col("root")))
-        .select(F.col("node").alias("a"), F.col("root").alias("b"))
+        buckets.where(F.size("nodes") > settings.max_bucket_size)
+        .select(F.array_min("nodes").alias("b"), F.explode("nodes").alias("a"))
+        .where(F.col("a") != F.col("b"))
+        .select("a", "b")
     )
-    candidates = pairs.union(stars).distinct()
-    signatures = light.select("node", "minhash")
+    candidates = pairs.union(stars).distinct().localCheckpoint()
+    nodes = candidates.select(F.col("a").alias("node")).union(candidates.select(F.col("b").alias("node")))
+    signatures = signatures_of(nodes, signatures).localCheckpoint()
     verified = (
         candidates.join(signatures.withColumnRenamed("node", "a").withColumnRenamed("minhash", "sig_a"), "a")
         .join(signatures.withColumnRenamed("node", "b").withColumnRenamed("minhash", "sig_b"), "b")
@@ -87,25 +86,33 @@ def near_edges(light: DataFrame, settings: DedupSettings) -> tuple[DataFrame, Da
     return verified, candidates
 
 
-def deduplicate(light: DataFrame, settings: DedupSettings) -> DedupResult:
-    """Cluster the pieces of `light` (LIGHT_COLUMNS) and pick a representative per cluster."""
-    edges = [_star_edges(light, "id")]  # exact duplicates are always merged: ids must be unique
+def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings) -> DedupResult:
+    """Cluster the pieces of `light` (LIGHT_COLUMNS) and pick a representative per cluster.
+
+    Exact and same-notes duplicates need no graph: grouping by `notes_hash` (or by `id` when the
+    notes level is off) joins them, and each group gets a head, its smallest node. Only heads take
+    part in LSH and connected components; every piece then takes its head's cluster.
+    `signatures` (SIGNATURE_COLUMNS) is read only for the few nodes that need one.
+    """
     stats: dict = {"levels": [EXACT] + [lvl for lvl in settings.levels if lvl != EXACT]}
-    if NOTES in settings.levels:
-        edges.append(_star_edges(light, "notes_hash"))
+    # Read the wide parsed table once; every later step works on this narrow copy.
+    light = light.localCheckpoint()
+    group_key = "notes_hash" if NOTES in settings.levels else "id"
+    groups = light.groupBy(group_key).agg(F.min("node").alias("head")).localCheckpoint()
     if NEAR in settings.levels:
-        verified, candidates = near_edges(light, settings)
-        candidates = candidates.localCheckpoint()
+        heads = light.join(groups.select(F.col("head").alias("node")), "node")
+        verified, candidates = near_edges(heads, signatures, settings)
         stats["near_candidate_pairs"] = candidates.count()
         verified = verified.localCheckpoint()
         stats["near_verified_pairs"] = verified.count()
-        edges.append(verified)
-    all_edges = edges[0]
-    for more in edges[1:]:
-        all_edges = all_edges.union(more)
-    labels = connected_components(all_edges.distinct(), settings.max_iterations)
-
-    clustered = light.join(labels, "node", "left").withColumn("label", F.coalesce("label", "node"))
+        labels = connected_components(verified, settings.max_iterations)
+        groups = (
+            groups.join(labels.withColumnRenamed("node", "head"), "head", "left")
+            .withColumn("label", F.coalesce("label", "head"))
+        )
+    else:
+        groups = groups.withColumn("label", F.col("head"))
+    clustered = light.join(groups.select(group_key, "label"), group_key)
     best_first = Window.partitionBy("label").orderBy(
         F.desc("n_tracks"), F.desc("n_notes"), F.desc("has_metadata"), F.desc("duration_seconds"),
         F.asc("id"), F.asc("source"), F.asc("path"),
@@ -113,24 +120,37 @@ def deduplicate(light: DataFrame, settings: DedupSettings) -> DedupResult:
     ranked = clustered.withColumn("rank", F.row_number().over(best_first))
     representatives = ranked.where("rank = 1").select(
         "label",
+        F.col("node").alias("rep_node"),
         F.col("id").alias("representative_id"),
         F.col("notes_hash").alias("rep_notes_hash"),
-        F.col("minhash").alias("rep_minhash"),
     )
     kind = (
         F.when(F.col("id") == F.col("representative_id"), F.lit(EXACT))
         .when(F.col("notes_hash") == F.col("rep_notes_hash"), F.lit(NOTES))
         .otherwise(F.lit(NEAR))
     )
-    assignment = (
+    members = (
         ranked.join(representatives, "label")
         .withColumn("is_representative", F.col("rank") == 1)
         .withColumn("cluster_id", F.col("representative_id"))
         .withColumn("kind", F.when(F.col("is_representative"), F.lit(None)).otherwise(kind))
+        .localCheckpoint()
+    )
+    # Near duplicates report their estimated similarity to the representative they were merged into.
+    near = members.where(F.col("kind") == NEAR).select("node", "rep_node")
+    near_nodes = near.select("node").union(near.select(F.col("rep_node").alias("node")))
+    sigs = signatures_of(near_nodes, signatures).localCheckpoint()
+    similarity = (
+        near.join(sigs.withColumnRenamed("minhash", "sig_a"), "node")
+        .join(sigs.select(F.col("node").alias("rep_node"), F.col("minhash").alias("sig_b")), "rep_node")
+        .select("node", similarity_of("sig_a", "sig_b", settings.num_perm).alias("near_similarity"))
+    )
+    assignment = (
+        members.join(similarity, "node", "left")
         .withColumn(
             "similarity",
             F.when(F.col("is_representative"), F.lit(None))
-            .when(F.col("kind") == NEAR, similarity_of("minhash", "rep_minhash", settings.num_perm))
+            .when(F.col("kind") == NEAR, F.col("near_similarity"))
             .otherwise(F.lit(1.0)),
         )
         .select("node", "id", "source", "path", "format", "cluster_id", "representative_id",

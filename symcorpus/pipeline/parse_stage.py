@@ -12,12 +12,13 @@ import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import symusic
 
 from symcorpus import schema
 from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, shingles
-from symcorpus.music.notes import canonical_notes, summarize
+from symcorpus.music.notes import note_table, quarter_notes, summarize
 from symcorpus.music.parse import ParseError, parse_piece
 from symcorpus.pipeline.ingest import IngestFailure, Item, Record, Skipped, read_unit
 from symcorpus.settings import DedupSettings, Settings
@@ -30,14 +31,15 @@ def _minhasher(num_perm: int, seed: int) -> MinHasher:
     return MinHasher(num_perm, seed)
 
 
-def fingerprints(score: symusic.Score, config: DedupSettings) -> dict[str, Any]:
+def fingerprints(score: symusic.Score, config: DedupSettings, table: np.ndarray | None = None) -> dict[str, Any]:
     """The dedup columns of one score: notes_hash, minhash signature and its LSH band hashes."""
-    notes = canonical_notes(score)
+    table = note_table(score) if table is None else table
+    notes = quarter_notes(table, max(int(score.ticks_per_quarter), 1))
     signature = _minhasher(config.num_perm, config.seed).signature(shingles(notes, config.shingle_size))
     return {
         "notes_hash": notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid),
-        "minhash": signature.tolist(),
-        "lsh_bands": band_hashes(signature, config.bands, config.rows).tolist(),
+        "minhash": signature,  # numpy arrays: to_batch turns them into Arrow lists in one step
+        "lsh_bands": band_hashes(signature, config.bands, config.rows),
     }
 
 
@@ -56,8 +58,9 @@ def parse_record(record: Record, settings: Settings) -> dict[str, Any]:
                            "format": record.format, "size_bytes": len(record.content)}
     try:
         piece = parse_piece(record.content, record.format, settings.ingest.limits(), name=record.path.split("#")[0])
-        row.update(summarize(piece))
-        row.update(fingerprints(piece.score, settings.dedup))
+        table = note_table(piece.score)
+        row.update(summarize(piece, table))
+        row.update(fingerprints(piece.score, settings.dedup, table))
     except ParseError as e:
         return {**row, "status": schema.STATUS_ERROR, "stage": "parse", "error": str(e)}
     except Exception as e:  # a bug or a library failure on odd input: still a row, never a crash
@@ -70,15 +73,40 @@ def parse_record(record: Record, settings: Settings) -> dict[str, Any]:
     return row
 
 
+def _numpy_list_column(values: list, arrow_type: pa.ListType) -> pa.Array:
+    """A list column from numpy arrays (or None) per row, without a Python object per element."""
+    lengths = np.array([0 if v is None else len(v) for v in values], dtype=np.int32)
+    offsets = np.zeros(len(values) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    present = [v for v in values if v is not None]
+    flat = np.concatenate(present) if present else np.empty(0)
+    mask = pa.array([v is None for v in values])
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(flat, type=arrow_type.value_type), mask=mask if any(v is None for v in values) else None
+    )
+
+
+def to_batch(rows: list[dict[str, Any]], arrow_schema: pa.Schema) -> pa.RecordBatch:
+    """Rows (dicts) to one Arrow batch, column by column; numpy-valued list columns stay numpy."""
+    columns = []
+    for field in arrow_schema:
+        values = [row.get(field.name) for row in rows]
+        if pa.types.is_list(field.type) and any(isinstance(v, np.ndarray) for v in values):
+            columns.append(_numpy_list_column(values, field.type))
+        else:
+            columns.append(pa.array(values, type=field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=arrow_schema)
+
+
 def _batches(rows: Iterable[dict[str, Any]], arrow_schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     buffer: list[dict[str, Any]] = []
     for row in rows:
         buffer.append(row)
         if len(buffer) >= OUTPUT_BATCH_ROWS:
-            yield pa.RecordBatch.from_pylist(buffer, schema=arrow_schema)
+            yield to_batch(buffer, arrow_schema)
             buffer = []
     if buffer:
-        yield pa.RecordBatch.from_pylist(buffer, schema=arrow_schema)
+        yield to_batch(buffer, arrow_schema)
 
 
 def _items(batches: Iterable[pa.RecordBatch], max_bytes: int) -> Iterator[Item]:
@@ -143,4 +171,4 @@ def refingerprint(batches: Iterable[pa.RecordBatch], settings: Settings) -> Iter
         for row in rows:
             midi = row["content"] if row["format"] == "midi" else row["score_midi"]
             row.update(fingerprints(symusic.Score.from_midi(midi), settings.dedup))
-        yield pa.RecordBatch.from_pylist(rows, schema=schema.PIECES)
+        yield to_batch(rows, schema.PIECES)
