@@ -113,6 +113,32 @@ def build_command(
     _run_build(sources, out, params, spark_master, overwrite)
 
 
+@app.command("dedup")
+def dedup_command(
+    corpus: Annotated[Path, typer.Option("--corpus", help="A published corpus version to deduplicate again.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the new version.")],
+    params: Annotated[Optional[Path], typer.Option(help="params.yaml (default: ./params.yaml if present).")] = None,
+    spark_master: Annotated[Optional[str], typer.Option(help="Spark master URL, e.g. spark://host:7077.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+) -> None:
+    """Deduplicate a published version again (e.g. with other dedup params) into OUT."""
+    from symcorpus.pipeline.build import dedup_version
+    from symcorpus.pipeline.publish import OutputExistsError
+
+    try:
+        settings = _settings(params)
+        if not (corpus / "manifest.json").is_file():
+            raise UsageError(f"not a published corpus version (no manifest.json): {corpus}")
+        if out.exists() and not overwrite:
+            raise OutputExistsError(f"output exists: {out} (use --overwrite to replace it)")
+    except (SettingsError, UsageError, OutputExistsError) as e:
+        _fail(str(e))
+    with _progress() as progress:
+        result = dedup_version(corpus, out, settings, spark_master=spark_master, overwrite=overwrite, progress=progress)
+    console.print(_summary(result))
+    console.print(_summary_lines(result), highlight=False)
+
+
 @app.command("demo")
 def demo_command(
     params: Annotated[Optional[Path], typer.Option(help="params.yaml (default: ./params.yaml if present).")] = None,

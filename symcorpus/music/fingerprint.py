@@ -3,8 +3,8 @@
 - `notes_hash`: equal for two pieces with the same notes, whatever their tempo, ticks per beat,
   programs, channels, track layout, velocities or meta events (optionally whatever their key).
 - `shingles`: the set of k-grams of (pitch interval, inter-onset ratio) tokens over all pitched
-  notes merged in time order. Intervals ignore transposition; onset ratios against the piece's median
-  step ignore tempo and rhythmic scale; merging tracks ignores layout.
+  notes merged in time order. Intervals ignore transposition; ratios of consecutive onset steps
+  ignore tempo and rhythmic scale; merging tracks ignores layout.
 - `MinHasher`: vectorised MinHash (multiply-shift hashing) over those shingles; `band_hashes` for LSH.
 
 Plain numpy, no Spark: the dedup stage calls these per record inside mapInArrow.
@@ -55,24 +55,27 @@ def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: in
 
 
 def melodic_tokens(notes: np.ndarray) -> np.ndarray:
-    """One token per step between consecutive pitched notes: (interval, inter-onset class).
+    """One token per step between consecutive pitched notes: (interval, inter-onset ratio class).
 
-    The inter-onset interval is classed on a log2 scale against the piece's median step (half-octave
-    classes), with simultaneous notes as their own class, so tempo and rhythmic scale drop out.
+    The ratio compares each inter-onset interval with the previous non-zero one (log2, half-octave
+    classes; simultaneous notes are their own class). It is local: tempo, rhythmic scale and edits
+    elsewhere in the piece (an intro, dropped notes) leave a token unchanged. A global reference such
+    as the piece's median step would shift every token when an edit moves the median.
     `notes` must be sorted by onset, then pitch (as canonical_notes and quarter_notes are).
     """
     pitched = notes[~notes["is_drum"]] if notes["is_drum"].any() else notes
     if len(pitched) < 2:
         return np.empty(0, dtype=_U64)
-    pitch = pitched["pitch"].astype(np.int64)
-    onset = pitched["onset_q"]
-    interval = np.clip(np.diff(pitch), -48, 48) + 48
-    ioi = np.diff(onset)
-    positive = ioi[ioi > 1e-6]
-    median = float(np.median(positive)) if len(positive) else 1.0
-    with np.errstate(divide="ignore"):
-        ratio_class = np.clip(np.rint(np.log2(np.maximum(ioi, 1e-9) / median) * 2), -12, 12) + 13
-    ratio_class = np.where(ioi > 1e-6, ratio_class, 0).astype(np.int64)
+    interval = np.clip(np.diff(pitched["pitch"].astype(np.int64)), -48, 48) + 48
+    ioi = np.diff(pitched["onset_q"])
+    moving = ioi > 1e-6
+    # Index of the last non-zero step strictly before each step (-1 when there is none yet).
+    last = np.maximum.accumulate(np.where(moving, np.arange(len(ioi)), -1))
+    previous = np.concatenate([[-1], last[:-1]])
+    reference = ioi[np.maximum(previous, 0)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.clip(np.rint(np.log2(ioi / reference) * 2), -8, 8) + 9
+    ratio_class = np.where(moving, np.where(previous >= 0, ratio, 18), 0).astype(np.int64)
     return (interval * 32 + ratio_class).astype(_U64)
 
 

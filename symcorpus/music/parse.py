@@ -17,6 +17,7 @@ import struct
 import subprocess
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,38 +67,41 @@ class ParsedPiece:
 # Time limits
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Raised by the alarm. A BaseException, like KeyboardInterrupt, so that the `except Exception`
+    blocks inside parsers (music21 has many) cannot swallow it and parse on."""
 
 
 @contextlib.contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
     """Raise ParseError('timeout') if the block runs longer than `seconds`.
 
-    Uses SIGALRM, so it only applies on the main thread (where Spark's Python workers run tasks);
-    elsewhere the block runs unbounded rather than failing.
+    SIGALRM interrupts a long block on the main thread (where Spark's Python workers run tasks). A
+    parser can still swallow the interrupt (a bare `except:`), and off the main thread no alarm can
+    be set, so a block that finishes past its budget is a timeout too.
     """
-    usable = (
-        seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
+    if seconds <= 0:
         yield
         return
+    alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
     def on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
         raise _Timeout()
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.perf_counter()
+    if alarm:
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     except _Timeout:
         raise ParseError("timeout", f"parsing took longer than {seconds:g} s") from None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    if time.perf_counter() - started > seconds:
+        raise ParseError("timeout", f"parsing took longer than {seconds:g} s")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ All musical work happens in `parse_stage` functions; this module only moves batc
 from __future__ import annotations
 
 import functools
+import json
 import math
 import shutil
 import time
@@ -305,3 +306,62 @@ def check_accounting(manifest: dict[str, Any]) -> None:
     for table, key in table_counts.items():
         if rows[table] != counts[key]:
             raise AccountingError(f"{table}/ holds {rows[table]} rows, counts say {key}={counts[key]}")
+
+
+def dedup_version(
+    corpus: str | Path,
+    out: str | Path,
+    settings: Settings,
+    *,
+    spark_master: str | None = None,
+    overwrite: bool = False,
+    progress=None,
+) -> BuildResult:
+    """`symcorpus dedup`: deduplicate a published version again (with these params) into `out`.
+
+    Kept pieces are fingerprinted from their stored notes (MIDI content, or `score_midi` for other
+    formats), clustered, and published with the earlier version's errors, rejects and duplicates
+    (the latter re-pointed at their new representatives), so the counts still add up.
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    started = time.time()
+    progress = progress or _NoProgress()
+    corpus, out = Path(corpus).expanduser().resolve(), Path(out).expanduser().resolve()
+    previous = json.loads((corpus / "manifest.json").read_text())
+    if out.exists() and not overwrite:
+        raise publish.OutputExistsError(f"output exists: {out} (use --overwrite)")
+    spark = spark_session(settings.spark, spark_master)
+    read = functools.partial(parse_stage.refingerprint, settings=settings)
+    pieces_schema = _spark_schema(schema.PIECES)
+    rows = spark.read.schema(_spark_schema(schema.CORPUS)).parquet(str(corpus / "corpus" / "*"))
+    for field in schema.PIECES:
+        if field.name not in rows.columns:
+            rows = rows.withColumn(field.name, F.lit(None).cast(pieces_schema[field.name].dataType))
+    ok = (
+        rows.withColumn("status", F.lit(schema.STATUS_OK))
+        .select(*[f.name for f in schema.PIECES])
+        .mapInArrow(read, pieces_schema)
+        .withColumn("node", F.xxhash64("source", "path"))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    try:
+        with stage_progress(spark, progress, "fingerprint"):
+            per_format = ok.groupBy("format").count().collect()
+        parsed = {r["format"]: Counter({schema.STATUS_OK: r["count"]}) for r in per_format}
+        for fmt, outcomes in previous.get("by_format", {}).items():
+            if outcomes.get("error"):
+                parsed.setdefault(fmt, Counter())[schema.STATUS_ERROR] = outcomes["error"]
+
+        def table(name: str, arrow_schema):
+            return spark.read.schema(_spark_schema(arrow_schema)).parquet(str(corpus / name))
+
+        return publish_version(
+            spark, ok, table("errors", schema.ERRORS), out, settings,
+            sources=previous["sources"], parsed=parsed, started=started, overwrite=overwrite,
+            progress=progress, carried_duplicates=table("duplicates", schema.DUPLICATES),
+            carried_rejects=table("rejects", schema.REJECTS),
+        )
+    finally:
+        ok.unpersist()

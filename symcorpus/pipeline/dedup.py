@@ -25,7 +25,7 @@ from symcorpus.settings import DedupSettings
 EXACT, NOTES, NEAR = "exact", "notes", "near"
 
 LIGHT_COLUMNS = ["node", "id", "source", "path", "format", "notes_hash", "lsh_bands",
-                 "n_tracks", "n_notes", "duration_seconds", "has_metadata"]
+                 "n_tracks", "n_notes", "duration_quarters", "has_metadata"]
 SIGNATURE_COLUMNS = ["node", "minhash"]
 
 
@@ -114,7 +114,7 @@ def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings
         groups = groups.withColumn("label", F.col("head"))
     clustered = light.join(groups.select(group_key, "label"), group_key)
     best_first = Window.partitionBy("label").orderBy(
-        F.desc("n_tracks"), F.desc("n_notes"), F.desc("has_metadata"), F.desc("duration_seconds"),
+        F.desc("n_tracks"), F.desc("n_notes"), F.desc("has_metadata"), F.desc("duration_quarters"),
         F.asc("id"), F.asc("source"), F.asc("path"),
     )
     ranked = clustered.withColumn("rank", F.row_number().over(best_first))

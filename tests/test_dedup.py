@@ -1,0 +1,139 @@
+"""Deduplication in the build, on families of variants of real tunes and on music21's own corpus."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import symusic
+
+from symcorpus.music.convert import scale_tempo, transpose
+from symcorpus.music.fingerprint import jaccard, shingles
+from symcorpus.music.notes import canonical_notes
+from symcorpus.music.variants import MUST_MATCH, retick
+from symcorpus.pipeline.build import build, dedup_version
+from symcorpus.pipeline.split import split_of
+
+from .conftest import make_settings
+
+FAMILY_VARIANTS = {
+    "copy.mid": lambda m, rng: m,
+    "transposed.mid": lambda m, rng: transpose(m, 4),
+    "slower.mid": lambda m, rng: scale_tempo(m, 0.75),
+    "reticked.mid": lambda m, rng: retick(m, 192),
+    "dropped.mid": MUST_MATCH["notes_dropped_5pct"],
+    "trimmed.mid": MUST_MATCH["trimmed_10pct"],
+}
+N_FAMILIES = 4
+
+
+@pytest.fixture(scope="module")
+def families(midi_from_abc, tmp_path_factory) -> Path:
+    """Four families (a tune and six variants) and eight unrelated tunes, as files."""
+    root = tmp_path_factory.mktemp("families")
+    rng = np.random.default_rng(5)
+    for f, (_, midi) in enumerate(midi_from_abc[:N_FAMILIES]):
+        folder = root / f"family{f}"
+        folder.mkdir()
+        (folder / "original.mid").write_bytes(midi)
+        for name, make in FAMILY_VARIANTS.items():
+            (folder / name).write_bytes(make(midi, rng))
+    for name, midi in midi_from_abc[N_FAMILIES:]:
+        (root / "other" / name).parent.mkdir(exist_ok=True)
+        (root / "other" / name).write_bytes(midi)
+    return root
+
+
+@pytest.fixture(scope="module")
+def deduped(spark, families, tmp_path_factory):
+    return build([str(families)], tmp_path_factory.mktemp("dedup") / "v", make_settings())
+
+
+def tables(out: Path) -> tuple[list[dict], list[dict]]:
+    corpus = pq.read_table(out / "corpus").to_pylist()
+    duplicates = pq.read_table(out / "duplicates").to_pylist()
+    return corpus, duplicates
+
+
+def cluster_of(out: Path) -> dict[str, str]:
+    corpus, duplicates = tables(out)
+    return {**{r["path"]: r["dedup_cluster"] for r in corpus}, **{r["path"]: r["cluster_id"] for r in duplicates}}
+
+
+def test_each_family_is_one_cluster_and_unrelated_tunes_stay_apart(deduped, midi_from_abc):
+    cluster = cluster_of(deduped.out)
+    for f in range(N_FAMILIES):
+        members = {cluster[f"family{f}/{name}"] for name in ["original.mid", *FAMILY_VARIANTS]}
+        assert len(members) == 1, f"family {f} split over {len(members)} clusters"
+    others = [cluster[f"other/{name}"] for name, _ in midi_from_abc[N_FAMILIES:]]
+    family_clusters = {cluster[f"family{f}/original.mid"] for f in range(N_FAMILIES)}
+    assert len(set(others)) == len(others) and not set(others) & family_clusters
+    assert deduped.counts["kept"] == N_FAMILIES + len(others)
+    assert deduped.counts["duplicates"] == N_FAMILIES * len(FAMILY_VARIANTS)
+
+
+def test_duplicate_rows_name_their_representative_and_kind(deduped, families):
+    corpus, duplicates = tables(deduped.out)
+    kept = {r["id"]: r for r in corpus}
+    for dup in duplicates:
+        rep = kept[dup["representative_id"]]
+        assert dup["cluster_id"] == rep["dedup_cluster"] == rep["id"]
+        if dup["kind"] == "exact":
+            assert dup["id"] == rep["id"] and dup["similarity"] == 1.0
+        elif dup["kind"] == "notes":
+            assert dup["id"] != rep["id"] and dup["similarity"] == 1.0
+        else:
+            # Different notes; the shingle *sets* can still be equal (a trimmed tune that repeats).
+            assert dup["kind"] == "near" and 0 < dup["similarity"] <= 1
+    # The representative is the most complete member: no duplicate has more notes than it.
+    for dup in duplicates:
+        notes = symusic.Score(str(families / dup["path"])).note_num()
+        assert notes <= kept[dup["representative_id"]]["n_notes"], dup["path"]
+    family_kind = {d["path"].split("/")[1]: d["kind"] for d in duplicates if d["path"].startswith("family0/")}
+    rep_name = next(r["path"].split("/")[1] for r in corpus if r["path"].startswith("family0/"))
+    same_notes = {"original.mid", "copy.mid", "transposed.mid", "slower.mid", "reticked.mid"}
+    assert rep_name in same_notes  # the edited variants have fewer notes
+    for name in same_notes - {rep_name}:
+        twin = {rep_name, name} == {"original.mid", "copy.mid"}
+        assert family_kind[name] == ("exact" if twin else "notes"), name
+    assert family_kind["dropped.mid"] == family_kind["trimmed.mid"] == "near"
+
+
+def test_splits_follow_clusters_and_no_similar_pair_crosses_splits(deduped, families):
+    corpus, _ = tables(deduped.out)
+    settings = make_settings()
+    for row in corpus:
+        assert row["split"] == split_of(row["dedup_cluster"], settings.split.ratios(), settings.split.seed)
+    assert len({r["dedup_cluster"] for r in corpus}) == len(corpus)
+    sets = {r["path"]: shingles(canonical_notes(symusic.Score.from_midi(r["content"]))) for r in corpus}
+    split = {r["path"]: r["split"] for r in corpus}
+    for a, b in itertools.combinations(sets, 2):
+        if split[a] != split[b]:
+            assert jaccard(sets[a], sets[b]) < settings.dedup.threshold, (a, b)
+
+
+def test_manifest_reports_dedup_and_adds_up(deduped):
+    manifest = json.loads((deduped.out / "manifest.json").read_text())
+    c = manifest["counts"]
+    assert c["input"] == c["kept"] + c["duplicates"] + c["rejected"] + c["errors"]
+    by_kind = manifest["dedup"]["duplicates_by_kind"]
+    assert sum(by_kind.values()) == c["duplicates"]
+    assert manifest["dedup"]["near_verified_pairs"] >= 1
+
+
+def test_dedup_alone_on_a_published_version(spark, families, tmp_path):
+    exact_only = make_settings()
+    exact_only.dedup.levels = ["exact"]
+    first = build([str(families)], tmp_path / "exact", exact_only)
+    assert first.counts["duplicates"] == N_FAMILIES  # only the byte copies
+    again = dedup_version(first.out, tmp_path / "all", make_settings())
+    assert again.counts["input"] == first.counts["input"]
+    assert again.counts["duplicates"] == N_FAMILIES * len(FAMILY_VARIANTS)
+    corpus, duplicates = tables(again.out)
+    kept_ids = {r["id"] for r in corpus}
+    assert all(d["representative_id"] in kept_ids for d in duplicates)
+    assert cluster_of(again.out).keys() == cluster_of(first.out).keys()

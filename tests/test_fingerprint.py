@@ -1,0 +1,104 @@
+"""Dedup fingerprints on real tunes and their variants (no Spark)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import symusic
+
+from symcorpus.music.convert import scale_tempo, transpose
+from symcorpus.music.fingerprint import (
+    MinHasher,
+    band_hashes,
+    estimated_similarity,
+    jaccard,
+    notes_hash,
+    shingles,
+)
+from symcorpus.music.notes import canonical_notes
+from symcorpus.music.variants import MUST_MATCH, change_instruments, humanize_velocities, merge_tracks, retick, split_tracks
+from symcorpus.pipeline.split import split_of
+
+
+def notes_of(midi: bytes) -> np.ndarray:
+    return canonical_notes(symusic.Score.from_midi(midi))
+
+
+@pytest.fixture(scope="module")
+def tune(midi_from_abc) -> bytes:
+    return midi_from_abc[2][1]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m, rng: scale_tempo(m, 1.3),
+        lambda m, rng: retick(m, 384),
+        change_instruments,
+        lambda m, rng: split_tracks(m),
+        lambda m, rng: merge_tracks(split_tracks(m)),
+        humanize_velocities,
+    ],
+    ids=["tempo", "retick", "instruments", "split", "merge", "velocities"],
+)
+def test_same_notes_hash_whatever_the_encoding(tune, make):
+    variant = make(tune, np.random.default_rng(0))
+    assert variant != tune
+    assert notes_hash(notes_of(variant)) == notes_hash(notes_of(tune))
+
+
+def test_transposition_changes_the_notes_hash_unless_invariant(tune):
+    up = notes_of(transpose(tune, 3))
+    assert notes_hash(up) != notes_hash(notes_of(tune))
+    assert notes_hash(up, transpose_invariant=True) == notes_hash(notes_of(tune), transpose_invariant=True)
+
+
+def test_different_tunes_have_different_fingerprints(midi_from_abc):
+    sets = [shingles(notes_of(m)) for _, m in midi_from_abc]
+    hashes = {notes_hash(notes_of(m), transpose_invariant=True) for _, m in midi_from_abc}
+    assert len(hashes) == len(midi_from_abc)
+    for a, b in itertools.combinations(sets, 2):
+        assert jaccard(a, b) < 0.3
+
+
+def test_shingles_ignore_transposition_and_tempo(tune):
+    base = shingles(notes_of(tune))
+    assert jaccard(base, shingles(notes_of(scale_tempo(transpose(tune, -5), 0.8)))) == 1.0
+
+
+@pytest.mark.parametrize("kind", ["notes_dropped_5pct", "notes_added_5pct", "intro_added", "trimmed_10pct"])
+def test_edited_variants_stay_similar(midi_from_abc, kind):
+    rng = np.random.default_rng(1)
+    for _, midi in midi_from_abc[:6]:
+        assert jaccard(shingles(notes_of(midi)), shingles(notes_of(MUST_MATCH[kind](midi, rng)))) > 0.35
+
+
+def test_minhash_estimates_jaccard(midi_from_abc):
+    hasher = MinHasher(256, seed=3)
+    rng = np.random.default_rng(2)
+    for _, midi in midi_from_abc[:6]:
+        a = shingles(notes_of(midi))
+        b = shingles(notes_of(MUST_MATCH["notes_dropped_5pct"](midi, rng)))
+        estimate = estimated_similarity(hasher.signature(a), hasher.signature(b))
+        assert abs(estimate - jaccard(a, b)) < 0.12
+
+
+def test_identical_signatures_share_every_band_and_different_ones_few(midi_from_abc):
+    hasher = MinHasher(240)
+    sig_a = hasher.signature(shingles(notes_of(midi_from_abc[0][1])))
+    sig_b = hasher.signature(shingles(notes_of(midi_from_abc[1][1])))
+    np.testing.assert_array_equal(band_hashes(sig_a, 80, 3), band_hashes(sig_a.copy(), 80, 3))
+    assert np.sum(band_hashes(sig_a, 80, 3) == band_hashes(sig_b, 80, 3)) <= 4
+
+
+def test_split_of_is_deterministic_and_follows_ratios():
+    ratios = {"train": 0.8, "valid": 0.1, "test": 0.1}
+    keys = [f"key-{i}" for i in range(20000)]
+    splits = [split_of(k, ratios, "s") for k in keys]
+    assert splits == [split_of(k, ratios, "s") for k in keys]
+    share = {name: splits.count(name) / len(keys) for name in ratios}
+    for name, ratio in ratios.items():
+        assert abs(share[name] - ratio) < 0.01
+    assert splits != [split_of(k, ratios, "another seed") for k in keys]
