@@ -137,3 +137,36 @@ def test_dedup_alone_on_a_published_version(spark, families, tmp_path):
     kept_ids = {r["id"] for r in corpus}
     assert all(d["representative_id"] in kept_ids for d in duplicates)
     assert cluster_of(again.out).keys() == cluster_of(first.out).keys()
+
+
+# The same tunes printed in two of music21's collections (found by bench/music21_duplicates.py).
+CROSS_COLLECTION = [
+    ("oneills1850/1116-1135_mh.abc", 5, "ryansMammoth/TeaInTheMorningJig.abc", 1),  # Tea in the Morning
+    ("oneills1850/0981-1000.abc", 14, "ryansMammoth/GreenSleevesJig.abc", 1),  # Green Sleeves
+    ("oneills1850/1476-1555.abc", 20, "ryansMammoth/WalkerStreetReel.abc", 1),  # Walker Street
+]
+# Other tunes of the same O'Neill's file, printed once in music21's corpus.
+SINGLES = [("oneills1850/1476-1555.abc", i) for i in (1, 2, 3, 5, 6, 9)]
+
+
+def test_real_duplicates_across_music21_collections(spark, tmp_path):
+    from symcorpus.music.abc_text import split_tunes
+
+    from .conftest import M21
+
+    src = tmp_path / "tunes"
+    names = {}
+    for rel, index in [t for pair in CROSS_COLLECTION for t in (pair[:2], pair[2:])] + SINGLES:
+        tune = split_tunes((M21 / rel).read_bytes())[index - 1]
+        name = f"{rel.replace('/', '_')}_{index}.abc"
+        (src / name).parent.mkdir(exist_ok=True)
+        (src / name).write_bytes(tune.content)
+        names[(rel, index)] = f"{name}#1"
+    result = build([str(src)], tmp_path / "out", make_settings())
+    cluster = cluster_of(result.out)
+    for a_rel, a_i, b_rel, b_i in CROSS_COLLECTION:
+        assert cluster[names[(a_rel, a_i)]] == cluster[names[(b_rel, b_i)]], (a_rel, b_rel)
+    singles = [cluster[names[s]] for s in SINGLES]
+    pairs = {cluster[names[p[:2]]] for p in CROSS_COLLECTION}
+    assert len(set(singles)) == len(singles) and not set(singles) & pairs
+    assert result.counts["duplicates"] == len(CROSS_COLLECTION)

@@ -148,8 +148,10 @@ def build(
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
+        parse_started = time.time()
         with stage_progress(spark, progress, f"ingest + parse {len(units):,} files"):
             stats = pieces.groupBy("status", "format").count().collect()
+        stage_seconds = {"ingest_parse": round(time.time() - parse_started, 2)}
         parsed: dict[str, Counter] = {}
         for row in stats:
             parsed.setdefault(row["format"] or "unknown", Counter())[row["status"]] += row["count"]
@@ -160,6 +162,7 @@ def build(
             sources=[{"name": s.name, "uri": s.uri, "kind": s.kind, "units": len(units_by_source[s.name])}
                      for s in sources],
             parsed=parsed, started=started, overwrite=overwrite, progress=progress,
+            stage_seconds=stage_seconds,
         )
     finally:
         pieces.unpersist()
@@ -179,6 +182,7 @@ def publish_version(
     progress,
     carried_duplicates=None,
     carried_rejects=None,
+    stage_seconds: dict[str, float] | None = None,
 ) -> BuildResult:
     """Deduplicate the parsed pieces `ok` and publish them with `errors` as a version in `out`.
 
@@ -188,11 +192,14 @@ def publish_version(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    stage_seconds = dict(stage_seconds or {})
     light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
+    dedup_started = time.time()
     with stage_progress(spark, progress, "deduplicate"):
         dedup = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup)
         assignment = dedup.assignment.persist(StorageLevel.MEMORY_AND_DISK)
         outcome_rows = assignment.groupBy("format", "kind").count().collect()
+    stage_seconds["dedup"] = round(time.time() - dedup_started, 2)
     try:
         by_format: dict[str, Counter] = {f: Counter(c) for f, c in parsed.items()}
         kinds: Counter = Counter()
@@ -220,6 +227,7 @@ def publish_version(
 
         staging = publish.staging_dir(out)
         staging.mkdir(parents=True)
+        write_started = time.time()
         try:
             corpus_columns = [f.name for f in schema.CORPUS]
             with stage_progress(spark, progress, "write shards"):
@@ -243,6 +251,7 @@ def publish_version(
                     else:
                         publish.write_empty_table(staging / name, arrow_schema)
 
+            stage_seconds["write"] = round(time.time() - write_started, 2)
             kept_n = sum(split_rows.values())
             counts = {
                 "input": kept_n + table_counts["duplicates"] + table_counts["rejects"] + table_counts["errors"],
@@ -263,6 +272,7 @@ def publish_version(
                     "dedup": {**dedup.stats, "duplicates_by_kind": dict(sorted(kinds.items()))},
                     "skipped_files": by_format.get("unknown", Counter()).get(schema.STATUS_SKIPPED, 0),
                     "build_seconds": round(seconds, 2),
+                    "stage_seconds": stage_seconds,
                 },
             )
             check_accounting(manifest)
