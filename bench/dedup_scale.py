@@ -4,7 +4,8 @@ datasketch MinHash LSH over the same files.
 Records are music21's tunes (rendered by our converter) and variants of them (every kind in
 symcorpus.music.variants.MUST_MATCH), so duplicates are plentiful, as in a scraped corpus. For our
 build the manifest gives the dedup stage's own seconds; the driver's memory is read after the build
-(JVM heap in use after a GC, and the Python driver's peak RSS). The datasketch side does the same
+(the JVM heap in use once cached blocks are dropped and a GC has run — local mode shares one JVM
+between driver and executor — and the Python driver's peak RSS). The datasketch side does the same
 dedup work in one process: parse, the same shingles, MinHash (same permutations), LSH with the same
 bands x rows, verification at the same threshold, union-find clusters. Our build does more (hashing,
 summaries, Parquet), so the comparison is tilted towards the peer.
@@ -66,7 +67,12 @@ t = time.perf_counter()
 result = build([{str(folder)!r}], {str(OUT / 'scale_corpus')!r}, settings, overwrite=True)
 seconds = time.perf_counter() - t
 from pyspark.sql import SparkSession
-jvm = SparkSession.getActiveSession().sparkContext._jvm
+sc = SparkSession.getActiveSession().sparkContext
+# Local mode runs driver and executor in one JVM: drop cached and checkpointed blocks (executor
+# state), so the heap left after a GC is what the driver itself holds on to.
+for rdd in list(sc._jsc.getPersistentRDDs().values()):
+    rdd.unpersist(True)
+jvm = sc._jvm
 jvm.java.lang.System.gc()
 rt = jvm.java.lang.Runtime.getRuntime()
 print(json.dumps({{"seconds": seconds, "counts": result.counts, "stage_seconds": result.manifest["stage_seconds"],

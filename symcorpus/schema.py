@@ -43,7 +43,7 @@ _PARSE_FIELDS = [
 
 # Fingerprints the dedup stage needs and the corpus does not publish.
 _FINGERPRINT_FIELDS = [
-    pa.field("minhash", pa.list_(pa.int64())),
+    pa.field("minhash", pa.binary()),  # uint32 little-endian, bands x rows of them
     pa.field("lsh_bands", pa.list_(pa.int64())),
 ]
 

@@ -128,6 +128,20 @@ def estimated_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     return float(np.mean(np.asarray(sig_a) == np.asarray(sig_b)))
 
 
+def pack_signature(signature: np.ndarray) -> bytes:
+    """A signature as little-endian uint32 bytes: one compact value per piece in Spark."""
+    return np.asarray(signature, dtype="<u4").tobytes()
+
+
+def packed_similarities(sigs_a: list[bytes], sigs_b: list[bytes]) -> np.ndarray:
+    """Estimated similarity of each pair of packed signatures, in one vectorised step."""
+    if not sigs_a:
+        return np.empty(0)
+    a = np.frombuffer(b"".join(sigs_a), dtype="<u4").reshape(len(sigs_a), -1)
+    b = np.frombuffer(b"".join(sigs_b), dtype="<u4").reshape(len(sigs_b), -1)
+    return (a == b).mean(axis=1)
+
+
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Exact Jaccard similarity of two shingle sets (for tests and benchmarks)."""
     if len(a) == 0 and len(b) == 0:

@@ -20,6 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from symcorpus.pipeline.components import connected_components
+from symcorpus.pipeline.parse_stage import pair_similarities
 from symcorpus.settings import DedupSettings
 
 EXACT, NOTES, NEAR = "exact", "notes", "near"
@@ -40,10 +41,17 @@ def has_metadata_column() -> Column:
     return F.col("abc.title").isNotNull() | F.col("abc.composer").isNotNull()
 
 
-def similarity_of(sig_a: str, sig_b: str, num_perm: int) -> Column:
-    """Share of equal MinHash values: the estimate of the two pieces' Jaccard similarity."""
-    equal = F.zip_with(F.col(sig_a), F.col(sig_b), lambda x, y: x == y)
-    return F.size(F.filter(equal, lambda z: z)) / F.lit(float(num_perm))
+def with_similarity(pairs: DataFrame, signatures: DataFrame) -> DataFrame:
+    """(a, b) pairs with the estimated similarity of their signatures: (a, b, similarity).
+
+    Signatures are packed bytes; numpy compares a whole batch of pairs at once (parse_stage).
+    """
+    joined = (
+        pairs.join(signatures.select(F.col("node").alias("a"), F.col("minhash").alias("sig_a")), "a")
+        .join(signatures.select(F.col("node").alias("b"), F.col("minhash").alias("sig_b")), "b")
+        .select("a", "b", "sig_a", "sig_b")
+    )
+    return joined.mapInArrow(pair_similarities, "a long, b long, similarity double")
 
 
 def signatures_of(nodes: DataFrame, signatures: DataFrame) -> DataFrame:
@@ -76,13 +84,7 @@ def near_edges(light: DataFrame, signatures: DataFrame, settings: DedupSettings)
     candidates = pairs.union(stars).distinct().localCheckpoint()
     nodes = candidates.select(F.col("a").alias("node")).union(candidates.select(F.col("b").alias("node")))
     signatures = signatures_of(nodes, signatures).localCheckpoint()
-    verified = (
-        candidates.join(signatures.withColumnRenamed("node", "a").withColumnRenamed("minhash", "sig_a"), "a")
-        .join(signatures.withColumnRenamed("node", "b").withColumnRenamed("minhash", "sig_b"), "b")
-        .withColumn("similarity", similarity_of("sig_a", "sig_b", settings.num_perm))
-        .where(F.col("similarity") >= settings.threshold)
-        .select("a", "b")
-    )
+    verified = with_similarity(candidates, signatures).where(F.col("similarity") >= settings.threshold).select("a", "b")
     return verified, candidates
 
 
@@ -140,11 +142,8 @@ def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings
     near = members.where(F.col("kind") == NEAR).select("node", "rep_node")
     near_nodes = near.select("node").union(near.select(F.col("rep_node").alias("node")))
     sigs = signatures_of(near_nodes, signatures).localCheckpoint()
-    similarity = (
-        near.join(sigs.withColumnRenamed("minhash", "sig_a"), "node")
-        .join(sigs.select(F.col("node").alias("rep_node"), F.col("minhash").alias("sig_b")), "rep_node")
-        .select("node", similarity_of("sig_a", "sig_b", settings.num_perm).alias("near_similarity"))
-    )
+    similarity = with_similarity(near.select(F.col("node").alias("a"), F.col("rep_node").alias("b")), sigs).select(
+        F.col("a").alias("node"), F.col("similarity").alias("near_similarity"))
     assignment = (
         members.join(similarity, "node", "left")
         .withColumn(

@@ -17,7 +17,7 @@ import pyarrow as pa
 import symusic
 
 from symcorpus import schema
-from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, shingles
+from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, pack_signature, packed_similarities, shingles
 from symcorpus.music.notes import note_table, quarter_notes, summarize
 from symcorpus.music.parse import ParseError, parse_piece
 from symcorpus.pipeline.ingest import IngestFailure, Item, Record, Skipped, read_unit
@@ -38,8 +38,8 @@ def fingerprints(score: symusic.Score, config: DedupSettings, table: np.ndarray 
     signature = _minhasher(config.num_perm, config.seed).signature(shingles(notes, config.shingle_size))
     return {
         "notes_hash": notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid),
-        "minhash": signature,  # numpy arrays: to_batch turns them into Arrow lists in one step
-        "lsh_bands": band_hashes(signature, config.bands, config.rows),
+        "minhash": pack_signature(signature),
+        "lsh_bands": band_hashes(signature, config.bands, config.rows),  # numpy: to_batch makes the list
     }
 
 
@@ -172,3 +172,13 @@ def refingerprint(batches: Iterable[pa.RecordBatch], settings: Settings) -> Iter
             midi = row["content"] if row["format"] == "midi" else row["score_midi"]
             row.update(fingerprints(symusic.Score.from_midi(midi), settings.dedup))
         yield to_batch(rows, schema.PIECES)
+
+
+def pair_similarities(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Batches of (a, b, sig_a, sig_b) in, (a, b, similarity) out: the LSH candidate check."""
+    for batch in batches:
+        similarity = packed_similarities(batch.column("sig_a").to_pylist(), batch.column("sig_b").to_pylist())
+        yield pa.RecordBatch.from_arrays(
+            [batch.column("a"), batch.column("b"), pa.array(similarity, type=pa.float64())],
+            names=["a", "b", "similarity"],
+        )
