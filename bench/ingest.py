@@ -2,7 +2,9 @@
 
 Both read the same MIDI files (made from music21's ABC tunes by bench/make_midi.py), hash them, parse
 them, compute the same summary columns and write Parquet. Our figure includes Spark's start-up: the
-build runs as a user runs it, `symcorpus build` in a fresh process.
+build runs as a user runs it, `symcorpus build` in a fresh process. It runs twice: as an ingest build
+(dedup levels: exact only, the work the peer does) and as the full default build (plus same-notes
+and near-duplicate fingerprints and dedup, which the peer does not do).
 
     python bench/ingest.py                   # 50,000 files
     python bench/ingest.py --count 5000      # a quick look
@@ -26,6 +28,7 @@ from pathlib import Path
 import miditoolkit
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_midi import make  # noqa: E402
@@ -62,9 +65,13 @@ def miditoolkit_loop(files: list[Path], out: Path) -> int:
     return len(rows)
 
 
-def symcorpus_build(source: Path, out: Path) -> dict:
+def symcorpus_build(source: Path, out: Path, levels: list[str]) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "symcorpus.cli", "build", str(source), "--out", str(out)]
+    params = OUT / f"ingest_params_{len(levels)}.yaml"
+    settings = yaml.safe_load(Path("params.yaml").read_text())
+    settings["dedup"]["levels"] = levels
+    params.write_text(yaml.safe_dump(settings))
+    cmd = [sys.executable, "-m", "symcorpus.cli", "build", str(source), "--out", str(out), "--params", str(params)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"build failed:\n{proc.stderr}")
@@ -80,31 +87,33 @@ def main() -> None:
     files = make(args.count, source)
     print(f"{len(files):,} MIDI files, {sum(f.stat().st_size for f in files) / 1e6:.1f} MB, {cores} cores")
 
-    started = time.perf_counter()
-    manifest = symcorpus_build(source, OUT / "ingest_corpus")
-    ours_s = time.perf_counter() - started
-    assert manifest["counts"]["input"] == len(files), manifest["counts"]
+    runs = {}
+    for name, levels in [("ingest build (dedup: exact)", ["exact"]),
+                         ("full build (dedup: exact, notes, near)", ["exact", "notes", "near"])]:
+        started = time.perf_counter()
+        manifest = symcorpus_build(source, OUT / "ingest_corpus", levels)
+        seconds = time.perf_counter() - started
+        assert manifest["counts"]["input"] == len(files), manifest["counts"]
+        runs[name] = {"seconds": round(seconds, 2), "pieces_per_s": round(len(files) / seconds),
+                      "pieces_per_s_per_core": round(len(files) / seconds / cores),
+                      "kept": manifest["counts"]["kept"], "stage_seconds": manifest["stage_seconds"]}
 
     started = time.perf_counter()
     n = miditoolkit_loop(files, OUT / "ingest_miditoolkit.parquet")
     peer_s = time.perf_counter() - started
+    peer = n / peer_s
 
-    ours, peer = len(files) / ours_s, n / peer_s
+    for name, run in runs.items():
+        print(f"symcorpus {name:40s} {run['seconds']:7.1f} s {run['pieces_per_s']:8,} pieces/s "
+              f"{run['pieces_per_s_per_core']:6,} per core   ratio {run['pieces_per_s'] / peer:.1f}x")
+    print(f"miditoolkit, one process {'':31s} {peer_s:7.1f} s {peer:8,.0f} pieces/s {peer:6,.0f} per core")
     result = {
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {cores} cores, {platform.python_version()}",
         "files": len(files),
-        "symcorpus_build": {"seconds": round(ours_s, 2), "pieces_per_s": round(ours),
-                            "pieces_per_s_per_core": round(ours / cores), "kept": manifest["counts"]["kept"]},
-        "miditoolkit_loop": {"seconds": round(peer_s, 2), "pieces_per_s": round(peer),
-                             "pieces_per_s_per_core": round(peer)},
-        "ratio": round(ours / peer, 2),
+        "symcorpus": runs,
+        "miditoolkit_loop": {"seconds": round(peer_s, 2), "pieces_per_s": round(peer)},
     }
-    print(f"symcorpus build (Spark local[*], start-up included): {ours_s:7.1f} s  {ours:8,.0f} pieces/s  "
-          f"{ours / cores:6,.0f} per core")
-    print(f"miditoolkit, one process:                            {peer_s:7.1f} s  {peer:8,.0f} pieces/s  "
-          f"{peer:6,.0f} per core")
-    print(f"ratio (ours / miditoolkit): {ours / peer:.1f}x overall, {ours / cores / peer:.1f}x per core")
     (OUT / "ingest.json").write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -80,9 +80,18 @@ def _summary_lines(result) -> str:
     )
 
 
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise UsageError(f"output exists: {out} (use --overwrite to replace it)")
+
+
+def _report(result) -> None:
+    console.print(_summary(result))
+    console.print(_summary_lines(result), highlight=False)
+
+
 def _run_build(sources: list[str], out: Path, params: Optional[Path], spark_master: Optional[str], overwrite: bool):
     from symcorpus.pipeline.build import build
-    from symcorpus.pipeline.publish import OutputExistsError
     from symcorpus.pipeline.sources import SourceError, resolve_source
 
     try:
@@ -90,14 +99,12 @@ def _run_build(sources: list[str], out: Path, params: Optional[Path], spark_mast
         taken: set[str] = set()
         for spec in sources:  # check every source before starting Spark
             taken.add(resolve_source(spec, taken).name)
-        if out.exists() and not overwrite:
-            raise OutputExistsError(f"output exists: {out} (use --overwrite to replace it)")
-    except (SettingsError, SourceError, OutputExistsError) as e:
+        _check_out(out, overwrite)
+    except (SettingsError, SourceError, UsageError) as e:
         _fail(str(e))
     with _progress() as progress:
         result = build(sources, out, settings, spark_master=spark_master, overwrite=overwrite, progress=progress)
-    console.print(_summary(result))
-    console.print(_summary_lines(result), highlight=False)
+    _report(result)
     return result
 
 
@@ -123,20 +130,17 @@ def dedup_command(
 ) -> None:
     """Deduplicate a published version again (e.g. with other dedup params) into OUT."""
     from symcorpus.pipeline.build import dedup_version
-    from symcorpus.pipeline.publish import OutputExistsError
 
     try:
         settings = _settings(params)
         if not (corpus / "manifest.json").is_file():
             raise UsageError(f"not a published corpus version (no manifest.json): {corpus}")
-        if out.exists() and not overwrite:
-            raise OutputExistsError(f"output exists: {out} (use --overwrite to replace it)")
-    except (SettingsError, UsageError, OutputExistsError) as e:
+        _check_out(out, overwrite)
+    except (SettingsError, UsageError) as e:
         _fail(str(e))
     with _progress() as progress:
         result = dedup_version(corpus, out, settings, spark_master=spark_master, overwrite=overwrite, progress=progress)
-    console.print(_summary(result))
-    console.print(_summary_lines(result), highlight=False)
+    _report(result)
 
 
 @app.command("demo")

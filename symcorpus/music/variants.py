@@ -22,6 +22,14 @@ def _pitched_tracks(score: symusic.Score) -> list:
     return [t for t in score.tracks if not t.is_drum and len(t.notes)]
 
 
+def _keep_notes(track, keep: Callable) -> None:
+    """Keep only the notes of `track` for which keep(note) is true."""
+    kept = [n for n in track.notes if keep(n)]
+    track.notes.clear()
+    for n in kept:
+        track.notes.append(n)
+
+
 def retick(midi: bytes, tpq: int) -> bytes:
     """Re-encoded at another ticks-per-quarter resolution."""
     return _score(midi).resample(tpq, min_dur=1).dumps_midi()
@@ -41,13 +49,10 @@ def split_tracks(midi: bytes) -> bytes:
         pitches = np.array([n.pitch for n in track.notes])
         cut = np.median(pitches)
         low = symusic.Track(name=f"{track.name} low", program=track.program, is_drum=False)
-        keep = [n for n in track.notes if n.pitch >= cut]
         for n in track.notes:
             if n.pitch < cut:
                 low.notes.append(n.copy())
-        track.notes.clear()
-        for n in keep:
-            track.notes.append(n)
+        _keep_notes(track, lambda n: n.pitch >= cut)
         if len(low.notes):
             score.tracks.append(low)
     return score.dumps_midi()
@@ -68,10 +73,7 @@ def merge_tracks(midi: bytes) -> bytes:
 def drop_notes(midi: bytes, rng: np.random.Generator, fraction: float = 0.05) -> bytes:
     score = _score(midi)
     for track in _pitched_tracks(score):
-        keep = [n for n in track.notes if rng.random() >= fraction]
-        track.notes.clear()
-        for n in keep:
-            track.notes.append(n)
+        _keep_notes(track, lambda n: rng.random() >= fraction)
     return score.dumps_midi()
 
 
@@ -102,10 +104,7 @@ def trim(midi: bytes, fraction: float = 0.1, at_end: bool = True) -> bytes:
     end = score.end()
     cut = end * (1 - fraction) if at_end else end * fraction
     for track in score.tracks:
-        keep = [n for n in track.notes if (n.time < cut if at_end else n.time >= cut)]
-        track.notes.clear()
-        for n in keep:
-            track.notes.append(n)
+        _keep_notes(track, lambda n: n.time < cut if at_end else n.time >= cut)
     return score.dumps_midi()
 
 

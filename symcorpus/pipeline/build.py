@@ -101,6 +101,13 @@ def _pieces_frame(spark, units: list[Unit], settings: Settings):
     return pieces
 
 
+def _prepare_out(out: str | Path, overwrite: bool) -> Path:
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not overwrite:
+        raise publish.OutputExistsError(f"output exists: {out} (use --overwrite)")
+    return out
+
+
 def _write_table(frame, directory: Path, n_shards: int) -> None:
     (
         frame.coalesce(max(1, n_shards))
@@ -127,9 +134,7 @@ def build(
 
     started = time.time()
     progress = progress or _NoProgress()
-    out = Path(out).expanduser().resolve()
-    if out.exists() and not overwrite:
-        raise publish.OutputExistsError(f"output exists: {out} (use --overwrite)")
+    out = _prepare_out(out, overwrite)
     sources: list[Source] = []
     for spec in source_specs:
         sources.append(resolve_source(spec, {s.name for s in sources}))
@@ -338,10 +343,9 @@ def dedup_version(
 
     started = time.time()
     progress = progress or _NoProgress()
-    corpus, out = Path(corpus).expanduser().resolve(), Path(out).expanduser().resolve()
+    out = _prepare_out(out, overwrite)
+    corpus = Path(corpus).expanduser().resolve()
     previous = json.loads((corpus / "manifest.json").read_text())
-    if out.exists() and not overwrite:
-        raise publish.OutputExistsError(f"output exists: {out} (use --overwrite)")
     spark = spark_session(settings.spark, spark_master)
     read = functools.partial(parse_stage.refingerprint, settings=settings)
     pieces_schema = _spark_schema(schema.PIECES)

@@ -139,11 +139,14 @@ def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings
         .localCheckpoint()
     )
     # Near duplicates report their estimated similarity to the representative they were merged into.
-    near = members.where(F.col("kind") == NEAR).select("node", "rep_node")
-    near_nodes = near.select("node").union(near.select(F.col("rep_node").alias("node")))
-    sigs = signatures_of(near_nodes, signatures).localCheckpoint()
-    similarity = with_similarity(near.select(F.col("node").alias("a"), F.col("rep_node").alias("b")), sigs).select(
-        F.col("a").alias("node"), F.col("similarity").alias("near_similarity"))
+    if NEAR in settings.levels:
+        near = members.where(F.col("kind") == NEAR).select("node", "rep_node")
+        near_nodes = near.select("node").union(near.select(F.col("rep_node").alias("node")))
+        sigs = signatures_of(near_nodes, signatures).localCheckpoint()
+        similarity = with_similarity(near.select(F.col("node").alias("a"), F.col("rep_node").alias("b")), sigs).select(
+            F.col("a").alias("node"), F.col("similarity").alias("near_similarity"))
+    else:
+        similarity = members.select("node", F.lit(None).cast("double").alias("near_similarity")).limit(0)
     assignment = (
         members.join(similarity, "node", "left")
         .withColumn(

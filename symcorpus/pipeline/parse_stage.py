@@ -32,15 +32,20 @@ def _minhasher(num_perm: int, seed: int) -> MinHasher:
 
 
 def fingerprints(score: symusic.Score, config: DedupSettings, table: np.ndarray | None = None) -> dict[str, Any]:
-    """The dedup columns of one score: notes_hash, minhash signature and its LSH band hashes."""
+    """The dedup columns of one score, for the levels in use: notes_hash for `notes`, the MinHash
+    signature and its LSH band hashes for `near` (the `exact` level needs only the id)."""
+    if "notes" not in config.levels and "near" not in config.levels:
+        return {"notes_hash": None, "minhash": None, "lsh_bands": None}
     table = note_table(score) if table is None else table
     notes = quarter_notes(table, max(int(score.ticks_per_quarter), 1))
-    signature = _minhasher(config.num_perm, config.seed).signature(shingles(notes, config.shingle_size))
-    return {
-        "notes_hash": notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid),
-        "minhash": pack_signature(signature),
-        "lsh_bands": band_hashes(signature, config.bands, config.rows),  # numpy: to_batch makes the list
-    }
+    columns: dict[str, Any] = {"notes_hash": None, "minhash": None, "lsh_bands": None}
+    if "notes" in config.levels:
+        columns["notes_hash"] = notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid)
+    if "near" in config.levels:
+        signature = _minhasher(config.num_perm, config.seed).signature(shingles(notes, config.shingle_size))
+        columns["minhash"] = pack_signature(signature)
+        columns["lsh_bands"] = band_hashes(signature, config.bands, config.rows)  # numpy: to_batch makes the list
+    return columns
 
 
 def _failure_row(item: IngestFailure) -> dict[str, Any]:
