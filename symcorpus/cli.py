@@ -158,11 +158,14 @@ def demo_command(
     c = result.counts
     console.print(
         f"\n[bold green]Made[/] a corpus version of music21's bundled corpus in [bold]{result.out}[/]:\n"
-        f"  corpus/{{train,valid,test}}/  {c['kept']:,} pieces as Parquet shards\n"
-        f"  errors/                     {c['errors']:,} files that could not be parsed, each with its reason\n"
+        f"  corpus/{{train,valid,test}}/  {c['kept']:,} pieces as Parquet shards, one per duplicate cluster\n"
+        f"  duplicates/                 {c['duplicates']:,} copies and variants, each with its representative\n"
+        f"  errors/                     {c['errors']:,} records that could not be parsed, each with its reason\n"
         f"  manifest.json               counts, params, sources and a sha256 for every shard\n"
-        f"Try: duckdb -c \"SELECT format, count(*) FROM '{result.out}/corpus/*/*.parquet' GROUP BY 1\"",
+        f"Query it: .venv/bin/python -c \"import duckdb; print(duckdb.sql("
+        f"\\\"SELECT format, count(*) FROM '{result.out}/corpus/*/*.parquet' GROUP BY 1\\\"))\"",
         highlight=False,
+        soft_wrap=True,
     )
 
 
