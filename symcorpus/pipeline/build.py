@@ -202,7 +202,9 @@ def publish_version(
     dedup_started = time.time()
     with stage_progress(spark, progress, "deduplicate"):
         dedup = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup)
-        assignment = dedup.assignment.persist(StorageLevel.MEMORY_AND_DISK)
+        assignment = dedup.assignment.withColumn(
+            "split", split_column(F.col("cluster_id"), settings.split.ratios(), settings.split.seed)
+        ).persist(StorageLevel.MEMORY_AND_DISK)
         outcome_rows = assignment.groupBy("format", "kind").count().collect()
     stage_seconds["dedup"] = round(time.time() - dedup_started, 2)
     try:
@@ -216,16 +218,15 @@ def publish_version(
         for counts in by_format.values():
             counts.pop(schema.STATUS_OK, None)
 
-        kept = (
-            ok.join(assignment.where("is_representative").select("node", "cluster_id"), "node")
-            .withColumn("dedup_cluster", F.col("cluster_id"))
-            .withColumn("split", split_column(F.col("cluster_id"), settings.split.ratios(), settings.split.seed))
+        representatives = assignment.where("is_representative")
+        kept = ok.join(
+            representatives.select("node", F.col("cluster_id").alias("dedup_cluster"), "split"), "node"
         )
         duplicates = assignment.where(~F.col("is_representative")).select(*[f.name for f in schema.DUPLICATES])
         if carried_duplicates is not None:
             duplicates = duplicates.unionByName(_remap_carried(carried_duplicates, assignment))
         with stage_progress(spark, progress, "split"):
-            split_stats = kept.groupBy("split").agg(
+            split_stats = representatives.groupBy("split").agg(
                 F.count("*").alias("n"), F.sum("size_bytes").alias("bytes")).collect()
         split_rows = Counter({r["split"]: r["n"] for r in split_stats})
         split_bytes = Counter({r["split"]: r["bytes"] for r in split_stats})

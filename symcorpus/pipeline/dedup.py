@@ -25,14 +25,15 @@ from symcorpus.settings import DedupSettings
 
 EXACT, NOTES, NEAR = "exact", "notes", "near"
 
-LIGHT_COLUMNS = ["node", "id", "source", "path", "format", "notes_hash", "lsh_bands",
+LIGHT_COLUMNS = ["node", "id", "source", "path", "format", "size_bytes", "notes_hash", "lsh_bands",
                  "n_tracks", "n_notes", "duration_quarters", "has_metadata"]
 SIGNATURE_COLUMNS = ["node", "minhash"]
 
 
 @dataclass
 class DedupResult:
-    assignment: DataFrame  # node, id, source, path, format, cluster_id, representative_id, is_representative, kind, similarity
+    assignment: DataFrame  # node, id, source, path, format, size_bytes, cluster_id, representative_id,
+    #                        is_representative, kind, similarity
     stats: dict
 
 
@@ -155,7 +156,7 @@ def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings
             .when(F.col("kind") == NEAR, F.col("near_similarity"))
             .otherwise(F.lit(1.0)),
         )
-        .select("node", "id", "source", "path", "format", "cluster_id", "representative_id",
+        .select("node", "id", "source", "path", "format", "size_bytes", "cluster_id", "representative_id",
                 "is_representative", "kind", "similarity")
     )
     return DedupResult(assignment, stats)
