@@ -148,3 +148,15 @@ def test_overwrite_replaces_a_version_atomically(spark, tmp_path):
     second = build([str(src)], out, make_settings(), overwrite=True)
     assert first.counts["kept"] == 2 and second.counts["kept"] == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+
+
+def test_accounting_catches_a_lost_row(built):
+    from symcorpus.pipeline.build import AccountingError, check_accounting
+
+    manifest = json.loads((built.out / "manifest.json").read_text())
+    check_accounting(manifest, manifest["counts"]["input"])
+    with pytest.raises(AccountingError):
+        check_accounting(manifest, manifest["counts"]["input"] + 1)  # a record that no table holds
+    manifest["shards"] = [s for s in manifest["shards"] if not s["path"].startswith("corpus/train")]
+    with pytest.raises(AccountingError):
+        check_accounting(manifest)

@@ -168,6 +168,7 @@ def build(
                      for s in sources],
             parsed=parsed, started=started, overwrite=overwrite, progress=progress,
             stage_seconds=stage_seconds,
+            expected_input=sum(c[schema.STATUS_OK] + c[schema.STATUS_ERROR] for c in parsed.values()),
         )
     finally:
         pieces.unpersist()
@@ -188,11 +189,13 @@ def publish_version(
     carried_duplicates=None,
     carried_rejects=None,
     stage_seconds: dict[str, float] | None = None,
+    expected_input: int | None = None,
 ) -> BuildResult:
     """Deduplicate the parsed pieces `ok` and publish them with `errors` as a version in `out`.
 
     `parsed` counts records by format and status ('ok', 'error'); carried tables come from an
-    earlier version when a stage reruns alone.
+    earlier version when a stage reruns alone. `expected_input` is how many records came in: the
+    published tables must account for every one of them.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -281,7 +284,7 @@ def publish_version(
                     "stage_seconds": stage_seconds,
                 },
             )
-            check_accounting(manifest)
+            check_accounting(manifest, expected_input)
             publish.finish(staging, out, overwrite)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -309,9 +312,12 @@ def _remap_carried(carried, assignment):
     )
 
 
-def check_accounting(manifest: dict[str, Any]) -> None:
-    """input == kept + duplicates + rejected + errors, and the shards hold exactly those rows."""
+def check_accounting(manifest: dict[str, Any], expected_input: int | None = None) -> None:
+    """input == kept + duplicates + rejected + errors, the shards hold exactly those rows, and
+    input is every record that came in (no row lost in a join on the way)."""
     counts = manifest["counts"]
+    if expected_input is not None and counts["input"] != expected_input:
+        raise AccountingError(f"{expected_input} records came in, the tables account for {counts['input']}")
     parts = counts["kept"] + counts["duplicates"] + counts["rejected"] + counts["errors"]
     if counts["input"] != parts:
         raise AccountingError(f"input {counts['input']} != kept + duplicates + rejected + errors = {parts}")
@@ -376,7 +382,7 @@ def dedup_version(
             spark, ok, table("errors", schema.ERRORS), out, settings,
             sources=previous["sources"], parsed=parsed, started=started, overwrite=overwrite,
             progress=progress, carried_duplicates=table("duplicates", schema.DUPLICATES),
-            carried_rejects=table("rejects", schema.REJECTS),
+            carried_rejects=table("rejects", schema.REJECTS), expected_input=previous["counts"]["input"],
         )
     finally:
         ok.unpersist()
