@@ -1,0 +1,123 @@
+"""Key estimation from notes alone: duration-weighted pitch-class profiles, vectorised.
+
+A piece's pitch-class histogram (each note weighted by its duration in quarters) is correlated with
+the 24 rotations of a major and a minor key profile; the best correlation names the key. Profiles:
+Krumhansl-Kessler (probe-tone ratings), Aarden-Essen (note counts in the Essen folk collection) and
+Temperley (Kostka-Payne textbook excerpts). Their values are published facts.
+
+Declared keys (MIDI key signatures, ABC `K:`) are never an input here, so accuracy against them
+measures the estimator.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+
+PROFILES: dict[str, tuple[np.ndarray, np.ndarray]] = {
+    "krumhansl": (
+        np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88]),
+        np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]),
+    ),
+    "aarden": (
+        np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624,
+                  8.15494, 0.232998, 4.95122]),
+        np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621,
+                  1.93186, 7.37619, 1.75623]),
+    ),
+    "temperley": (
+        np.array([0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400]),
+        np.array([0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330]),
+    ),
+}
+
+
+def _key_matrix(profile: str) -> np.ndarray:
+    """24 x 12: row k < 12 is the major key on tonic k, row 12 + k the minor key on tonic k,
+    each rotated profile centred and scaled so that a dot product is a Pearson correlation."""
+    major, minor = PROFILES[profile]
+    rows = [np.roll(major, k) for k in range(12)] + [np.roll(minor, k) for k in range(12)]
+    keys = np.array(rows, dtype=np.float64)
+    keys -= keys.mean(axis=1, keepdims=True)
+    return keys / np.linalg.norm(keys, axis=1, keepdims=True)
+
+
+_KEY_MATRICES = {name: _key_matrix(name) for name in PROFILES}
+
+
+@dataclass(frozen=True)
+class Key:
+    tonic: int  # pitch class, 0 = C
+    minor: bool
+    confidence: float  # best correlation minus the runner-up's, in [0, 2]
+
+    @property
+    def name(self) -> str:
+        return f"{PITCH_NAMES[self.tonic]} {'minor' if self.minor else 'major'}"
+
+
+DEFAULT_PROFILE = "temperley"  # best of the three on music21's folk tunes (BENCHMARKS.md)
+DEFAULT_FINAL_WEIGHT = 0.1
+
+
+def pitch_class_histogram(
+    pitch: np.ndarray, duration_q: np.ndarray, final_weight: float = DEFAULT_FINAL_WEIGHT
+) -> np.ndarray:
+    """Duration-weighted pitch-class histogram; `final_weight` adds the last note's pitch class
+    (as a share of the total), since tunes end on their tonic far more often than anywhere else."""
+    histogram = np.bincount(np.asarray(pitch) % 12, weights=np.asarray(duration_q, dtype=np.float64), minlength=12)
+    if final_weight and len(pitch) and histogram.sum() > 0:
+        histogram[int(pitch[-1]) % 12] += final_weight * histogram.sum()
+    return histogram
+
+
+def estimate_key(histogram: np.ndarray, profile: str = DEFAULT_PROFILE) -> Key | None:
+    """The key whose profile best correlates with `histogram`; None for an empty histogram."""
+    h = np.asarray(histogram, dtype=np.float64)
+    h = h - h.mean()
+    norm = np.linalg.norm(h)
+    if norm == 0:
+        return None
+    scores = _KEY_MATRICES[profile] @ (h / norm)
+    best, runner_up = np.argsort(scores)[::-1][:2]
+    return Key(int(best % 12), bool(best >= 12), float(scores[best] - scores[runner_up]))
+
+
+_ABC_KEY = re.compile(r"^\s*([A-Ga-g])([#b]?)\s*([A-Za-z]*)")
+_TONICS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_MAJOR_MODES = {"", "maj", "major", "ion", "ionian"}
+_MINOR_MODES = {"m", "min", "minor", "aeo", "aeolian"}
+
+
+def abc_key(field: str) -> Key | None:
+    """An ABC `K:` field as a major or minor key; None for modes (dorian...), `none` or nonsense."""
+    m = _ABC_KEY.match(field or "")
+    if not m:
+        return None
+    mode = m.group(3).lower()
+    if mode in _MAJOR_MODES:
+        minor = False
+    elif mode in _MINOR_MODES or (len(mode) >= 3 and mode[:3] in ("min", "aeo")):
+        minor = True
+    else:
+        return None
+    tonic = (_TONICS[m.group(1).upper()] + {"#": 1, "b": -1, "": 0}[m.group(2)]) % 12
+    return Key(tonic, minor, 1.0)
+
+
+def mirex_score(estimate: Key, truth: Key) -> float:
+    """MIREX key weighting: 1 same key, 0.5 a fifth away (same mode), 0.3 relative, 0.2 parallel."""
+    if estimate.tonic == truth.tonic and estimate.minor == truth.minor:
+        return 1.0
+    if estimate.minor == truth.minor and (estimate.tonic - truth.tonic) % 12 in (5, 7):
+        return 0.5
+    relative = (truth.tonic + (3 if truth.minor else -3)) % 12
+    if estimate.minor != truth.minor and estimate.tonic == relative:
+        return 0.3
+    if estimate.minor != truth.minor and estimate.tonic == truth.tonic:
+        return 0.2
+    return 0.0
