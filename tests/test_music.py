@@ -149,3 +149,12 @@ def test_scores_with_repeats_music21_cannot_unfold_still_parse():
     # music21's repeat expansion fails on this chorale; it is rendered as written instead.
     piece = parse_piece((M21 / "bach/bwv277.krn").read_bytes(), "humdrum", Limits(), name="bwv277.krn")
     assert piece.score.note_num() > 200
+
+
+def test_midi_with_trailing_padding_is_read(midi_from_abc):
+    data = midi_from_abc[0][1]
+    padded = data + b"\x00" * 64  # some writers pad files; the declared tracks are all there
+    check_midi_structure(padded)
+    assert parse_piece(padded, "midi", Limits()).score.note_num() == parse_piece(data, "midi", Limits()).score.note_num()
+    with pytest.raises(ParseError):
+        check_midi_structure(data[:14] + data[22:])  # a track chunk header cut out

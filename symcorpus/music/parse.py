@@ -128,7 +128,8 @@ def check_midi_structure(data: bytes) -> None:
     if n_tracks == 0 or (fmt == 0 and n_tracks != 1):
         raise ParseError("bad_midi", f"format {fmt} declares {n_tracks} tracks")
     pos, found = 8 + header_len, 0
-    while pos + 8 <= len(data):
+    # Bytes after the last declared track (padding some writers add) are not read as chunks.
+    while pos + 8 <= len(data) and found < n_tracks:
         kind = data[pos : pos + 4]
         (length,) = struct.unpack(">I", data[pos + 4 : pos + 8])
         end = pos + 8 + length
