@@ -34,11 +34,11 @@ def _minhasher(num_perm: int, seed: int) -> MinHasher:
 def fingerprints(score: symusic.Score, config: DedupSettings, table: np.ndarray | None = None) -> dict[str, Any]:
     """The dedup columns of one score, for the levels in use: notes_hash for `notes`, the MinHash
     signature and its LSH band hashes for `near` (the `exact` level needs only the id)."""
+    columns: dict[str, Any] = {"notes_hash": None, "minhash": None, "lsh_bands": None}
     if "notes" not in config.levels and "near" not in config.levels:
-        return {"notes_hash": None, "minhash": None, "lsh_bands": None}
+        return columns
     table = note_table(score) if table is None else table
     notes = quarter_notes(table, max(int(score.ticks_per_quarter), 1))
-    columns: dict[str, Any] = {"notes_hash": None, "minhash": None, "lsh_bands": None}
     if "notes" in config.levels:
         columns["notes_hash"] = notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid)
     if "near" in config.levels:
@@ -85,10 +85,8 @@ def _numpy_list_column(values: list, arrow_type: pa.ListType) -> pa.Array:
     np.cumsum(lengths, out=offsets[1:])
     present = [v for v in values if v is not None]
     flat = np.concatenate(present) if present else np.empty(0)
-    mask = pa.array([v is None for v in values])
-    return pa.ListArray.from_arrays(
-        pa.array(offsets), pa.array(flat, type=arrow_type.value_type), mask=mask if any(v is None for v in values) else None
-    )
+    mask = pa.array([v is None for v in values]) if len(present) < len(values) else None
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=arrow_type.value_type), mask=mask)
 
 
 def to_batch(rows: list[dict[str, Any]], arrow_schema: pa.Schema) -> pa.RecordBatch:
