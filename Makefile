@@ -29,7 +29,7 @@ demo: $(STAMP) java
 	$(VENV)/bin/symcorpus demo
 
 test: $(STAMP) java
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench-ingest: $(STAMP) java
 	$(PY) bench/ingest.py

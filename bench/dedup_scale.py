@@ -20,10 +20,8 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 

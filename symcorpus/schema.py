@@ -8,8 +8,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 from symcorpus.music.abc_text import HEADER_FIELDS
+from symcorpus.music.features import FEATURES
+from symcorpus.music.labels import LABELS
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: metadata, annotation and quality columns; status "rejected"
 
 ABC_HEADER = pa.struct([pa.field(name, pa.string()) for name in HEADER_FIELDS.values()])
 
@@ -39,6 +41,19 @@ _PARSE_FIELDS = [
     pa.field("abc", ABC_HEADER),  # ABC header fields; null for other formats
     pa.field("score_midi", pa.binary()),  # the notes as MIDI for non-MIDI formats; null for MIDI
     pa.field("notes_hash", pa.string()),  # equal for the same notes (music/fingerprint.py)
+    pa.field("title", pa.string()),  # declared: ABC T:, score metadata; null for MIDI
+    pa.field("composer", pa.string()),  # declared, as written (labels.composer is the canonical name)
+]
+
+# Columns the annotate step adds (music/annotate.py), and the quality filter's score.
+_ANNOTATION_FIELDS = [
+    pa.field("key", pa.string()),  # estimated from the notes alone, e.g. "D minor"
+    pa.field("key_confidence", pa.float64()),  # best profile correlation minus the runner-up's
+    pa.field("features", FEATURES),  # music/features.py
+    pa.field("labels", LABELS),  # period, composer, instrumentation, genre, origin, tempo_word, length_class
+    pa.field("tags", pa.string()),  # JSON: every fact the caption states
+    pa.field("caption", pa.string()),
+    pa.field("quality_score", pa.float64()),  # in [0, 1] (music/quality.py)
 ]
 
 # Fingerprints the dedup stage needs and the corpus does not publish.
@@ -50,6 +65,7 @@ _FINGERPRINT_FIELDS = [
 CORPUS = pa.schema(
     _RECORD_FIELDS
     + _PARSE_FIELDS
+    + _ANNOTATION_FIELDS
     + [
         pa.field("dedup_cluster", pa.string()),  # id of the cluster's representative (this piece)
         pa.field("split", pa.string()),  # by hash of dedup_cluster: duplicates never straddle splits
@@ -73,8 +89,9 @@ REJECTS = pa.schema(
         pa.field("id", pa.string(), nullable=False),
         pa.field("source", pa.string(), nullable=False),
         pa.field("path", pa.string(), nullable=False),
-        pa.field("reason", pa.string()),
-        pa.field("detail", pa.string()),
+        pa.field("format", pa.string()),
+        pa.field("reason", pa.string()),  # the rule's code (music/quality.py RULES)
+        pa.field("detail", pa.string()),  # the measured value against the threshold
     ]
 )
 
@@ -92,17 +109,30 @@ DUPLICATES = pa.schema(
 )
 
 # What the parse stage emits: every record once, with its outcome. The build splits it into the
-# corpus and errors tables; skipped files (not music) are counted but are not records.
-STATUS_OK, STATUS_ERROR, STATUS_SKIPPED = "ok", "error", "skipped"
+# corpus, rejects and errors tables; skipped files (not music) are counted but are not records.
+STATUS_OK, STATUS_ERROR, STATUS_REJECTED, STATUS_SKIPPED = "ok", "error", "rejected", "skipped"
 PIECES = pa.schema(
     [pa.field("status", pa.string(), nullable=False)]
     + _RECORD_FIELDS
     + _PARSE_FIELDS
+    + _ANNOTATION_FIELDS
     + _FINGERPRINT_FIELDS
     + [
         pa.field("stage", pa.string()),
         pa.field("error", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("detail", pa.string()),
     ]
+)
+
+# A parse cache row (pipeline/cache.py): what the parse of one record's bytes gave, kept by content
+# hash so a later build parses only new records. Annotation is not cached (cheap, path-dependent).
+PARSE_CACHE = pa.schema(
+    [pa.field("status", pa.string(), nullable=False)]
+    + [f for f in _RECORD_FIELDS if f.name in ("id", "format", "size_bytes")]
+    + _PARSE_FIELDS
+    + _FINGERPRINT_FIELDS
+    + [pa.field("stage", pa.string()), pa.field("error", pa.string())]
 )
 
 # A unit of ingest work: one file, one archive member, or one whole streamed (tar) archive.

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 from symcorpus.music.parse import Limits
+from symcorpus.tokenizers.config import TokenizeSettings
+from symcorpus.train.config import TrainSettings
 
 
 class SettingsError(ValueError):
@@ -48,6 +50,8 @@ class IngestSettings:
     # Partitions are packed by estimated parse cost; these bound one partition's share.
     max_units_per_partition: int = 4000
     min_partitions_per_core: int = 2
+    # Parse cache: earlier builds' parses reused by content hash (pipeline/cache.py); null = off.
+    cache_dir: str | None = None
     music21: Music21Settings = field(default_factory=Music21Settings)
 
     def limits(self) -> Limits:
@@ -81,6 +85,20 @@ class DedupSettings:
 
 
 @dataclass
+class FilterSettings:
+    """Quality rules (symcorpus/music/quality.py): thresholds per rule, then overrides per source
+    name; a rule set to false is off. Unset rules keep quality.DEFAULT_RULES."""
+
+    rules: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def active(self, source: str) -> dict[str, dict[str, Any]]:
+        from symcorpus.music.quality import rules_for
+
+        return rules_for(self.rules, self.sources.get(source))
+
+
+@dataclass
 class SplitSettings:
     train: float = 0.98
     valid: float = 0.01
@@ -100,6 +118,19 @@ class PublishSettings:
 @dataclass
 class DemoSettings:
     out: str = "data/demo"
+    # After the build, `make demo` tokenizes, pretrains and fine-tunes a tiny model and samples.
+    tokens: str = "data/demo_tokens"
+    runs: str = "data/demo_runs"
+    samples: str = "data/demo_samples"
+    preset: str = "tiny"
+    block_size: int = 256
+    batch_size: int = 16
+    pretrain_steps: int = 200
+    finetune_steps: int = 60
+    n_samples: int = 4
+    max_new_tokens: int = 384
+    prompt: str = 'key="D major" time_signature=4/4'
+    use_ray: bool = True  # train through Ray Train (local); false = the same loop in this process
 
 
 @dataclass
@@ -107,9 +138,12 @@ class Settings:
     spark: SparkSettings = field(default_factory=SparkSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
+    filter: FilterSettings = field(default_factory=FilterSettings)
     split: SplitSettings = field(default_factory=SplitSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     demo: DemoSettings = field(default_factory=DemoSettings)
+    tokenize: TokenizeSettings = field(default_factory=TokenizeSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -145,6 +179,15 @@ def load_settings(path: str | Path | None = None) -> Settings:
     unknown_levels = set(settings.dedup.levels) - {"exact", "notes", "near"}
     if unknown_levels:
         raise SettingsError(f"dedup.levels: unknown level(s) {', '.join(sorted(unknown_levels))}")
+    try:
+        for source in [None, *settings.filter.sources]:
+            settings.filter.active(source)
+    except ValueError as e:
+        raise SettingsError(f"filter: {e}") from None
+    try:
+        settings.tokenize.validate()
+    except ValueError as e:
+        raise SettingsError(f"tokenize: {e}") from None
     total = sum(settings.split.ratios().values())
     if abs(total - 1.0) > 1e-9:
         raise SettingsError(f"split ratios must add up to 1, they add up to {total:g}")

@@ -65,3 +65,15 @@ def real_dir(tmp_path_factory, midi_from_abc) -> Path:
     (root / "midi" / "no_extension").write_bytes(to_midi(tune.content, "abc"))
     (root / "README.txt").write_text("not music\n")
     return root
+
+
+# `make test` runs two pytest-xdist workers with --dist loadgroup: each test file stays on one worker
+# (its module fixtures, e.g. builds, run once), and every file that starts Ray shares one group, so
+# no two Ray instances (and no `ray stop` of the two-node test) ever overlap.
+RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train", "test_train_fault"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        item.add_marker(pytest.mark.xdist_group("ray" if module in RAY_FILES else module))

@@ -1,9 +1,14 @@
-"""Key estimation from notes alone: duration-weighted pitch-class profiles, vectorised.
+"""Key estimation from notes alone, vectorised.
 
-A piece's pitch-class histogram (each note weighted by its duration in quarters) is correlated with
-the 24 rotations of a major and a minor key profile; the best correlation names the key. Profiles:
-Krumhansl-Kessler (probe-tone ratings), Aarden-Essen (note counts in the Essen folk collection) and
-Temperley (Kostka-Payne textbook excerpts). Their values are published facts.
+`key_of_notes` scores the 24 major and minor keys with a handful of tonic-relative cues and takes the
+best: how well the piece's pitch-class histograms (duration-weighted, note counts, the opening four
+quarters) correlate with the key's profile, whether the final top note is the tonic or the mode's
+third, whether the first bass note is the tonic or the fifth. The cues' weights were fitted by
+`python bench/key_accuracy.py --fit` on one half of music21's ABC tunes (a conditional-logit model,
+so `confidence` is the chosen key's probability under it) and checked on the other half.
+
+Profiles: Krumhansl-Kessler (probe-tone ratings), Aarden-Essen (note counts in the Essen folk
+collection) and Temperley (Kostka-Payne textbook excerpts). Their values are published facts.
 
 Declared keys (MIDI key signatures, ABC `K:`) are never an input here, so accuracy against them
 measures the estimator.
@@ -53,7 +58,9 @@ _KEY_MATRICES = {name: _key_matrix(name) for name in PROFILES}
 class Key:
     tonic: int  # pitch class, 0 = C
     minor: bool
-    confidence: float  # best correlation minus the runner-up's, in [0, 2]
+    # key_of_notes: the key's probability under the fitted model, in (0, 1];
+    # estimate_key: the best correlation minus the runner-up's, in [0, 2].
+    confidence: float
 
     @property
     def name(self) -> str:
@@ -62,6 +69,90 @@ class Key:
 
 DEFAULT_PROFILE = "temperley"  # best of the three on music21's folk tunes (BENCHMARKS.md)
 DEFAULT_FINAL_WEIGHT = 0.1
+
+# --------------------------------------------------------------------------------------------------
+# key_of_notes: several cues per candidate key, weighted
+
+# Candidate key k: tonic k % 12, minor when k >= 12 (the same order as _key_matrix's rows).
+_TONIC = np.tile(np.arange(12), 2)
+_THIRD = np.repeat([4, 3], 12)  # semitones from tonic to the mode's third
+# _ROTATE[t, i] = (t + i) % 12: h[_ROTATE] lists h from each candidate tonic upwards, so every key's
+# correlation is the same sum in the same order, and transposing the notes permutes the scores exactly.
+_ROTATE = (np.arange(12)[:, None] + np.arange(12)[None, :]) % 12
+
+
+def _centred_unit(profile: np.ndarray) -> np.ndarray:
+    p = profile - profile.mean()
+    return p / np.linalg.norm(p)
+
+
+OPENING_QUARTERS = 4.0  # the opening that states the key: notes starting this close to the first onset
+
+# The cues, in the order of KEY_WEIGHTS; each is a number per candidate key.
+KEY_CUES = (
+    "temperley_durations",  # correlation of the duration-weighted histogram with Temperley's profile
+    "krumhansl_durations",  # ... with Krumhansl-Kessler's
+    "temperley_counts",  # note counts (short notes count as much as long ones) with Temperley's
+    "temperley_opening",  # the opening's duration-weighted histogram with Temperley's
+    "final_top_is_tonic",  # highest note of the last onset: tunes end on the tonic...
+    "final_top_is_third",  # ... or its third, which also tells the mode
+    "first_bass_is_tonic",  # lowest note of the first onset: tunes start on the tonic...
+    "first_bass_is_fifth",  # ... or an upbeat on the fifth
+)
+# Fitted by `python bench/key_accuracy.py --fit` on the tuning half of the tunes (BENCHMARKS.md).
+KEY_WEIGHTS = np.array([3.837, 1.918, 3.798, 2.775, 2.257, 0.838, 0.463, 0.991])
+
+# The correlation cues: which histogram (0 durations, 1 counts, 2 opening) against which profile,
+# as (cue, mode, degree) rows centred and scaled so that a dot product is a Pearson correlation.
+_CORRELATED = np.array([0, 0, 1, 2])
+_CUE_PROFILES = np.array([
+    [_centred_unit(profile) for profile in PROFILES[name]]
+    for name in ("temperley", "krumhansl", "temperley", "temperley")
+])
+
+
+def key_cues(pitch: np.ndarray, onset_q: np.ndarray, duration_q: np.ndarray) -> np.ndarray | None:
+    """(24, len(KEY_CUES)) cue values of each candidate key for one piece's pitched notes; None
+    without notes."""
+    pitch = np.asarray(pitch, dtype=np.int64)
+    if pitch.size == 0:
+        return None
+    onset = np.asarray(onset_q, dtype=np.float64)
+    duration = np.clip(np.asarray(duration_q, dtype=np.float64), 0.0, None)
+    pc = pitch % 12
+    first, last = onset.min(), onset.max()
+    opening = onset < first + OPENING_QUARTERS
+    h = np.empty((3, 12))
+    h[0] = np.bincount(pc, weights=duration, minlength=12)
+    h[1] = np.bincount(pc, minlength=12)
+    h[2] = np.bincount(pc[opening], weights=duration[opening], minlength=12)
+    h -= h.sum(axis=1, keepdims=True) / 12
+    norm = np.sqrt((h * h).sum(axis=1, keepdims=True))
+    h = np.divide(h, norm, out=np.zeros_like(h), where=norm > 0)  # a flat histogram correlates 0
+    rotated = h[_CORRELATED][:, _ROTATE]  # (cue, tonic, degree)
+    cues = np.empty((24, len(KEY_CUES)))
+    cues[:, :4] = np.einsum("ctd,cmd->cmt", rotated, _CUE_PROFILES).reshape(4, 24).T
+    final_from_tonic = (int(pitch[onset == last].max()) - _TONIC) % 12
+    first_from_tonic = (int(pitch[onset == first].min()) - _TONIC) % 12
+    cues[:, 4] = final_from_tonic == 0
+    cues[:, 5] = final_from_tonic == _THIRD
+    cues[:, 6] = first_from_tonic == 0
+    cues[:, 7] = first_from_tonic == 7
+    return cues
+
+
+def key_of_notes(
+    pitch: np.ndarray, onset_q: np.ndarray, duration_q: np.ndarray, weights: np.ndarray | None = None
+) -> Key | None:
+    """The most likely major or minor key of pitched notes (sorted by onset; onsets and durations in
+    quarters); None without notes. `weights` overrides KEY_WEIGHTS (the fit uses it)."""
+    cues = key_cues(pitch, onset_q, duration_q)
+    if cues is None:
+        return None
+    scores = cues @ (KEY_WEIGHTS if weights is None else weights)
+    best = int(np.argmax(scores))
+    probability = 1.0 / float(np.exp(scores - scores[best]).sum())
+    return Key(best % 12, best >= 12, probability)
 
 
 def pitch_class_histogram(

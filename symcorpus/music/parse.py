@@ -61,6 +61,14 @@ class ParsedPiece:
     abc_header: dict[str, str] | None = None
     # The notes as a Standard MIDI File, for formats other than MIDI, so later stages need no re-render.
     rendered_midi: bytes | None = None
+    # Title and composer where the format declares them (score metadata, ABC T:/C:).
+    title: str | None = None
+    composer: str | None = None
+
+    @property
+    def part_names(self) -> list[str]:
+        """Track names (MIDI track names, score part names): what the labels read instrumentation from."""
+        return [t.name.strip() for t in self.score.tracks if t.note_num() and t.name and t.name.strip()]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -195,7 +203,8 @@ def parse_abc(data: bytes, limits: Limits) -> ParsedPiece:
         raise ParseError("bad_abc", f"abc2midi output unreadable: {e}") from None
     if score.note_num() == 0:
         raise ParseError("bad_abc", "abc2midi rendered no notes")
-    return ParsedPiece(ABC, score, abc_header=header, rendered_midi=midi)
+    return ParsedPiece(ABC, score, abc_header=header, rendered_midi=midi,
+                       title=header.get("title"), composer=header.get("composer"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,8 +213,9 @@ def parse_abc(data: bytes, limits: Limits) -> ParsedPiece:
 _MUSIC21_SUFFIX = {MUSICXML: ".musicxml", HUMDRUM: ".krn"}
 
 
-def render_music21(data: bytes, fmt: str, name: str) -> bytes:
-    """A MusicXML or Humdrum file to MIDI bytes with music21's parser and MIDI translator."""
+def render_music21(data: bytes, fmt: str, name: str) -> tuple[bytes, str | None, str | None]:
+    """A MusicXML or Humdrum file to MIDI bytes with music21's parser and MIDI translator, with the
+    score's title and composer."""
     import music21  # imported here: music21 takes ~1 s to import and MIDI-only runs never need it
 
     suffix = os.path.splitext(name)[1].lower()
@@ -222,12 +232,24 @@ def render_music21(data: bytes, fmt: str, name: str) -> bytes:
             stream = music21.converter.parse(path, forceSource=True)
             if isinstance(stream, music21.stream.Opus):
                 stream = stream.mergeScores()
+            title, composer = _score_metadata(stream)
             try:
-                return music21.midi.translate.streamToMidiFile(stream).writestr()
+                return music21.midi.translate.streamToMidiFile(stream).writestr(), title, composer
             except music21.repeat.ExpanderException:
                 # Repeat marks music21 cannot unfold: render the score as written, once through.
                 _strip_repeats(stream)
-                return music21.midi.translate.streamToMidiFile(stream).writestr()
+                return music21.midi.translate.streamToMidiFile(stream).writestr(), title, composer
+
+
+def _score_metadata(stream) -> tuple[str | None, str | None]:
+    meta = stream.metadata
+    if meta is None:
+        return None, None
+    title = meta.title or meta.movementName or None
+    if title and str(title).startswith("piece."):  # music21 falls back to our temporary file's name
+        title = meta.movementName or None
+    composer = meta.composer or None
+    return (str(title).strip() or None) if title else None, (str(composer).strip() or None) if composer else None
 
 
 def _strip_repeats(stream) -> None:
@@ -247,7 +269,7 @@ def _strip_repeats(stream) -> None:
 def parse_music21(data: bytes, fmt: str, name: str, limits: Limits) -> ParsedPiece:
     try:
         with time_limit(limits.parse_timeout_s):
-            midi = render_music21(data, fmt, name)
+            midi, title, composer = render_music21(data, fmt, name)
     except ParseError:
         raise
     except Exception as e:  # music21 raises many kinds; all mean "could not read this file"
@@ -259,7 +281,7 @@ def parse_music21(data: bytes, fmt: str, name: str, limits: Limits) -> ParsedPie
         raise ParseError(f"bad_{fmt}", f"music21's MIDI unreadable: {e}") from None
     if score.note_num() == 0:
         raise ParseError(f"bad_{fmt}", "no notes found")
-    return ParsedPiece(fmt, score, rendered_midi=midi)
+    return ParsedPiece(fmt, score, rendered_midi=midi, title=title, composer=composer)
 
 
 # --------------------------------------------------------------------------------------------------

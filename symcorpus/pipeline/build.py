@@ -1,8 +1,9 @@
 """`symcorpus build`: sources in, a published corpus version out. A thin Spark driver.
 
     list units (driver, metadata only)
-      -> mapInArrow(ingest_and_parse)            one pass: read, hash, parse, summarize, fingerprint
-      -> persist, count by status / format
+      -> mapInArrow(ingest_and_parse)            one pass: read, hash, parse, summarize, fingerprint,
+                                                 annotate, filter (quality rules)
+      -> persist, count by status / format       ok | rejected | error
       -> deduplicate (dedup.py) on light columns; split by hash of the duplicate cluster
       -> write corpus/{train,valid,test}, duplicates/, errors/, rejects/
       -> manifest.json, _SUCCESS, rename into place
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from symcorpus import schema
+from symcorpus.pipeline import cache as parse_cache
 from symcorpus.pipeline import parse_stage, publish
 from symcorpus.pipeline.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
 from symcorpus.pipeline.sources import Source, Unit, list_units, pack_partitions, resolve_source
@@ -72,14 +74,29 @@ def _units_frame(spark, bins: list[list[Unit]]):
     return spark.createDataFrame(rdd, _spark_schema(schema.UNITS))
 
 
-def _pieces_frame(spark, units: list[Unit], settings: Settings):
-    """The PIECES rows of every unit: a lazy DataFrame."""
-    pieces_schema = _spark_schema(schema.PIECES)
+def _conform(frame, arrow_schema):
+    """`frame` with exactly the columns of `arrow_schema`, in order; missing ones null."""
+    from pyspark.sql import functions as F
+
+    spark_schema = _spark_schema(arrow_schema)
+    for f in spark_schema.fields:
+        if f.name not in frame.columns:
+            frame = frame.withColumn(f.name, F.lit(None).cast(f.dataType))
+    return frame.select(*spark_schema.fieldNames())
+
+
+def _n_partitions(spark, units: list[Unit], settings: Settings) -> int:
     cores = spark.sparkContext.defaultParallelism
-    n_partitions = max(
-        cores * settings.ingest.min_partitions_per_core,
-        math.ceil(len(units) / settings.ingest.max_units_per_partition),
-    )
+    return max(cores * settings.ingest.min_partitions_per_core,
+               math.ceil(len(units) / settings.ingest.max_units_per_partition))
+
+
+def _pieces_frame(spark, units: list[Unit], settings: Settings):
+    """The PIECES rows of every unit: a lazy DataFrame (column `reused` false throughout)."""
+    from pyspark.sql import functions as F
+
+    pieces_schema = _spark_schema(schema.PIECES)
+    n_partitions = _n_partitions(spark, units, settings)
     # Whole archives read front to back (tar, or a zip whose index is unreadable) are ingested in
     # their own tasks, then spread over partitions by id before the costly parse.
     whole = [u for u in units if not u.member]
@@ -94,11 +111,40 @@ def _pieces_frame(spark, units: list[Unit], settings: Settings):
         records = _units_frame(spark, pack_partitions(whole, len(whole))).mapInArrow(read, pieces_schema)
         frames.append(records.repartition(n_partitions, "id").mapInArrow(parse, pieces_schema))
     if not frames:
-        return spark.createDataFrame([], pieces_schema)
+        return spark.createDataFrame([], pieces_schema).withColumn("reused", F.lit(False))
     pieces = frames[0]
     for frame in frames[1:]:
         pieces = pieces.unionByName(frame)
-    return pieces
+    return pieces.withColumn("reused", F.lit(False))
+
+
+def _pieces_frame_cached(spark, units: list[Unit], settings: Settings, cached):
+    """Like `_pieces_frame`, reusing cached parses: every record is read and hashed; records whose
+    content hash is in `cached` are only annotated and filtered again, the others parsed."""
+    from pyspark.sql import functions as F
+
+    pieces_schema = _spark_schema(schema.PIECES)
+    n_partitions = _n_partitions(spark, units, settings)
+    read = functools.partial(parse_stage.ingest_only, settings=settings)
+    records = _units_frame(spark, pack_partitions(units, n_partitions)).mapInArrow(read, pieces_schema)
+    pending = records.where(F.col("status") == "pending").select("id", "source", "path", "format", "size_bytes", "content")
+    finished = records.where(F.col("status") != "pending").withColumn("reused", F.lit(False))
+    reuse = functools.partial(parse_stage.reuse_parsed, settings=settings)
+    hits = (
+        _conform(pending.select("id", "source", "path", "content").join(cached, "id"), schema.PIECES)
+        .repartition(n_partitions, "id")
+        .mapInArrow(reuse, pieces_schema)
+        .withColumn("reused", F.lit(True))
+    )
+    parse = functools.partial(parse_stage.parse_records, settings=settings)
+    misses = (
+        _conform(pending.join(cached.select("id"), "id", "left_anti").withColumn("status", F.lit("pending")),
+                 schema.PIECES)
+        .repartition(n_partitions, "id")
+        .mapInArrow(parse, pieces_schema)
+        .withColumn("reused", F.lit(False))
+    )
+    return finished.unionByName(hits).unionByName(misses)
 
 
 def _prepare_out(out: str | Path, overwrite: bool) -> Path:
@@ -127,8 +173,13 @@ def build(
     spark_master: str | None = None,
     overwrite: bool = False,
     progress=None,
+    cache_root: str | Path | None = None,
 ) -> BuildResult:
-    """Build and publish a corpus version from `source_specs` into `out`."""
+    """Build and publish a corpus version from `source_specs` into `out`.
+
+    With `cache_root`, parses are reused by content hash from earlier builds that used the same
+    cache (and params), and this build's new parses are added to it.
+    """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -147,29 +198,44 @@ def build(
     units = [u for us in units_by_source.values() for u in us]
 
     spark = spark_session(settings.spark, spark_master)
+    cache_root = cache_root or settings.ingest.cache_dir
+    cache = parse_cache.cache_dir(cache_root, settings) if cache_root else None
+    if cache is not None and parse_cache.has_entries(cache):
+        frame = _pieces_frame_cached(spark, units, settings, parse_cache.read(spark, cache))
+    else:
+        frame = _pieces_frame(spark, units, settings)
     pieces = (
-        _pieces_frame(spark, units, settings)
-        .withColumn("node", F.xxhash64("source", "path"))  # a compact unique key for joins
+        frame.withColumn("node", F.xxhash64("source", "path"))  # a compact unique key for joins
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
         parse_started = time.time()
-        with stage_progress(spark, progress, f"ingest + parse {len(units):,} files"):
-            stats = pieces.groupBy("status", "format").count().collect()
-        stage_seconds = {"ingest_parse": round(time.time() - parse_started, 2)}
+        with stage_progress(spark, progress, f"ingest + parse + annotate {len(units):,} files"):
+            stats = pieces.groupBy("status", "format", "reused").count().collect()
+        stage_seconds = {"ingest_parse_annotate": round(time.time() - parse_started, 2)}
         parsed: dict[str, Counter] = {}
+        reused = sum(r["count"] for r in stats if r["reused"])
         for row in stats:
             parsed.setdefault(row["format"] or "unknown", Counter())[row["status"]] += row["count"]
+        records = sum(r["count"] for r in stats if r["status"] != schema.STATUS_SKIPPED)
+        incremental = {"records": records, "reused": reused, "parsed": records - reused,
+                       "cache": str(cache) if cache else None}
         ok = pieces.where(F.col("status") == schema.STATUS_OK)
         errors = pieces.where(F.col("status") == schema.STATUS_ERROR).select(*[f.name for f in schema.ERRORS])
-        return publish_version(
-            spark, ok, errors, out, settings,
+        rejects = pieces.where(F.col("status") == schema.STATUS_REJECTED).select(*[f.name for f in schema.REJECTS])
+        result = publish_version(
+            spark, ok, errors, out, settings, rejects=rejects,
             sources=[{"name": s.name, "uri": s.uri, "kind": s.kind, "units": len(units_by_source[s.name])}
                      for s in sources],
             parsed=parsed, started=started, overwrite=overwrite, progress=progress,
-            stage_seconds=stage_seconds,
-            expected_input=sum(c[schema.STATUS_OK] + c[schema.STATUS_ERROR] for c in parsed.values()),
+            stage_seconds=stage_seconds, incremental=incremental,
+            expected_input=sum(c[schema.STATUS_OK] + c[schema.STATUS_ERROR] + c[schema.STATUS_REJECTED]
+                               for c in parsed.values()),
         )
+        if cache is not None:  # after publishing: the version never waits on, or depends on, the cache
+            with stage_progress(spark, progress, "update parse cache"):
+                parse_cache.append(pieces.where(~F.col("reused")), cache)
+        return result
     finally:
         pieces.unpersist()
 
@@ -186,15 +252,16 @@ def publish_version(
     started: float,
     overwrite: bool,
     progress,
+    rejects=None,
     carried_duplicates=None,
-    carried_rejects=None,
     stage_seconds: dict[str, float] | None = None,
     expected_input: int | None = None,
+    incremental: dict[str, Any] | None = None,
 ) -> BuildResult:
     """Deduplicate the parsed pieces `ok` and publish them with `errors` as a version in `out`.
 
-    `parsed` counts records by format and status ('ok', 'error'); carried tables come from an
-    earlier version when a stage reruns alone. `expected_input` is how many records came in: the
+    `parsed` counts records by format and status ('ok', 'rejected', 'error'); `rejects` is the
+    rejects table; carried duplicates come from an earlier version when a stage reruns alone. `expected_input` is how many records came in: the
     published tables must account for every one of them.
     """
     from pyspark import StorageLevel
@@ -251,7 +318,7 @@ def publish_version(
                 for name, frame, arrow_schema in [
                     ("duplicates", duplicates, schema.DUPLICATES),
                     ("errors", errors, schema.ERRORS),
-                    ("rejects", carried_rejects, schema.REJECTS),
+                    ("rejects", rejects, schema.REJECTS),
                 ]:
                     n = frame.count() if frame is not None else 0
                     table_counts[name] = n
@@ -282,6 +349,7 @@ def publish_version(
                     "skipped_files": by_format.get("unknown", Counter()).get(schema.STATUS_SKIPPED, 0),
                     "build_seconds": round(seconds, 2),
                     "stage_seconds": stage_seconds,
+                    **({"incremental": incremental} if incremental else {}),
                 },
             )
             check_accounting(manifest, expected_input)
@@ -330,20 +398,24 @@ def check_accounting(manifest: dict[str, Any], expected_input: int | None = None
             raise AccountingError(f"{table}/ holds {rows[table]} rows, counts say {key}={counts[key]}")
 
 
-def dedup_version(
+def restage_version(
     corpus: str | Path,
     out: str | Path,
     settings: Settings,
     *,
+    stages: tuple[str, ...] = (),
     spark_master: str | None = None,
     overwrite: bool = False,
     progress=None,
 ) -> BuildResult:
-    """`symcorpus dedup`: deduplicate a published version again (with these params) into `out`.
+    """Run stages again on a published version (with these params) and publish the result in `out`.
 
-    Kept pieces are fingerprinted from their stored notes (MIDI content, or `score_midi` for other
-    formats), clustered, and published with the earlier version's errors, rejects and duplicates
-    (the latter re-pointed at their new representatives), so the counts still add up.
+    Always deduplicates again (`symcorpus dedup`); `stages` may add "filter" (`symcorpus filter`:
+    the quality rules over the stored features) or "annotate" (`symcorpus annotate`: features,
+    key, labels and captions computed again, then the rules). Kept pieces are read from their stored
+    notes (MIDI content, or `score_midi` for other formats), so nothing is rendered again. The
+    earlier version's errors, rejects and duplicates are carried (duplicates re-pointed at their new
+    representatives), so the counts still add up.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -352,37 +424,55 @@ def dedup_version(
     progress = progress or _NoProgress()
     out = _prepare_out(out, overwrite)
     corpus = Path(corpus).expanduser().resolve()
-    previous = json.loads((corpus / "manifest.json").read_text())
+    manifest_path = corpus / "manifest.json"
+    if not manifest_path.is_file():
+        raise publish.NotACorpusError(f"not a published corpus version (no manifest.json): {corpus}")
+    previous = json.loads(manifest_path.read_text())
     spark = spark_session(settings.spark, spark_master)
-    read = functools.partial(parse_stage.refingerprint, settings=settings)
+    run = functools.partial(parse_stage.restage, settings=settings, stages=tuple(stages))
     pieces_schema = _spark_schema(schema.PIECES)
-    rows = spark.read.schema(_spark_schema(schema.CORPUS)).parquet(str(corpus / "corpus" / "*"))
-    for field in schema.PIECES:
-        if field.name not in rows.columns:
-            rows = rows.withColumn(field.name, F.lit(None).cast(pieces_schema[field.name].dataType))
-    ok = (
+    corpus_schema = _spark_schema(schema.CORPUS)
+    rows = spark.read.parquet(str(corpus / "corpus" / "*"))
+    for column in schema.PIECES:  # columns an older version lacks start out null
+        if column.name not in rows.columns:
+            rows = rows.withColumn(column.name, F.lit(None).cast(pieces_schema[column.name].dataType))
+        elif column.name in corpus_schema.fieldNames():
+            rows = rows.withColumn(column.name, F.col(column.name).cast(pieces_schema[column.name].dataType))
+    pieces = (
         rows.withColumn("status", F.lit(schema.STATUS_OK))
         .select(*[f.name for f in schema.PIECES])
-        .mapInArrow(read, pieces_schema)
+        .mapInArrow(run, pieces_schema)
         .withColumn("node", F.xxhash64("source", "path"))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     try:
-        with stage_progress(spark, progress, "fingerprint"):
-            per_format = ok.groupBy("format").count().collect()
-        parsed = {r["format"]: Counter({schema.STATUS_OK: r["count"]}) for r in per_format}
+        with stage_progress(spark, progress, " + ".join(["fingerprint", *stages])):
+            per_format = pieces.groupBy("format", "status").count().collect()
+        parsed: dict[str, Counter] = {}
+        for r in per_format:
+            parsed.setdefault(r["format"], Counter())[r["status"]] += r["count"]
         for fmt, outcomes in previous.get("by_format", {}).items():
-            if outcomes.get("error"):
-                parsed.setdefault(fmt, Counter())[schema.STATUS_ERROR] = outcomes["error"]
+            for outcome in (schema.STATUS_ERROR, schema.STATUS_REJECTED):
+                if outcomes.get(outcome):
+                    parsed.setdefault(fmt, Counter())[outcome] += outcomes[outcome]
 
         def table(name: str, arrow_schema):
             return spark.read.schema(_spark_schema(arrow_schema)).parquet(str(corpus / name))
 
+        ok = pieces.where(F.col("status") == schema.STATUS_OK)
+        failed = pieces.where(F.col("status") == schema.STATUS_ERROR).select(*[f.name for f in schema.ERRORS])
+        rejected = pieces.where(F.col("status") == schema.STATUS_REJECTED).select(*[f.name for f in schema.REJECTS])
         return publish_version(
-            spark, ok, table("errors", schema.ERRORS), out, settings,
+            spark, ok, table("errors", schema.ERRORS).unionByName(failed), out, settings,
+            rejects=table("rejects", schema.REJECTS).unionByName(rejected),
             sources=previous["sources"], parsed=parsed, started=started, overwrite=overwrite,
             progress=progress, carried_duplicates=table("duplicates", schema.DUPLICATES),
-            carried_rejects=table("rejects", schema.REJECTS), expected_input=previous["counts"]["input"],
+            expected_input=previous["counts"]["input"],
         )
     finally:
-        ok.unpersist()
+        pieces.unpersist()
+
+
+def dedup_version(corpus: str | Path, out: str | Path, settings: Settings, **kwargs) -> BuildResult:
+    """`symcorpus dedup`: deduplicate a published version again (with these params) into `out`."""
+    return restage_version(corpus, out, settings, stages=(), **kwargs)

@@ -9,6 +9,7 @@ records must be spread over partitions between reading and parsing.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -17,9 +18,13 @@ import pyarrow as pa
 import symusic
 
 from symcorpus import schema
+from symcorpus.music.abc_text import decode_abc
+from symcorpus.music.annotate import annotate
 from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, pack_signature, packed_similarities, shingles
 from symcorpus.music.notes import note_table, quarter_notes, summarize
 from symcorpus.music.parse import ParseError, parse_piece
+from symcorpus.music.quality import evaluate, rules_for
+from symcorpus.tokenizers.abc import voice_bar_counts
 from symcorpus.pipeline.ingest import IngestFailure, Item, Record, Skipped, read_unit
 from symcorpus.settings import DedupSettings, Settings
 
@@ -57,8 +62,49 @@ def _skipped_row(item: Skipped) -> dict[str, Any]:
     return {"status": schema.STATUS_SKIPPED, "id": "", "source": item.source, "path": item.path}
 
 
+@functools.lru_cache(maxsize=64)
+def _active_rules(rules_json: str, source: str) -> dict[str, dict[str, Any]]:
+    config = json.loads(rules_json)
+    return rules_for(config["rules"], config["sources"].get(source))
+
+
+def active_rules(settings: Settings, source: str) -> dict[str, dict[str, Any]]:
+    """The quality rules for one source, parsed once per task rather than once per record."""
+    return _active_rules(json.dumps({"rules": settings.filter.rules, "sources": settings.filter.sources},
+                                    sort_keys=True), source)
+
+
+def _internal(e: Exception) -> str:
+    return f"internal: {type(e).__name__}: {e}"
+
+
+def quality_verdict(row: dict[str, Any], settings: Settings):
+    """The quality rules of the row's source over its columns (ABC tunes also by voice bar counts)."""
+    fields = row
+    if row["format"] == "abc" and row.get("content") is not None:
+        fields = {**row, "abc_voice_bars": voice_bar_counts(decode_abc(row["content"]))}
+    return evaluate(fields, active_rules(settings, row["source"]))
+
+
+def annotate_and_filter(row: dict[str, Any], score: symusic.Score, table: np.ndarray, settings: Settings,
+                        abc_header: dict[str, str] | None = None) -> dict[str, Any]:
+    """Add the annotation columns to a parsed row, then the quality verdict: status 'ok' with a
+    quality_score, or 'rejected' with the rule's reason and detail. Errors here are 'annotate' errors."""
+    try:
+        row.update(annotate(score, table, row, piece_id=row["id"], source=row["source"], path=row["path"],
+                            fmt=row["format"], title=row.get("title"), composer=row.get("composer"),
+                            abc_header=abc_header))
+        verdict = quality_verdict(row, settings)
+    except Exception as e:  # a bug on odd input: still a row, never a crash
+        return {**row, "status": schema.STATUS_ERROR, "stage": "annotate", "error": _internal(e)}
+    if verdict.reason is not None:
+        return {**row, "status": schema.STATUS_REJECTED, "reason": verdict.reason, "detail": verdict.detail}
+    return {**row, "status": schema.STATUS_OK, "quality_score": verdict.quality_score}
+
+
 def parse_record(record: Record, settings: Settings) -> dict[str, Any]:
-    """One record to one PIECES row: parsed, summarized and fingerprinted, or an error row."""
+    """One record to one PIECES row: parsed, summarized, fingerprinted, annotated and filtered, or
+    an error row."""
     row: dict[str, Any] = {"id": record.id, "source": record.source, "path": record.path,
                            "format": record.format, "size_bytes": len(record.content)}
     try:
@@ -69,13 +115,10 @@ def parse_record(record: Record, settings: Settings) -> dict[str, Any]:
     except ParseError as e:
         return {**row, "status": schema.STATUS_ERROR, "stage": "parse", "error": str(e)}
     except Exception as e:  # a bug or a library failure on odd input: still a row, never a crash
-        return {**row, "status": schema.STATUS_ERROR, "stage": "parse",
-                "error": f"internal: {type(e).__name__}: {e}"}
-    row["status"] = schema.STATUS_OK
-    row["content"] = record.content
-    row["abc"] = piece.abc_header
-    row["score_midi"] = piece.rendered_midi
-    return row
+        return {**row, "status": schema.STATUS_ERROR, "stage": "parse", "error": _internal(e)}
+    row.update(content=record.content, abc=piece.abc_header, score_midi=piece.rendered_midi,
+               title=piece.title, composer=piece.composer)
+    return annotate_and_filter(row, piece.score, table, settings, piece.abc_header)
 
 
 def _numpy_list_column(values: list, arrow_type: pa.ListType) -> pa.Array:
@@ -163,17 +206,46 @@ def parse_records(batches: Iterable[pa.RecordBatch], settings: Settings) -> Iter
     return _batches(rows(), schema.PIECES)
 
 
-def refingerprint(batches: Iterable[pa.RecordBatch], settings: Settings) -> Iterator[pa.RecordBatch]:
-    """PIECES batches of published corpus rows in, with fingerprints computed from their notes.
+STATUS_PARSED = "parsed"  # a cached parse, not yet annotated
 
-    For `symcorpus dedup` on an existing version: MIDI content and the stored `score_midi` of other
-    formats are read by symusic, so nothing is rendered again.
+
+def reuse_parsed(batches: Iterable[pa.RecordBatch], settings: Settings) -> Iterator[pa.RecordBatch]:
+    """PIECES batches of records whose parse came from the cache: annotated and filtered again from
+    their stored notes (MIDI content, or `score_midi`); cached parse errors pass through."""
+    for batch in batches:
+        rows = []
+        for row in batch.to_pylist():
+            if row["status"] == STATUS_PARSED:
+                midi = row["content"] if row["format"] == "midi" else row["score_midi"]
+                score = symusic.Score.from_midi(midi)
+                row = annotate_and_filter(row, score, note_table(score), settings, row.get("abc"))
+            rows.append(row)
+        yield to_batch(rows, schema.PIECES)
+
+
+def restage(batches: Iterable[pa.RecordBatch], settings: Settings, stages: tuple[str, ...] = ()) -> Iterator[pa.RecordBatch]:
+    """PIECES batches of published corpus rows in, fingerprinted again from their notes; with
+    `stages` also filtered ("filter") or annotated and filtered ("annotate": the filters read the
+    features, so new features mean a new verdict).
+
+    For `symcorpus dedup | annotate | filter` on an existing version: MIDI content and the stored
+    `score_midi` of other formats are read by symusic, so nothing is rendered again.
     """
     for batch in batches:
-        rows = batch.to_pylist()
-        for row in rows:
+        rows = []
+        for row in batch.to_pylist():
             midi = row["content"] if row["format"] == "midi" else row["score_midi"]
-            row.update(fingerprints(symusic.Score.from_midi(midi), settings.dedup))
+            score = symusic.Score.from_midi(midi)
+            table = note_table(score)
+            row.update(fingerprints(score, settings.dedup, table))
+            if "annotate" in stages:
+                row = annotate_and_filter(row, score, table, settings, row.get("abc"))
+            elif "filter" in stages:
+                verdict = quality_verdict(row, settings)
+                row.update(status=schema.STATUS_REJECTED if verdict.reason else schema.STATUS_OK,
+                           reason=verdict.reason, detail=verdict.detail,
+                           quality_score=verdict.quality_score if verdict.reason is None else row.get("quality_score"))
+            rows.append(row)
         yield to_batch(rows, schema.PIECES)
 
 

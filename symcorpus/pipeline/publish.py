@@ -27,6 +27,10 @@ class OutputExistsError(FileExistsError):
     pass
 
 
+class NotACorpusError(FileNotFoundError):
+    """A path given as a published corpus version has no manifest.json."""
+
+
 def staging_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import tarfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path

@@ -20,6 +20,10 @@ def spark_session(settings: SparkSettings, master: str | None = None):
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # Each Python worker already has a core; BLAS threads on top oversubscribe it (small matrix
+    # products in chords/keys ran 10-50x slower with OpenBLAS threading on a busy machine).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -43,6 +47,8 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         # Python-side tracebacks instead of a bare "worker crashed" when native code faults.
         .config("spark.python.worker.faulthandler.enabled", "true")
         .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
+        .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1")
+        .config("spark.executorEnv.OMP_NUM_THREADS", "1")
     )
     for key, value in settings.conf.items():
         builder = builder.config(key, str(value))

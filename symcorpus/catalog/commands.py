@@ -1,0 +1,235 @@
+"""`symcorpus catalog ...`: register versions, query them, write dataset cards, diff two versions.
+
+`catalog_app` is a typer sub-app (`app.add_typer(catalog_app, name="catalog")`); each command is
+also a plain function with keyword defaults. A mistake the user can fix is one `error:` line on
+stderr and exit code 2, like the rest of the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from symcorpus.catalog.db import (
+    DEFAULT_DB,
+    TABLES,
+    CatalogError,
+    connect,
+    register_version,
+    remove_version,
+    run_query,
+    view_name,
+)
+
+catalog_app = typer.Typer(
+    help="A DuckDB catalog of published corpus versions: register, query, card, diff.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _err() -> Console:
+    return Console(stderr=True)  # made per call: the terminal width (COLUMNS) is read when it is made
+
+
+def _out() -> Console:
+    return Console()
+
+
+DbOption = Annotated[
+    Path, typer.Option("--db", envvar="SYMCORPUS_CATALOG", help="Catalog database file.", show_default=True)
+]
+MAX_CELL = 120  # characters of one cell shown by `query`
+
+
+def _fail(message: str) -> None:
+    _err().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _cell(value: Any) -> str:
+    """A query result value as table text: bytes by their size, long text cut."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value):,} bytes>"
+    text = str(value)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
+
+
+@catalog_app.command("register")
+def register(
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT", help="A published corpus version (symcorpus build --out).")],
+    db: DbOption = DEFAULT_DB,
+    name: Annotated[Optional[str], typer.Option(help="Version name (default: OUT's directory name).")] = None,
+    replace: Annotated[bool, typer.Option(help="Replace a version registered under the same name.")] = False,
+) -> None:
+    """Record the version in OUT in the catalog, with views over its shards."""
+    try:
+        con = connect(db)
+        try:
+            version = register_version(con, out_dir, name, replace=replace)
+        finally:
+            con.close()
+    except CatalogError as e:
+        _fail(str(e))
+    c = version.counts
+    _out().print(
+        f"registered [bold]{version.name}[/] ({version.path}) in {db}: kept {c.get('kept', 0):,}, "
+        f"duplicates {c.get('duplicates', 0):,}, rejected {c.get('rejected', 0):,}, errors {c.get('errors', 0):,}\n"
+        "views: " + ", ".join(view_name(version.name, t) for t in TABLES)
+        + "; all versions: " + ", ".join(f"all_{t}" for t in TABLES),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@catalog_app.command("remove")
+def remove(
+    version: Annotated[str, typer.Argument(help="A registered version name.")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Forget VERSION (its row and views); its files stay where they are."""
+    try:
+        con = connect(db)
+        try:
+            removed = remove_version(con, version)
+        finally:
+            con.close()
+    except CatalogError as e:
+        _fail(str(e))
+    _out().print(f"removed {removed.name} ({removed.path}) from {db}", highlight=False)
+
+
+@catalog_app.command("list")
+def list_versions(db: DbOption = DEFAULT_DB) -> None:
+    """The registered versions and their counts."""
+    query(
+        "SELECT name, created, schema_version, code_version, params_hash, input, kept, duplicates, rejected, "
+        "errors, train, valid, test, path FROM versions ORDER BY name",
+        db=db,
+    )
+
+
+@catalog_app.command("query")
+def query(
+    sql: Annotated[str, typer.Argument(help="SQL over the views, e.g. \"SELECT format, count(*) FROM v1_corpus GROUP BY 1\".")],
+    db: DbOption = DEFAULT_DB,
+    max_rows: Annotated[int, typer.Option(help="Rows to print at most.")] = 100,
+) -> None:
+    """Run SQL against the catalog (read-only) and print the result as a table."""
+    try:
+        con = connect(db, read_only=True)
+        try:
+            columns, rows, more = run_query(con, sql, max_rows)
+        finally:
+            con.close()
+    except CatalogError as e:
+        _fail(str(e))
+    if not columns:
+        return
+    table = Table(show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*[_cell(v) for v in row])
+    _out().print(table)
+    _err().print(f"first {len(rows):,} rows shown (--max-rows)" if more else f"{len(rows):,} row(s)", highlight=False)
+
+
+@catalog_app.command("card")
+def card(
+    version: Annotated[str, typer.Argument(help="A registered version name.")],
+    db: DbOption = DEFAULT_DB,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Directory of the card (default: cards/VERSION).")] = None,
+) -> None:
+    """Write VERSION's dataset card: README.md with PNG plots."""
+    from symcorpus.catalog.card import write_card  # matplotlib only when a card is made
+
+    target = out_dir or Path("cards") / version
+    try:
+        con = connect(db, read_only=True)
+        try:
+            result = write_card(con, version, target)
+        finally:
+            con.close()
+    except CatalogError as e:
+        _fail(str(e))
+    _out().print(f"wrote {result.path} with {len(result.plots)} plots", highlight=False)
+    if result.missing:
+        _out().print("not in this version: " + ", ".join(result.missing), highlight=False)
+
+
+def _pieces_table(title: str, rows: list[dict], total: int, columns: tuple[str, ...]) -> Table:
+    table = Table(title=f"{title}: {total:,}" + (f" (first {len(rows)})" if len(rows) < total else ""),
+                  title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*[", ".join(v) if isinstance(v, list) else _cell(v) for v in (row.get(c) for c in columns)])
+    return table
+
+
+@catalog_app.command("diff")
+def diff(
+    v1: Annotated[str, typer.Argument(help="The earlier version.")],
+    v2: Annotated[str, typer.Argument(help="The later version.")],
+    db: DbOption = DEFAULT_DB,
+    limit: Annotated[int, typer.Option(help="Pieces listed per table (counts are always complete).")] = 20,
+) -> None:
+    """Pieces added, removed and changed from V1 to V2, and how label distributions shifted."""
+    from symcorpus.catalog.diff import diff_versions
+
+    try:
+        con = connect(db, read_only=True)
+        try:
+            d = diff_versions(con, v1, v2, limit=limit)
+        finally:
+            con.close()
+    except CatalogError as e:
+        _fail(str(e))
+    console = _out()
+    console.print(
+        f"[bold]{v1}[/] -> [bold]{v2}[/]: kept {d.kept1:,} -> {d.kept2:,}; added {d.n_added:,}, "
+        f"removed {d.n_removed:,}, changed {d.n_changed:,}",
+        highlight=False,
+    )
+    if d.only_in_v1 or d.only_in_v2:
+        console.print(f"columns only in {v1}: {', '.join(d.only_in_v1) or '-'}; only in {v2}: {', '.join(d.only_in_v2) or '-'}",
+                  highlight=False)
+    listed = ("id", "source", "path", "format")
+    if d.n_added:
+        console.print(_pieces_table("added", d.added, d.n_added, listed))
+    if d.n_removed:
+        console.print(_pieces_table("removed", d.removed, d.n_removed, listed))
+    if d.n_changed:
+        console.print(_pieces_table("changed", d.changed, d.n_changed, ("id", "path", "columns")))
+        by_column = Table(title="changed columns", title_justify="left")
+        by_column.add_column("column")
+        by_column.add_column("pieces", justify="right")
+        for column, n in d.changed_by_column.items():
+            by_column.add_row(column, f"{n:,}")
+        console.print(by_column)
+    if d.label_shifts:
+        shifts = Table(title="label shifts (share of kept pieces)", title_justify="left")
+        for column, justify in [("label", "left"), ("value", "left"), (v1, "right"), (v2, "right"),
+                                ("share " + v1, "right"), ("share " + v2, "right"), ("change", "right")]:
+            shifts.add_column(column, justify=justify, overflow="fold")
+        shown: dict[str, int] = {}
+        for s in d.label_shifts:
+            shown[s.label] = shown.get(s.label, 0) + 1
+            if shown[s.label] > limit:
+                continue
+            shifts.add_row(s.label, s.value, f"{s.n1:,}", f"{s.n2:,}", f"{s.share1:.1%}", f"{s.share2:.1%}",
+                           f"{s.delta:+.1%}")
+        console.print(shifts)
+        console.print("total variation distance: " + ", ".join(f"{k} {v:.3f}" for k, v in d.distance.items()),
+                  highlight=False, soft_wrap=True)
+
+
+__all__ = ["catalog_app", "register", "remove", "list_versions", "query", "card", "diff"]

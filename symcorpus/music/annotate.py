@@ -1,0 +1,106 @@
+"""Annotate one parsed piece: features, key, labels, tags and caption, then the quality verdict.
+
+The composition of the plain functions in this package; the parse stage calls it once per record
+(the note table is shared with the summary and the fingerprints), `symcorpus annotate` calls it on
+published rows, and `evaluate` calls `annotate_midi` on generated music.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import symusic
+
+from symcorpus.music.captions import caption_tags, write_caption
+from symcorpus.music.features import piece_features
+from symcorpus.music.keys import key_of_notes
+from symcorpus.music.labels import LabelInput, piece_labels
+from symcorpus.music.notes import note_table, summarize
+from symcorpus.music.parse import ParsedPiece
+
+# The columns `annotate` adds to a corpus row (schema.ANNOTATION_FIELDS).
+ANNOTATION_COLUMNS = ("key", "key_confidence", "features", "labels", "tags", "caption")
+
+
+def estimated_key(table: np.ndarray, tpq: int) -> tuple[str | None, float | None]:
+    """The key from the pitched notes alone (never from a declared key signature)."""
+    pitched = table[~table["is_drum"]]
+    key = key_of_notes(pitched["pitch"], pitched["onset"] / tpq, pitched["duration"] / tpq)
+    return (key.name, round(key.confidence, 4)) if key is not None else (None, None)
+
+
+def _part_names(score: symusic.Score) -> list[str]:
+    # Tracks with notes only: music21's rendering adds a note-less track per part.
+    return [t.name.strip() for t in score.tracks if t.note_num() and t.name and t.name.strip()]
+
+
+def annotate(
+    score: symusic.Score,
+    table: np.ndarray,
+    summary: Mapping[str, Any],
+    *,
+    piece_id: str,
+    source: str,
+    path: str,
+    fmt: str,
+    title: str | None = None,
+    composer: str | None = None,
+    abc_header: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The annotation columns of one piece (ANNOTATION_COLUMNS), from its score and summary."""
+    features = piece_features(score, table)
+    key, confidence = estimated_key(table, max(int(score.ticks_per_quarter), 1))
+    header = abc_header or {}
+    # A tempo the file never declared (abc2midi's and MIDI's default 120) is not a fact to state.
+    declared_tempo = bool(header.get("tempo")) if fmt == "abc" else len(score.tempos) > 0
+    labels = piece_labels(
+        LabelInput(
+            source=source,
+            path=path,
+            format=fmt,
+            title=title or header.get("title"),
+            composer=composer or header.get("composer"),
+            origin=header.get("origin"),
+            rhythm=header.get("rhythm"),
+            part_names=_part_names(score),
+            instruments=list(summary.get("instruments") or []),
+            instrument_families=list(features.get("instrument_families") or []),
+            has_drums=bool(summary.get("has_drums")),
+            n_tracks=summary.get("n_tracks"),
+            tempo_bpm=summary.get("tempo_bpm") if declared_tempo else None,
+            duration_seconds=summary.get("duration_seconds"),
+            time_signature=summary.get("time_signature"),
+        )
+    )
+    fields = {**summary, **features, "key": key, "key_confidence": confidence, "id": piece_id,
+              "format": fmt, "source": source, "path": path, "title": title, "composer": composer,
+              "abc": dict(header)}
+    if not declared_tempo:
+        fields["tempo_bpm"] = None
+    tags = caption_tags(fields, labels)
+    return {
+        "key": key,
+        "key_confidence": confidence,
+        "features": features,
+        "labels": labels,
+        "tags": json.dumps(tags, sort_keys=True, ensure_ascii=False),
+        "caption": write_caption(tags, piece_id),
+    }
+
+
+def annotate_piece(piece: ParsedPiece, piece_id: str, source: str = "", path: str = "") -> dict[str, Any]:
+    """Summary plus annotation columns of a parsed piece."""
+    table = note_table(piece.score)
+    summary = summarize(piece, table)
+    return {**summary, **annotate(piece.score, table, summary, piece_id=piece_id, source=source, path=path,
+                                  fmt=piece.format, title=piece.title, composer=piece.composer,
+                                  abc_header=piece.abc_header)}
+
+
+def annotate_midi(data: bytes, piece_id: str = "generated") -> dict[str, Any]:
+    """Annotate MIDI bytes (a generated sample): what `evaluate` compares with the prompt."""
+    piece = ParsedPiece("midi", symusic.Score.from_midi(data))
+    return annotate_piece(piece, piece_id)

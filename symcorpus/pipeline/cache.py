@@ -1,0 +1,60 @@
+"""The parse cache: what earlier builds parsed, by content hash, so a build parses only new records.
+
+Layout: CACHE/<key>/part-*.parquet (schema.PARSE_CACHE). The key hashes everything a parse result
+depends on (code and schema versions, ingest limits, fingerprint params), so other params never
+reuse stale results; annotation and filters run again on reuse (cheap, and they read the path).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from symcorpus import __version__, schema
+from symcorpus.settings import Settings
+
+
+def cache_key(settings: Settings) -> str:
+    dedup = settings.dedup
+    relevant = {
+        "code": __version__,
+        "schema": schema.SCHEMA_VERSION,
+        "limits": settings.ingest.limits().__dict__,
+        "fingerprints": {"levels": sorted(dedup.levels), "transpose_invariant": dedup.transpose_invariant,
+                         "grid": dedup.grid, "shingle_size": dedup.shingle_size, "bands": dedup.bands,
+                         "rows": dedup.rows, "seed": dedup.seed},
+    }
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cache_dir(root: str | Path, settings: Settings) -> Path:
+    return Path(root).expanduser().resolve() / cache_key(settings)
+
+
+def has_entries(directory: Path) -> bool:
+    return directory.is_dir() and any(directory.glob("*.parquet"))
+
+
+def read(spark, directory: Path):
+    """The cached rows, one per id."""
+    from symcorpus.pipeline.build import _spark_schema
+
+    return spark.read.schema(_spark_schema(schema.PARSE_CACHE)).parquet(str(directory)).dropDuplicates(["id"])
+
+
+def append(frame, directory: Path) -> None:
+    """Add newly parsed rows (records parsed this build, successfully or not, at the parse stage)."""
+    from pyspark.sql import functions as F
+
+    from symcorpus.pipeline.parse_stage import STATUS_PARSED
+
+    rows = (
+        frame.where(F.col("stage").isNull() | (F.col("stage") == "parse"))
+        .where(F.col("status") != schema.STATUS_SKIPPED)
+        .withColumn("status", F.when(F.col("stage") == "parse", F.col("status")).otherwise(F.lit(STATUS_PARSED)))
+        .select(*[f.name for f in schema.PARSE_CACHE])
+        .dropDuplicates(["id"])
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    rows.coalesce(1).write.mode("append").option("compression", "zstd").parquet(str(directory))

@@ -1,0 +1,105 @@
+"""Training settings: a handful of named values with presets (the lead adds them to params.yaml
+under `train:`). Everything here is plain data so it travels to Ray workers as a dict."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Model shapes. Parameter counts are for a vocabulary of ~1,000 tokens (tied embeddings).
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": {"n_layer": 2, "n_head": 4, "n_embd": 128},  # ~0.5M: CPU demo and tests
+    "small": {"n_layer": 8, "n_head": 8, "n_embd": 512},  # ~25M
+    "base": {"n_layer": 12, "n_head": 12, "n_embd": 768},  # ~86M
+}
+
+
+@dataclass
+class FinetuneSettings:
+    """What changes for `train finetune`: a lower learning rate on the labelled subset."""
+
+    learning_rate: float = 1e-4
+    min_lr: float = 1e-5
+    warmup_steps: int = 20
+    max_steps: int = 2000  # counted on top of nothing: a fine-tune run starts at step 0
+    min_quality: float | None = 0.5  # corpus quality_score threshold; null = every labelled piece
+    require_labels: bool = True  # keep only pieces with at least one label set
+    condition_dropout: float | None = 0.0  # null = the tokenizer's value; 0 = always conditioned
+
+
+@dataclass
+class GenerateSettings:
+    n: int = 8
+    max_new_tokens: int = 1024
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = 0.95
+    seed: int = 0
+    soundfont: str | None = None  # a GM .sf2; null = look in the usual places
+
+
+@dataclass
+class EvaluateSettings:
+    n_condition_sets: int = 8  # drawn from the valid split's condition tokens
+    samples_per_set: int = 8
+    max_new_tokens: int = 1024
+
+
+@dataclass
+class TrainSettings:
+    preset: str = "small"
+    block_size: int = 1024  # tokens per training sequence (T)
+    batch_size: int = 32  # sequences per worker and step (B)
+    learning_rate: float = 6e-4
+    min_lr: float = 6e-5  # cosine decay ends here at max_steps
+    warmup_steps: int = 200
+    max_steps: int = 20000
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    dropout: float = 0.0
+    condition_dropout: float | None = None  # null = the tokenizer's condition_dropout
+    log_every: int = 10  # steps between ray.train.report of loss, lr, tokens/s
+    checkpoint_every: int = 500  # steps between checkpoints (and validation)
+    eval_batches: int = 20  # validation batches per worker at each checkpoint
+    num_to_keep: int = 3  # checkpoints kept in storage_path/name
+    max_failures: int = 2  # worker deaths survived by restarting from the last checkpoint
+    num_workers: int = 1
+    use_gpu: bool | None = None  # null = when CUDA is available
+    cpus_per_worker: float = 1.0  # leave CPUs to Ray Data's read and pack tasks
+    cpu_threads: int | None = None  # torch threads when training on CPU; null = torch's default
+    compile: bool = True  # torch.compile on GPU (never on CPU)
+    dtype: str = "bf16"  # autocast dtype on GPU: bf16 | fp32
+    seed: int = 0
+    read_batch_rows: int = 256  # token-shard rows per Arrow batch when reading and packing
+    shuffle_buffer_blocks: int = 256  # packed blocks held for shuffling
+    storage_path: str = "data/runs"
+    finetune: FinetuneSettings = field(default_factory=FinetuneSettings)
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if self.dtype not in ("bf16", "fp32"):
+            raise ValueError(f"dtype must be bf16 or fp32, not {self.dtype!r}")
+        for name in ("block_size", "batch_size", "max_steps", "log_every", "checkpoint_every", "num_workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
+        data = dict(data)
+        nested = {"finetune": FinetuneSettings, "generate": GenerateSettings, "evaluate": EvaluateSettings}
+        for name, kind in nested.items():
+            if isinstance(data.get(name), dict):
+                data[name] = kind(**data[name])
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainSettings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,267 @@
+"""Token shards -> packed, shuffled blocks of block_size + 1 tokens.
+
+Each shard row becomes one example, [bos] + conditions + [sep] + tokens + [eos] (conditions left out
+with probability condition_dropout), and examples are laid end to end and cut into blocks; bos/eos
+are the document separators. A block's last token is the next block's first, so every token is a
+target once. The tail of a stream is padded with pad_id, and targets equal to pad_id are ignored.
+
+Two readers share the packing code: a pure-pyarrow iterator (one process, `--no-ray`) and a Ray Data
+pipeline (read_parquet -> map_batches(pack) -> iter_torch_batches in each worker). Both read shards
+in Arrow batches: the dataset is never held in memory whole.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+COLUMNS = ["id", "chunk", "tokens", "conditions"]
+
+
+@dataclass(frozen=True)
+class SequenceFormat:
+    """What packing needs from a tokenizer: plain ints, so it travels to workers and devices."""
+
+    vocab_size: int
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    sep_id: int
+    condition_dropout: float = 0.0
+
+    @classmethod
+    def of(cls, tokenizer, condition_dropout: float | None = None) -> SequenceFormat:
+        dropout = tokenizer.condition_dropout if condition_dropout is None else condition_dropout
+        return cls(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id,
+                   tokenizer.sep_id, float(dropout))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def shard_files(tok_dir: str | Path, split: str) -> list[Path]:
+    files = sorted((Path(tok_dir) / split).glob("part-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"no token shards in {Path(tok_dir) / split} (run `symcorpus tokenize` first)")
+    return files
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a well-spread 64-bit hash, vectorised."""
+    x = (x + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def keep_conditions(ids: pa.Array, chunks: pa.Array, dropout: float, seed: int, epoch: int) -> np.ndarray:
+    """Whether each row keeps its condition tokens: a hash of (id, chunk, seed, epoch) against the
+    dropout rate, so the choice is the same on every machine and changes from epoch to epoch."""
+    if dropout <= 0:
+        return np.ones(len(ids), dtype=bool)
+    if dropout >= 1:
+        return np.zeros(len(ids), dtype=bool)
+    crc = np.fromiter((zlib.crc32(s.encode()) for s in ids.to_pylist()), dtype=np.uint64, count=len(ids))
+    with np.errstate(over="ignore"):
+        h = _mix(crc ^ _mix(np.asarray(chunks, dtype=np.uint64) + np.uint64(seed * 1_000_003 + epoch)))
+    return (h >> np.uint64(11)).astype(np.float64) / 2.0**53 >= dropout
+
+
+def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep: np.ndarray) -> np.ndarray:
+    """The rows of `batch` as one int32 stream of examples, vectorised over the Arrow buffers."""
+    tokens, conditions = batch.column("tokens"), batch.column("conditions")
+    if isinstance(tokens, pa.ChunkedArray):
+        tokens, conditions = tokens.combine_chunks(), conditions.combine_chunks()
+    n = len(tokens)
+    t_off = tokens.offsets.to_numpy().astype(np.int64)
+    c_off = conditions.offsets.to_numpy().astype(np.int64)
+    t_vals = tokens.flatten().to_numpy(zero_copy_only=False)
+    c_vals = conditions.flatten().to_numpy(zero_copy_only=False)
+    t_off, c_off = t_off - t_off[0], c_off - c_off[0]
+    n_tok, n_cond_all = np.diff(t_off), np.diff(c_off)
+    n_cond = n_cond_all * keep
+    length = n_tok + n_cond + 3
+    start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
+    out = np.empty(int(length.sum()), dtype=np.int32)
+    out[start] = fmt.bos_id
+    row = np.repeat(np.arange(n), n_cond_all)  # the row of every condition value
+    kept = keep[row]
+    j = np.arange(len(c_vals)) - c_off[row]
+    out[(start[row] + 1 + j)[kept]] = c_vals[kept]
+    out[start + 1 + n_cond] = fmt.sep_id
+    row = np.repeat(np.arange(n), n_tok)
+    j = np.arange(len(t_vals)) - t_off[row]
+    out[start[row] + 2 + n_cond[row] + j] = t_vals
+    out[start + length - 1] = fmt.eos_id
+    return out
+
+
+class Packer:
+    """Cuts a stream into blocks of `block_size + 1` tokens, overlapping by one token."""
+
+    def __init__(self, block_size: int, pad_id: int):
+        self.size, self.pad_id = block_size + 1, pad_id
+        self.buffer = np.empty(0, dtype=np.int32)
+
+    def push(self, stream: np.ndarray) -> np.ndarray:
+        buf = np.concatenate([self.buffer, stream]) if len(self.buffer) else stream
+        step = self.size - 1
+        n = max(0, (len(buf) - 1) // step)
+        if n == 0:
+            self.buffer = buf
+            return np.empty((0, self.size), dtype=np.int32)
+        idx = np.arange(n)[:, None] * step + np.arange(self.size)[None, :]
+        blocks = buf[idx]
+        self.buffer = buf[n * step :]  # the last block's final token starts the next one
+        return blocks
+
+    def flush(self) -> np.ndarray:
+        """The remaining tokens as one padded block (none if only the overlap token is left)."""
+        if len(self.buffer) <= 1:
+            return np.empty((0, self.size), dtype=np.int32)
+        block = np.full((1, self.size), self.pad_id, dtype=np.int32)
+        block[0, : len(self.buffer)] = self.buffer
+        self.buffer = np.empty(0, dtype=np.int32)
+        return block
+
+
+def _select(batch: pa.RecordBatch, ids: pa.Array | None) -> pa.RecordBatch:
+    return batch if ids is None else batch.filter(pc.is_in(batch.column("id"), value_set=ids))
+
+
+def iter_blocks(
+    files: list[Path],
+    fmt: SequenceFormat,
+    block_size: int,
+    *,
+    epoch: int = 0,
+    seed: int = 0,
+    shuffle: bool = True,
+    shuffle_buffer: int = 256,
+    read_batch_rows: int = 256,
+    ids: pa.Array | None = None,
+) -> Iterator[np.ndarray]:
+    """One epoch of blocks (int32, block_size + 1) with pyarrow alone. With `shuffle`, file order
+    and rows within each Arrow batch are permuted and blocks pass through a shuffle buffer, all
+    drawn from (seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(files)) if shuffle else np.arange(len(files))
+    packer = Packer(block_size, fmt.pad_id)
+    held: list[np.ndarray] = []
+
+    def drain(blocks: np.ndarray, limit: int) -> Iterator[np.ndarray]:
+        if not shuffle:
+            yield from blocks
+            return
+        held.extend(blocks)
+        while len(held) > limit:  # emit a random held block: swap it to the end, pop
+            i = int(rng.integers(len(held)))
+            held[i], held[-1] = held[-1], held[i]
+            yield held.pop()
+
+    for f in order:
+        for batch in pq.ParquetFile(files[f]).iter_batches(batch_size=read_batch_rows, columns=COLUMNS):
+            batch = _select(batch, ids)
+            if len(batch) == 0:
+                continue
+            if shuffle:
+                batch = batch.take(pa.array(rng.permutation(len(batch))))
+            keep = keep_conditions(batch.column("id"), batch.column("chunk"), fmt.condition_dropout, seed, epoch)
+            yield from drain(packer.push(examples_stream(batch, fmt, keep)), shuffle_buffer)
+    yield from drain(packer.flush(), 0)
+
+
+def to_inputs_targets(blocks, pad_id: int):
+    """(x, y) from a (B, T + 1) torch tensor of blocks; padding is never a target."""
+    blocks = blocks.long()
+    x, y = blocks[:, :-1], blocks[:, 1:].clone()
+    y[y == pad_id] = -1
+    return x, y
+
+
+# --------------------------------------------------------------------------------------------------
+# Ray Data
+
+
+def pack_batch(batch: pa.Table, fmt: dict, block_size: int, seed: int, ids: pa.Array | None = None) -> dict:
+    """map_batches function: one Arrow batch of shard rows -> {"block": (n, block_size + 1) int32}.
+    Each batch is packed on its own; its tail becomes one padded block. The task cannot know the
+    epoch, so a piece keeps or drops its conditions the same way in every epoch on this path."""
+    fmt = SequenceFormat(**fmt)
+    batch = batch.filter(pc.is_in(batch.column("id"), value_set=ids)) if ids is not None else batch
+    empty = {"block": np.empty((0, block_size + 1), dtype=np.int32)}
+    if batch.num_rows == 0:
+        return empty
+    keep = keep_conditions(batch.column("id").combine_chunks(), batch.column("chunk").combine_chunks(),
+                           fmt.condition_dropout, seed, 0)
+    packer = Packer(block_size, fmt.pad_id)
+    blocks = np.concatenate([packer.push(examples_stream(batch, fmt, keep)), packer.flush()])
+    return {"block": blocks}
+
+
+def ray_dataset(
+    files: list[Path],
+    fmt: SequenceFormat,
+    block_size: int,
+    *,
+    seed: int = 0,
+    shuffle: bool = True,
+    read_batch_rows: int = 256,
+    ids: list[str] | None = None,
+):
+    """A lazy Ray Dataset of packed blocks; workers iterate their shard with iter_torch_batches."""
+    import ray.data
+
+    ds = ray.data.read_parquet([str(f) for f in files], columns=COLUMNS, shuffle="files" if shuffle else None)
+    return ds.map_batches(
+        pack_batch,
+        batch_format="pyarrow",
+        batch_size=read_batch_rows,
+        fn_kwargs={"fmt": fmt.to_dict(), "block_size": block_size, "seed": seed,
+                   "ids": pa.array(ids, pa.string()) if ids is not None else None},
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Fine-tuning subset
+
+
+def labelled_ids(corpus_dir: str | Path, split: str = "train", min_quality: float | None = None,
+                 require_labels: bool = True) -> list[str]:
+    """Ids of the corpus rows with quality_score >= min_quality and (require_labels) at least one
+    label set: the fine-tuning subset. Reads only those columns, batch by batch."""
+    import pyarrow.dataset as ds
+
+    path = Path(corpus_dir) / "corpus" / split
+    if not path.is_dir():
+        path = Path(corpus_dir) / split
+    if not path.is_dir():
+        raise FileNotFoundError(f"no corpus split {split!r} under {corpus_dir} (a published corpus version)")
+    dataset = ds.dataset(path, format="parquet")
+    names = set(dataset.schema.names)
+    if min_quality is not None and "quality_score" not in names:
+        raise ValueError(f"the corpus in {corpus_dir} has no quality_score column (annotate it, or drop --min-quality)")
+    if require_labels and "labels" not in names:
+        raise ValueError(f"the corpus in {corpus_dir} has no labels column (annotate it first)")
+    columns = ["id"] + (["quality_score"] if min_quality is not None else []) + (["labels"] if require_labels else [])
+    ids: list[str] = []
+    for batch in dataset.to_batches(columns=columns):
+        keep = np.ones(batch.num_rows, dtype=bool)
+        if min_quality is not None:
+            score = batch.column("quality_score").to_numpy(zero_copy_only=False)
+            keep &= np.nan_to_num(score.astype(np.float64), nan=-1.0) >= min_quality
+        if require_labels:
+            labels = batch.column("labels")
+            any_set = np.zeros(batch.num_rows, dtype=bool)
+            for i in range(labels.type.num_fields):
+                any_set |= labels.field(i).is_valid().to_numpy(zero_copy_only=False)
+            keep &= any_set & labels.is_valid().to_numpy(zero_copy_only=False)
+        ids += batch.column("id").filter(pa.array(keep)).to_pylist()
+    return sorted(ids)

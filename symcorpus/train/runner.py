@@ -1,0 +1,157 @@
+"""Pretrain and fine-tune drivers: Ray's TorchTrainer over Ray Data, or the same loop in this process
+(`no_ray`). A run lives in storage_path/name: checkpoints, metrics.jsonl, run.json and a copy of the
+tokenizer; starting a run under an existing name resumes from its last checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from symcorpus.train.config import TrainSettings
+from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files
+from symcorpus.train.loop import latest_checkpoint, train_loop_per_worker
+from symcorpus.train.model import GPTConfig
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_FILES = ("tokenizer.json", "manifest.json")
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    checkpoint: Path | None  # the newest checkpoint
+    metrics: dict[str, Any]  # the last report
+    history: list[dict[str, Any]]  # every report of the run so far, restarts included
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def run_tokenizer_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "tokenizer"
+
+
+def _model_config(settings: TrainSettings, vocab_size: int, run_dir: Path, init: Path | None) -> GPTConfig:
+    """The shape of a resumed run or of the run we start from; a preset only for a new run."""
+    source = latest_checkpoint(run_dir) if run_dir.is_dir() else None
+    source = source or init
+    if source is None:
+        return GPTConfig.preset(settings.preset, vocab_size, settings.block_size, settings.dropout)
+    config = GPTConfig(**json.loads((source / "state.json").read_text())["model"])
+    if config.vocab_size != vocab_size:
+        raise ValueError(f"{source} was trained with {config.vocab_size} tokens, this tokenizer has {vocab_size}")
+    if settings.block_size > config.block_size:
+        raise ValueError(f"block_size {settings.block_size} exceeds the {config.block_size} of {source}")
+    return config
+
+
+def train(
+    tok_dir: str | Path,
+    settings: TrainSettings,
+    name: str,
+    *,
+    kind: str = "pretrain",
+    init: str | Path | None = None,
+    ids: list[str] | None = None,
+    no_ray: bool = False,
+    ray_address: str | None = None,
+    condition_dropout: float | None = None,
+    fault: dict | None = None,
+) -> RunResult:
+    """Train (or resume) the run `name` under settings.storage_path on the train split of tok_dir."""
+    from symcorpus.tokenizers import load_tokenizer
+
+    tok_dir = Path(tok_dir).resolve()
+    tokenizer = load_tokenizer(tok_dir)
+    for split in ("train", "valid"):
+        shard_files(tok_dir, split)  # fail early, naming the missing folder
+    run_dir = Path(settings.storage_path).resolve() / name
+    # Absolute: Ray's controller and workers do not run in this process's working directory.
+    init = Path(init).resolve() if init is not None else None
+    init_dir = latest_checkpoint(init) if init is not None else None
+    if init is not None and init_dir is None:
+        raise FileNotFoundError(f"no checkpoint in {init}")
+    model = _model_config(settings, tokenizer.vocab_size, run_dir, init_dir)
+    dropout = settings.condition_dropout if condition_dropout is None else condition_dropout
+    fmt = SequenceFormat.of(tokenizer, dropout)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tok_copy = run_tokenizer_dir(run_dir)
+    tok_copy.mkdir(exist_ok=True)
+    for file in TOKENIZER_FILES:  # the run carries its tokenizer: generate needs nothing else
+        if (tok_dir / file).is_file():
+            shutil.copyfile(tok_dir / file, tok_copy / file)
+    (run_dir / "run.json").write_text(json.dumps(
+        {"name": name, "kind": kind, "tokens": str(tok_dir), "init": str(init_dir) if init_dir else None,
+         "n_selected_ids": None if ids is None else len(ids)}, indent=1))
+
+    config = {
+        "settings": settings.to_dict(), "format": fmt.to_dict(), "model": model.to_dict(),
+        "tok_dir": str(tok_dir), "run_dir": str(run_dir), "ray": not no_ray, "ids": ids,
+        "init": str(init_dir) if init_dir else None, "kind": kind, "fault": fault,
+    }
+    if no_ray:
+        train_loop_per_worker(config)
+    else:
+        _fit_with_ray(config, settings, fmt, tok_dir, run_dir, ids, ray_address)
+    history = read_history(run_dir)
+    return RunResult(run_dir, latest_checkpoint(run_dir), history[-1] if history else {}, history)
+
+
+def connect_ray(address: str | None = None, attempts: int = 3, **local: Any) -> None:
+    """Join the cluster at `address`, or start Ray in this process when it is None.
+
+    A local start gives its raylet a fixed 30 s to register with the GCS; on a laptop busy with
+    Spark that deadline can pass, so a local start is tried again. `local` are more ray.init
+    options for a local start.
+    """
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            if address is None:
+                ray.init(**local)
+            else:
+                ray.init(address=address)
+            return
+        except Exception as e:
+            if address is not None or "timed out during startup" not in str(e) or attempt == attempts:
+                raise
+            log.warning("Ray did not start in time (attempt %d of %d); trying again", attempt, attempts)
+            ray.shutdown()
+
+
+def _fit_with_ray(config, s: TrainSettings, fmt, tok_dir, run_dir, ids, ray_address) -> None:
+    import ray
+    import ray.data
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if not ray.is_initialized():
+        connect_ray(ray_address)
+    use_gpu = s.use_gpu if s.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    # Validation reads the (small) valid split with pyarrow in each worker: the same blocks every time.
+    datasets = {"train": ray_dataset(shard_files(tok_dir, "train"), fmt, s.block_size, seed=s.seed,
+                                     read_batch_rows=s.read_batch_rows, ids=ids)}
+    resources = {"CPU": s.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={**config, "ids": None},  # Ray Data already filtered the rows
+        datasets=datasets,
+        scaling_config=ScalingConfig(num_workers=s.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
+        run_config=RunConfig(
+            name=run_dir.name,
+            storage_path=str(run_dir.parent),
+            checkpoint_config=CheckpointConfig(num_to_keep=s.num_to_keep),
+            failure_config=FailureConfig(max_failures=s.max_failures),
+        ),
+    )
+    trainer.fit()

@@ -1,0 +1,340 @@
+"""Training, resuming, sampling and evaluation on real token shards: music21's Irish folk tunes,
+built into a corpus by `build`, tokenized with REMI, then the tiny preset on CPU."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import symusic
+import torch
+
+from symcorpus.pipeline.build import build
+from symcorpus.pipeline.tokenize_job import tokenize_corpus
+from symcorpus.tokenizers import TokenizeSettings, load_tokenizer
+from symcorpus.train import commands
+from symcorpus.train.commands import CommandError
+from symcorpus.train.config import TrainSettings
+from symcorpus.train.data import (SequenceFormat, examples_stream, iter_blocks, keep_conditions, labelled_ids,
+                                  pack_batch, shard_files)
+from symcorpus.train.evaluate import checks, format_table, tempo_order
+from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
+from symcorpus.train.model import KVCache
+from symcorpus.train.runner import connect_ray
+
+from .conftest import M21, make_settings
+
+# Two shared cores: one torch thread runs a tiny model many times faster than two that fight.
+torch.set_num_threads(1)
+
+SOURCE = "essenFolksong/irl.abc"  # 62 real tunes
+
+
+def make_token_shards(spark, root: Path) -> Path:
+    """A corpus built from SOURCE and its REMI token shards, made once per test session."""
+    tok = root / "tok"
+    if (tok / "_SUCCESS").exists():
+        return tok
+    src = root / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    shutil.copy(M21 / SOURCE, src / "irl.abc")
+    settings = make_settings()
+    settings.split.train, settings.split.valid, settings.split.test = 0.7, 0.15, 0.15
+    build([str(src)], root / "corpus_v1", settings, overwrite=True)
+    tokenize_corpus(spark, root / "corpus_v1", "remi", tok, TokenizeSettings(max_seq_len=256), overwrite=True)
+    return tok
+
+
+def tiny_settings(storage: Path, **changes) -> TrainSettings:
+    return TrainSettings(
+        preset="tiny", block_size=64, batch_size=8, learning_rate=3e-3, min_lr=3e-4, warmup_steps=5,
+        max_steps=40, log_every=10, checkpoint_every=20, eval_batches=4, storage_path=str(storage),
+        cpu_threads=1, compile=False, use_gpu=False, cpus_per_worker=1.0,
+    ).replace(**changes)
+
+
+@pytest.fixture(scope="module")
+def tokens(spark, tmp_path_factory) -> Path:
+    return make_token_shards(spark, tmp_path_factory.getbasetemp() / "train_data")
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="module")
+def pretrained(tokens, storage):
+    return commands.pretrain(tokens, "pre", settings=tiny_settings(storage), no_ray=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+
+
+def test_packed_blocks_are_the_examples_end_to_end(tokens):
+    tok = load_tokenizer(tokens)
+    fmt = SequenceFormat.of(tok, 0.0)
+    files = shard_files(tokens, "train")
+    rows = [r for f in files for r in pq.read_table(f).to_pylist()]
+    expected = [t for r in rows for t in [tok.bos_id, *r["conditions"], tok.sep_id, *r["tokens"], tok.eos_id]]
+    blocks = np.stack(list(iter_blocks(files, fmt, 64, shuffle=False)))
+    assert blocks.shape[1] == 65
+    assert (blocks[1:, 0] == blocks[:-1, -1]).all()  # each block starts with the last one's end
+    stitched = np.concatenate([blocks[0], blocks[1:, 1:].ravel()])
+    assert stitched[: len(expected)].tolist() == expected
+    assert (stitched[len(expected):] == tok.pad_id).all() and len(stitched) - len(expected) < 64  # the tail
+
+    # Ray Data's map_batches function packs a batch the same way (its tail padded on its own).
+    table = pq.read_table(files[0])
+    packed = pack_batch(table, fmt.to_dict(), 64, seed=0)["block"]
+    flat = np.concatenate([packed[0], packed[1:, 1:].ravel()])
+    mine = examples_stream(table, fmt, np.ones(table.num_rows, dtype=bool))
+    assert flat[: len(mine)].tolist() == mine.tolist() and (flat[len(mine):] == tok.pad_id).all()
+
+    # Shuffled epochs hold the same blocks in another order, and differ from epoch to epoch.
+    epoch0 = list(iter_blocks(files, fmt, 64, epoch=0, shuffle=True, shuffle_buffer=16))
+    epoch1 = list(iter_blocks(files, fmt, 64, epoch=1, shuffle=True, shuffle_buffer=16))
+    assert len(epoch0) == len(epoch1)
+    assert [b.tolist() for b in epoch0] != [b.tolist() for b in epoch1]
+
+
+def test_condition_dropout_is_a_deterministic_rate(tokens):
+    table = pq.read_table(shard_files(tokens, "train"))
+    ids, chunks = table.column("id").combine_chunks(), table.column("chunk").combine_chunks()
+    keep = keep_conditions(ids, chunks, 0.5, seed=0, epoch=0)
+    assert keep.tolist() == keep_conditions(ids, chunks, 0.5, seed=0, epoch=0).tolist()
+    assert 0.3 < keep.mean() < 0.7
+    assert keep.tolist() != keep_conditions(ids, chunks, 0.5, seed=0, epoch=1).tolist()
+    assert keep_conditions(ids, chunks, 0.0, 0, 0).all() and not keep_conditions(ids, chunks, 1.0, 0, 0).any()
+    fmt = SequenceFormat(10, 0, 1, 2, 3)
+    stream = examples_stream(table, fmt, np.zeros(table.num_rows, dtype=bool))
+    assert stream.size == sum(n + 3 for n in table.column("n_tokens").to_pylist())  # [bos][sep]...[eos]
+
+
+# --------------------------------------------------------------------------------------------------
+# Training without Ray
+
+
+def test_no_ray_training_lowers_the_loss_and_checkpoints(pretrained, tokens):
+    history = pretrained.history
+    assert [m["step"] for m in history] == [10, 20, 30, 40]
+    assert history[-1]["loss"] < 0.7 * history[0]["loss"]
+    validated = [m for m in history if "val_loss" in m]
+    assert [m["step"] for m in validated] == [20, 40]
+    assert validated[-1]["val_loss"] < validated[0]["val_loss"]
+    assert math.isclose(validated[-1]["val_ppl"], math.exp(validated[-1]["val_loss"]), rel_tol=1e-9)
+    assert all(m["tokens_per_s"] > 0 and 0 <= m["data_wait_share"] <= 1 for m in history)
+    ckpt = pretrained.checkpoint
+    assert ckpt.name == "checkpoint_00000040"
+    for name in ("model.pt", "optimizer.pt", "state.json"):
+        assert (ckpt / name).stat().st_size > 0
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["state"]["step"] == 40 and state["state"]["tokens"] == 40 * 8 * 64
+    copied = pretrained.run_dir / "tokenizer" / "tokenizer.json"
+    assert copied.read_bytes() == (tokens / "tokenizer.json").read_bytes()
+
+
+def test_no_ray_resume_is_exact(pretrained, tokens, storage):
+    """A run stopped after its step-20 checkpoint and started again ends where the unbroken run did:
+    same weights, same loss (the data position is restored, not just the step count)."""
+    copy = storage / "pre_resumed"
+    shutil.copytree(pretrained.run_dir, copy)
+    shutil.rmtree(copy / "checkpoint_00000040")
+    (copy / "metrics.jsonl").write_text("")
+    again = commands.pretrain(tokens, "pre_resumed", settings=tiny_settings(storage), no_ray=True)
+    assert [m["start_step"] for m in again.history] == [20, 20]
+    assert again.history[-1]["step"] == 40
+    assert again.history[-1]["loss"] == pytest.approx(pretrained.history[-1]["loss"], rel=1e-5)
+    a = torch.load(pretrained.checkpoint / "model.pt")
+    b = torch.load(again.checkpoint / "model.pt")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ray Train
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    import ray
+
+    connect_ray(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_ray_trainer_runs_and_a_rerun_resumes(ray_cluster, tokens, storage):
+    settings = tiny_settings(storage, max_steps=10, log_every=5, checkpoint_every=5, eval_batches=2)
+    first = commands.pretrain(tokens, "ray_run", settings=settings)
+    assert [(m["step"], m["start_step"]) for m in first.history] == [(5, 0), (10, 0)]
+    assert first.checkpoint.name == "checkpoint_00000010"
+    assert (first.run_dir / "checkpoint_manager_snapshot.json").is_file()  # Ray Train's own record
+
+    second = commands.pretrain(tokens, "ray_run", settings=settings.replace(max_steps=20))
+    later = second.history[2:]
+    assert [(m["step"], m["start_step"]) for m in later] == [(15, 10), (20, 10)]
+    assert later[0]["tokens"] == 15 * 8 * 64  # the token count carried on from the checkpoint
+    assert later[-1]["loss"] < first.history[0]["loss"]  # the curve goes on from where it was
+    assert second.checkpoint.name == "checkpoint_00000020"
+    assert np.isfinite(later[-1]["val_loss"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Sampling
+
+
+def test_kv_cache_sampling_equals_full_recompute(pretrained):
+    run = load_run(pretrained.run_dir, "cpu")
+    tok = run.tokenizer
+    for prompt in (prompt_tokens(tok, 'key="D major" time_signature=6/8'), prompt_tokens(tok, None)):
+        cached = sample(run.model, prompt, 2, 40, temperature=0, eos_id=tok.eos_id, use_cache=True)
+        full = sample(run.model, prompt, 2, 40, temperature=0, eos_id=tok.eos_id, use_cache=False)
+        assert cached == full and len(cached[0]) > 0
+    # Logits position by position through the cache equal one pass over the whole sequence.
+    seq = torch.tensor([prompt_tokens(tok, "time_signature=3/4") + cached[0][:20]])
+    full_logits, _ = run.model(seq)
+    cache = KVCache(run.model.config, 1, seq.shape[1], "cpu")
+    step_logits = [run.model(seq[:, :5], cache=cache, start=0)[0]]
+    step_logits += [run.model(seq[:, i : i + 1], cache=cache, start=i)[0] for i in range(5, seq.shape[1])]
+    assert torch.allclose(torch.cat(step_logits, dim=1), full_logits, atol=1e-4)
+
+
+def test_sampling_draws_only_music_tokens_and_is_seeded(pretrained):
+    run = load_run(pretrained.run_dir, "cpu")
+    tok = run.tokenizer
+    prompt = prompt_tokens(tok, None)
+    allowed = music_mask(tok, "cpu")
+    a = sample(run.model, prompt, 4, 50, temperature=1.2, top_k=50, top_p=0.9, eos_id=tok.eos_id,
+               allowed=allowed, seed=7)
+    b = sample(run.model, prompt, 4, 50, temperature=1.2, top_k=50, top_p=0.9, eos_id=tok.eos_id,
+               allowed=allowed, seed=7)
+    assert a == b
+    first, end = tok.music_range
+    assert all(first <= t < end for row in a for t in row)
+    assert len({tuple(r) for r in a}) > 1  # a batch of different samples
+
+
+def test_generate_writes_midi_and_piano_rolls(pretrained, storage, tmp_path):
+    result = commands.generate(str(pretrained.run_dir), 'key="D major" time_signature=6/8', 3, tmp_path,
+                               settings=tiny_settings(storage), max_new_tokens=60, seed=1)
+    assert sorted(p.name for p in result.files) == ["sample_00.mid", "sample_01.mid", "sample_02.mid"]
+    notes = [sum(len(t.notes) for t in symusic.Score.from_midi(p.read_bytes()).tracks) for p in result.files]
+    assert sum(notes) > 0 and sum(notes) == result.n_notes
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in result.pngs) and len(result.pngs) == 3
+    if shutil.which("fluidsynth") is None:
+        assert "fluidsynth" in result.wav_note and result.wavs == []
+    summary = json.loads((tmp_path / "samples.json").read_text())
+    assert summary["n"] == 3 and summary["notes_per_second"] > 0
+    assert summary["prompt_tokens"][0] == load_tokenizer(pretrained.run_dir / "tokenizer").bos_id
+
+
+def test_prompt_and_call_errors_are_clear(pretrained, storage, tmp_path):
+    s = tiny_settings(storage)
+    with pytest.raises(CommandError, match="unknown condition family 'mood'"):
+        commands.generate(str(pretrained.run_dir), "mood=happy", 1, tmp_path, settings=s)
+    with pytest.raises(CommandError, match="time_signature='13/7' is not in the vocabulary"):
+        commands.generate(str(pretrained.run_dir), "time_signature=13/7", 1, tmp_path, settings=s)
+    with pytest.raises(CommandError, match="not family=value"):
+        commands.generate(str(pretrained.run_dir), "allegro", 1, tmp_path, settings=s)
+    with pytest.raises(CommandError, match="no such run"):
+        commands.generate(str(tmp_path / "nothing"), None, 1, tmp_path, settings=s)
+    with pytest.raises(CommandError, match="--n must be at least 1"):
+        commands.generate(str(pretrained.run_dir), None, 0, tmp_path, settings=s)
+    with pytest.raises(CommandError, match="no checkpoint"):
+        commands.generate(str(pretrained.run_dir / "tokenizer"), None, 1, tmp_path, settings=s)
+
+
+# --------------------------------------------------------------------------------------------------
+# Fine-tuning and evaluation
+
+
+def test_finetune_on_the_labelled_high_quality_subset(pretrained, tokens, storage, tmp_path):
+    corpus = pq.read_table(tokens.parent / "corpus_v1" / "corpus" / "train", columns=["id", "quality_score", "labels"])
+    want = sorted(r["id"] for r in corpus.to_pylist()
+                  if r["quality_score"] is not None and r["quality_score"] >= 0.8 and any(r["labels"].values()))
+    assert 0 < len(want) < corpus.num_rows
+    assert labelled_ids(tokens.parent / "corpus_v1", "train", 0.8) == want
+
+    s = tiny_settings(storage)
+    ft = commands.finetune(tokens, "pre", "ft", settings=s, min_quality=0.8, max_steps=10, no_ray=True)
+    assert json.loads((ft.run_dir / "run.json").read_text())["n_selected_ids"] == len(want)
+    assert all(m["kind"] == "finetune" and m["lr"] <= s.finetune.learning_rate for m in ft.history)
+    # Started from the pretrained weights: far below a fresh model's loss, log(vocab).
+    assert ft.history[-1]["val_loss"] < 0.5 * math.log(load_tokenizer(tokens).vocab_size)
+
+    with pytest.raises(CommandError, match="subset is empty"):
+        commands.finetune(tokens, "pre", "ft_none", settings=s, min_quality=1.01, no_ray=True)
+    bare = tmp_path / "corpus" / "train"
+    bare.mkdir(parents=True)
+    pq.write_table(pa.table({"id": corpus.column("id")}), bare / "part-0.parquet")
+    with pytest.raises(ValueError, match="no quality_score column"):
+        labelled_ids(tmp_path, "train", 0.5)
+
+
+def test_evaluate_reports_adherence_beside_unconditioned(pretrained, storage, tmp_path):
+    report = commands.evaluate(str(pretrained.run_dir), tmp_path, settings=tiny_settings(storage), n_sets=2,
+                               samples_per_set=2, max_new_tokens=50)
+    saved = json.loads((tmp_path / "evaluation.json").read_text())
+    assert saved["conditioned"] == report.conditioned and len(saved["sets"]) == 2
+    for kind in ("conditioned", "unconditioned"):
+        for metric, share in getattr(report, kind).items():
+            n = report.counts[kind][metric]
+            assert (share is None) == (n == 0)
+            assert share is None or 0 <= share <= 100
+    requested = {f for s in saved["sets"] for f in s["request"]}
+    assert "time_signature" in requested and report.counts["conditioned"]["CTS"] == 4
+    assert len(list(tmp_path.glob("set_0*/conditioned/sample_*.mid"))) == 4
+    assert "CTS" in format_table(report) and "97.0" in format_table(report)
+
+
+def test_checks_compare_like_text2midi():
+    from symcorpus.tokenizers.conditions import tempo_word
+
+    order = tempo_order()
+    bpm = {word: next(b for b in range(1, 601) if tempo_word(float(b)) == word) for word in order}
+    asked = order[len(order) // 2]
+    request = {"key": "Db major", "time_signature": "3/4", "tempo": asked,
+               "instruments": ["Violin", "Acoustic Grand Piano"]}
+    found = {"key": "C# major", "time_signature": "3/4", "tempo_bpm": float(bpm[asked]),
+             "instruments": ["Acoustic Grand Piano", "Violin"]}
+    assert checks(request, found, order) == {"CK": True, "CTS": True, "TB": True, "TBT": True, "CI": True}
+    neighbour = {**found, "tempo_bpm": float(bpm[order[len(order) // 2 + 1]])}
+    assert checks(request, neighbour, order) == {"CK": True, "CTS": True, "TB": False, "TBT": True, "CI": True}
+    far = {**found, "tempo_bpm": float(bpm[order[0]]), "instruments": ["Violin"], "time_signature": "6/8"}
+    assert checks(request, far, order) == {"CK": True, "CTS": False, "TB": False, "TBT": False, "CI": False}
+    assert checks(request, None, order) == {"CK": False, "CTS": False, "TB": False, "TBT": False, "CI": False}
+    assert checks({"key": "D minor"}, {"key": "D major"}, order) == {"CK": False}
+
+
+# --------------------------------------------------------------------------------------------------
+# ABC end to end: score tokens -> training -> generated tunes that ABC readers accept
+
+
+def test_abc_model_generates_tunes_that_parse(spark, tokens, storage, tmp_path):
+    abc_tokens = tmp_path / "tok_abc"
+    tokenize_corpus(spark, tokens.parent / "corpus_v1", "abc", abc_tokens, TokenizeSettings(max_seq_len=512),
+                    overwrite=True)
+    s = tiny_settings(storage, block_size=128, max_steps=80, checkpoint_every=40)
+    run = commands.pretrain(abc_tokens, "abc_pre", settings=s, no_ray=True)
+    assert run.history[-1]["val_loss"] < 0.5 * math.log(load_tokenizer(abc_tokens).vocab_size)
+
+    result = commands.generate(str(run.run_dir), "time_signature=6/8", 3, tmp_path / "out", settings=s,
+                               max_new_tokens=300, seed=3)
+    assert [p.suffix for p in result.files] == [".abc"] * 3
+    texts = [p.read_text(encoding="ascii") for p in result.files]
+    assert all(t.startswith("X:1\n") for t in texts)
+    summary = json.loads((tmp_path / "out" / "samples.json").read_text())
+    # Every sample either rendered (notes counted, a piano roll drawn) or says why it did not.
+    assert all(("n_notes" in info) != ("error" in info) for info in summary["samples"])
+    parsed = [p for p, info in zip(result.files, summary["samples"]) if info.get("n_notes", 0) > 0]
+    assert parsed, summary["samples"]
+    for p in parsed:
+        assert symusic.Score.from_abc(p.read_text()).note_num() > 0
+        assert p.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
