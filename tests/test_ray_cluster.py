@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -46,23 +48,27 @@ def _start_two_nodes(temp: Path, env: dict[str, str]) -> tuple[str | None, str |
 
 
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory):
+def two_nodes():
     # Token authentication off for this loopback cluster (head, second node and the driver alike).
     os.environ["RAY_AUTH_MODE"] = "disabled"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray puts its sockets under --temp-dir and AF_UNIX paths stop at 107 bytes: pytest's own
+    # temporary folders are too deep, so the cluster gets a short one under /tmp.
+    temp = Path(tempfile.mkdtemp(prefix="scr-", dir="/tmp"))
     try:
         # A node joining a busy 2-core machine can miss Ray's start-up deadlines: the whole cluster
         # gets a second try, and the first failure is still shown as a warning.
-        address, failure = _start_two_nodes(tmp_path_factory.mktemp("ray"), env)
+        address, failure = _start_two_nodes(temp, env)
         if address is None:
             warnings.warn(f"first cluster start failed: {failure}", stacklevel=1)
-            address, failure = _start_two_nodes(tmp_path_factory.mktemp("ray"), env)
+            address, failure = _start_two_nodes(temp, env)
         if address is None:
             pytest.fail(failure)
         yield address
     finally:
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
         os.environ.pop("RAY_AUTH_MODE", None)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_two_workers_on_two_nodes_write_checkpoints(spark, two_nodes, tmp_path_factory, tmp_path):

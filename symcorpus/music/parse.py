@@ -167,7 +167,12 @@ def parse_midi(data: bytes, limits: Limits) -> ParsedPiece:
 
 
 def render_abc(data: bytes, timeout_s: float) -> bytes:
-    """One ABC tune to Standard MIDI File bytes with the bundled abc2midi."""
+    """One ABC tune to Standard MIDI File bytes with the bundled abc2midi.
+
+    The budget counts from before the process starts: a child that finishes while this process
+    waits for the CPU has still taken longer than allowed, as `time_limit` rules for parsing.
+    """
+    started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="symcorpus-abc-") as tmp:
         src, out = os.path.join(tmp, "tune.abc"), os.path.join(tmp, "tune.mid")
         with open(src, "wb") as f:
@@ -181,6 +186,8 @@ def render_abc(data: bytes, timeout_s: float) -> bytes:
             )
         except subprocess.TimeoutExpired:
             raise ParseError("timeout", f"abc2midi took longer than {timeout_s:g} s") from None
+        if time.monotonic() - started > timeout_s:
+            raise ParseError("timeout", f"abc2midi took longer than {timeout_s:g} s")
         if not os.path.exists(out):
             said = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip().splitlines()
             detail = said[-1] if said else f"exit code {proc.returncode}"
