@@ -73,6 +73,8 @@ def real_dir(tmp_path_factory, midi_from_abc) -> Path:
 RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train", "test_train_fault"}
 
 
+# tryfirst: xdist reads the marks in its own modifyitems hook, which would otherwise run before this one.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
