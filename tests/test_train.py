@@ -4,6 +4,7 @@ built into a corpus by `build`, tokenized with REMI, then the tiny preset on CPU
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 from pathlib import Path
@@ -21,12 +22,12 @@ from symcorpus.tokenizers import TokenizeSettings, load_tokenizer
 from symcorpus.train import commands
 from symcorpus.train.commands import CommandError
 from symcorpus.train.config import TrainSettings
-from symcorpus.train.data import (SequenceFormat, examples_stream, iter_blocks, keep_conditions, labelled_ids,
+from symcorpus.train.data import (SequenceFormat, dropped_slots, examples_stream, iter_blocks, keep_conditions, labelled_ids,
                                   pack_batch, shard_files)
 from symcorpus.train.evaluate import checks, format_table, tempo_order
 from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
 from symcorpus.train.model import KVCache
-from symcorpus.train.runner import connect_ray
+from symcorpus.train.runner import STATE_API_WARNING, connect_ray
 
 from .conftest import M21, make_settings
 
@@ -80,7 +81,7 @@ def pretrained(tokens, storage):
 
 def test_packed_blocks_are_the_examples_end_to_end(tokens):
     tok = load_tokenizer(tokens)
-    fmt = SequenceFormat.of(tok, 0.0)
+    fmt = SequenceFormat.of(tok, 0.0, 0.0)  # no condition or family dropout: the stream is the rows
     files = shard_files(tokens, "train")
     rows = [r for f in files for r in pq.read_table(f).to_pylist()]
     expected = [t for r in rows for t in [tok.bos_id, *r["conditions"], tok.sep_id, *r["tokens"], tok.eos_id]]
@@ -116,6 +117,35 @@ def test_condition_dropout_is_a_deterministic_rate(tokens):
     fmt = SequenceFormat(10, 0, 1, 2, 3)
     stream = examples_stream(table, fmt, np.zeros(table.num_rows, dtype=bool))
     assert stream.size == sum(n + 3 for n in table.column("n_tokens").to_pylist())  # [bos][sep]...[eos]
+
+
+def test_family_dropout_shows_whole_families_as_unknown(tokens):
+    tok = load_tokenizer(tokens)
+    assert SequenceFormat.of(tok).family_dropout == tok.family_dropout > 0
+    table = pq.read_table(shard_files(tokens, "train"))
+    ids, chunks = table.column("id").combine_chunks(), table.column("chunk").combine_chunks()
+    fmt = SequenceFormat.of(tok, 0.0, 0.3)
+    dropped = dropped_slots(ids, chunks, fmt, seed=0, epoch=0)
+    assert dropped.tolist() == dropped_slots(ids, chunks, fmt, seed=0, epoch=0).tolist()
+    assert dropped.tolist() != dropped_slots(ids, chunks, fmt, seed=0, epoch=1).tolist()
+    family_of = np.asarray(fmt.slot_family)
+    for f in np.unique(family_of):  # the instrument slots go together
+        cols = dropped[:, family_of == f]
+        assert (cols == cols[:, :1]).all()
+    first_slots = dropped[:, np.unique(family_of, return_index=True)[1]]
+    assert 0.2 < first_slots.mean() < 0.4
+    assert dropped_slots(ids, chunks, SequenceFormat.of(tok, 0.0, 0.0), 0, 0) is None
+
+    # The stream holds each dropped slot as its family's unknown token and every other token as it was.
+    rows = table.to_pylist()
+    expected = []
+    for r, row in enumerate(rows):
+        assert len(row["conditions"]) == len(fmt.slot_unknown)
+        shown = [fmt.slot_unknown[k] if dropped[r, k] else c for k, c in enumerate(row["conditions"])]
+        expected += [tok.bos_id, *shown, tok.sep_id, *row["tokens"], tok.eos_id]
+    keep = np.ones(table.num_rows, dtype=bool)
+    assert examples_stream(table, fmt, keep, dropped).tolist() == expected
+    assert examples_stream(table, fmt, keep).tolist() != expected
 
 
 # --------------------------------------------------------------------------------------------------
@@ -184,6 +214,18 @@ def test_ray_trainer_runs_and_a_rerun_resumes(ray_cluster, tokens, storage):
     assert later[-1]["loss"] < first.history[0]["loss"]  # the curve goes on from where it was
     assert second.checkpoint.name == "checkpoint_00000020"
     assert np.isfinite(later[-1]["val_loss"])
+
+
+def test_local_ray_workers_drop_only_the_state_api_warning(ray_cluster):
+    import ray
+
+    @ray.remote
+    def passes(message: str) -> bool:
+        logger = logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner")
+        return bool(logger.filter(logging.LogRecord(logger.name, logging.WARNING, __file__, 0, message, None, None)))
+
+    assert ray.get(passes.remote(f"Failed to query Ray Train Controller actor state. {STATE_API_WARNING}.")) is False
+    assert ray.get(passes.remote("Failed to launch PlacementGroupCleaner")) is True
 
 
 # --------------------------------------------------------------------------------------------------

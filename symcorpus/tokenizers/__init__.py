@@ -64,6 +64,7 @@ class Tokenizer:
         self.vocab_size = self.conditions.size
         self.pad_id, self.bos_id, self.eos_id, self.sep_id = PAD_ID, BOS_ID, EOS_ID, SEP_ID
         self.condition_dropout = settings.condition_dropout
+        self.family_dropout = settings.family_dropout
         self.condition_families = list(FAMILIES)
         self.suffix = ".mid" if kind == "remi" else ".abc"
         # Room for music tokens in one chunk: the whole sequence must fit max_seq_len.

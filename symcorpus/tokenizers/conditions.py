@@ -169,6 +169,17 @@ class ConditionVocab:
     def unknown(self, family: str) -> int:
         return self.ids[family][UNKNOWN]
 
+    def slots(self) -> tuple[list[int], list[int]]:
+        """Per condition slot, in encoding order: its family's index in FAMILIES and that family's
+        unknown token (instruments fill max_instruments slots)."""
+        family_of: list[int] = []
+        unknown: list[int] = []
+        for i, family in enumerate(FAMILIES):
+            n = self.max_instruments if family == "instruments" else 1
+            family_of += [i] * n
+            unknown += [self.unknown(family)] * n
+        return family_of, unknown
+
     def encode_values(self, values: Mapping[str, Any]) -> list[int]:
         """Condition tokens of a piece's family values (see `piece_values`); values outside the
         vocabulary are unknown."""

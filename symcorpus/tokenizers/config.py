@@ -45,6 +45,9 @@ class TokenizeSettings:
     max_seq_len: int = 1024
     # Share of training examples given without conditions (classifier-free style), read by training.
     condition_dropout: float = 0.1
+    # Of the examples that keep their conditions, the share of each family (key, tempo, ...) shown
+    # as unknown instead, so that a prompt naming only some families is like what training saw.
+    family_dropout: float = 0.25
     # A label value seen fewer times than this in the corpus gets the family's unknown token.
     condition_min_count: int = 1
     # Instrument slots in the conditions (top instruments of a piece; empty slots get <none>).
@@ -72,6 +75,8 @@ class TokenizeSettings:
             raise SettingsError("tokenize.velocities must be in 1..127")
         if not 0.0 <= self.condition_dropout <= 1.0:
             raise SettingsError("tokenize.condition_dropout must be in [0, 1]")
+        if not 0.0 <= self.family_dropout <= 1.0:
+            raise SettingsError("tokenize.family_dropout must be in [0, 1]")
         if self.max_seq_len < 32:
             raise SettingsError("tokenize.max_seq_len must be >= 32")
         if any(d < 1 or d & (d - 1) for d in self.time_signature_denominators):

@@ -1,7 +1,8 @@
 """Token shards -> packed, shuffled blocks of block_size + 1 tokens.
 
 Each shard row becomes one example, [bos] + conditions + [sep] + tokens + [eos] (conditions left out
-with probability condition_dropout), and examples are laid end to end and cut into blocks; bos/eos
+with probability condition_dropout; of those kept, each family shown as unknown with probability
+family_dropout), and examples are laid end to end and cut into blocks; bos/eos
 are the document separators. A block's last token is the next block's first, so every token is a
 target once. The tail of a stream is padded with pad_id, and targets equal to pad_id are ignored.
 
@@ -35,12 +36,22 @@ class SequenceFormat:
     eos_id: int
     sep_id: int
     condition_dropout: float = 0.0
+    family_dropout: float = 0.0
+    # Per condition slot: its family's index and that family's unknown token (ConditionVocab.slots).
+    slot_family: tuple[int, ...] = ()
+    slot_unknown: tuple[int, ...] = ()
 
     @classmethod
-    def of(cls, tokenizer, condition_dropout: float | None = None) -> SequenceFormat:
+    def of(cls, tokenizer, condition_dropout: float | None = None,
+           family_dropout: float | None = None) -> SequenceFormat:
         dropout = tokenizer.condition_dropout if condition_dropout is None else condition_dropout
+        families = getattr(tokenizer, "family_dropout", 0.0) if family_dropout is None else family_dropout
+        slot_family, slot_unknown = tokenizer.conditions.slots()
         return cls(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id,
-                   tokenizer.sep_id, float(dropout))
+                   tokenizer.sep_id, float(dropout), float(families), tuple(slot_family), tuple(slot_unknown))
+
+    def without_dropout(self) -> SequenceFormat:
+        return SequenceFormat(**{**self.to_dict(), "condition_dropout": 0.0, "family_dropout": 0.0})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +72,17 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def _row_hash(ids: pa.Array, chunks: pa.Array, seed: int, epoch: int) -> np.ndarray:
+    """A 64-bit hash of (id, chunk, seed, epoch) per row: the same on every machine."""
+    crc = np.fromiter((zlib.crc32(s.encode()) for s in ids.to_pylist()), dtype=np.uint64, count=len(ids))
+    with np.errstate(over="ignore"):
+        return _mix(crc ^ _mix(np.asarray(chunks, dtype=np.uint64) + np.uint64(seed * 1_000_003 + epoch)))
+
+
+def _uniform(h: np.ndarray) -> np.ndarray:
+    return (h >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
 def keep_conditions(ids: pa.Array, chunks: pa.Array, dropout: float, seed: int, epoch: int) -> np.ndarray:
     """Whether each row keeps its condition tokens: a hash of (id, chunk, seed, epoch) against the
     dropout rate, so the choice is the same on every machine and changes from epoch to epoch."""
@@ -68,14 +90,27 @@ def keep_conditions(ids: pa.Array, chunks: pa.Array, dropout: float, seed: int, 
         return np.ones(len(ids), dtype=bool)
     if dropout >= 1:
         return np.zeros(len(ids), dtype=bool)
-    crc = np.fromiter((zlib.crc32(s.encode()) for s in ids.to_pylist()), dtype=np.uint64, count=len(ids))
+    return _uniform(_row_hash(ids, chunks, seed, epoch)) >= dropout
+
+
+def dropped_slots(ids: pa.Array, chunks: pa.Array, fmt: SequenceFormat, seed: int, epoch: int) -> np.ndarray | None:
+    """(rows, slots) bool: the condition slots shown as their family's unknown token. Each family of
+    each row is drawn on its own (hash of id, chunk, family, seed, epoch) against family_dropout;
+    all slots of a family (the instruments) go together. None when nothing is dropped."""
+    if fmt.family_dropout <= 0 or not fmt.slot_family:
+        return None
+    slot_family = np.asarray(fmt.slot_family)
+    families = np.arange(int(slot_family.max()) + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = _mix(crc ^ _mix(np.asarray(chunks, dtype=np.uint64) + np.uint64(seed * 1_000_003 + epoch)))
-    return (h >> np.uint64(11)).astype(np.float64) / 2.0**53 >= dropout
+        h = _mix(_row_hash(ids, chunks, seed, epoch)[:, None] + _mix(families + np.uint64(0x5EED))[None, :])
+    return (_uniform(h) < fmt.family_dropout)[:, slot_family]
 
 
-def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep: np.ndarray) -> np.ndarray:
-    """The rows of `batch` as one int32 stream of examples, vectorised over the Arrow buffers."""
+def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep: np.ndarray,
+                    dropped: np.ndarray | None = None) -> np.ndarray:
+    """The rows of `batch` as one int32 stream of examples, vectorised over the Arrow buffers.
+    `dropped` (from `dropped_slots`) marks condition slots shown as unknown; rows whose conditions
+    do not have the format's slot layout are left as they are."""
     tokens, conditions = batch.column("tokens"), batch.column("conditions")
     if isinstance(tokens, pa.ChunkedArray):
         tokens, conditions = tokens.combine_chunks(), conditions.combine_chunks()
@@ -86,6 +121,12 @@ def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep:
     c_vals = conditions.flatten().to_numpy(zero_copy_only=False)
     t_off, c_off = t_off - t_off[0], c_off - c_off[0]
     n_tok, n_cond_all = np.diff(t_off), np.diff(c_off)
+    if dropped is not None:
+        rows = np.flatnonzero(n_cond_all == len(fmt.slot_unknown))
+        at = c_off[rows][:, None] + np.arange(len(fmt.slot_unknown))[None, :]
+        hit = dropped[rows]
+        c_vals = c_vals.copy()
+        c_vals[at[hit]] = np.broadcast_to(np.asarray(fmt.slot_unknown, dtype=c_vals.dtype), hit.shape)[hit]
     n_cond = n_cond_all * keep
     length = n_tok + n_cond + 3
     start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
@@ -174,7 +215,8 @@ def iter_blocks(
             if shuffle:
                 batch = batch.take(pa.array(rng.permutation(len(batch))))
             keep = keep_conditions(batch.column("id"), batch.column("chunk"), fmt.condition_dropout, seed, epoch)
-            yield from drain(packer.push(examples_stream(batch, fmt, keep)), shuffle_buffer)
+            dropped = dropped_slots(batch.column("id"), batch.column("chunk"), fmt, seed, epoch)
+            yield from drain(packer.push(examples_stream(batch, fmt, keep, dropped)), shuffle_buffer)
     yield from drain(packer.flush(), 0)
 
 
@@ -199,10 +241,11 @@ def pack_batch(batch: pa.Table, fmt: dict, block_size: int, seed: int, ids: pa.A
     empty = {"block": np.empty((0, block_size + 1), dtype=np.int32)}
     if batch.num_rows == 0:
         return empty
-    keep = keep_conditions(batch.column("id").combine_chunks(), batch.column("chunk").combine_chunks(),
-                           fmt.condition_dropout, seed, 0)
+    ids, chunks = batch.column("id").combine_chunks(), batch.column("chunk").combine_chunks()
+    keep = keep_conditions(ids, chunks, fmt.condition_dropout, seed, 0)
+    dropped = dropped_slots(ids, chunks, fmt, seed, 0)
     packer = Packer(block_size, fmt.pad_id)
-    blocks = np.concatenate([packer.push(examples_stream(batch, fmt, keep)), packer.flush()])
+    blocks = np.concatenate([packer.push(examples_stream(batch, fmt, keep, dropped)), packer.flush()])
     return {"block": blocks}
 
 

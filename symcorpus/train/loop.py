@@ -220,7 +220,7 @@ def _validate(model, s, fmt, config, device, autocast, rank, world) -> float:
     """Mean loss per target token over the first eval_batches batches of the valid split, read with
     pyarrow in file order with conditions always present, so every validation sees the same blocks.
     Workers take every world-th batch and their sums are added up."""
-    valid_fmt = SequenceFormat(**{**fmt.to_dict(), "condition_dropout": 0.0})
+    valid_fmt = fmt.without_dropout()
     stream = _local_batches(s, valid_fmt, config, None, 0, "valid", shuffle=False, drop_last=False)
     model.eval()
     total = torch.zeros(2, device=device, dtype=torch.float64)

@@ -105,6 +105,22 @@ def train(
     return RunResult(run_dir, latest_checkpoint(run_dir), history[-1] if history else {}, history)
 
 
+STATE_API_WARNING = "State API may be temporarily unavailable"
+
+
+class _DropStateApiWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return STATE_API_WARNING not in record.getMessage()
+
+
+def quiet_state_api_warning() -> None:
+    """Worker set-up hook for a local Ray: Ray Train's placement-group cleaner asks the State API
+    every few seconds whether the controller lives, and the dashboard of `ray[data,train]` (without
+    the `default` extra) has no State API, so it would print the same warning ~100 times a demo."""
+    logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").addFilter(
+        _DropStateApiWarning())
+
+
 def connect_ray(address: str | None = None, attempts: int = 3, **local: Any) -> None:
     """Join the cluster at `address`, or start Ray in this process when it is None.
 
@@ -117,7 +133,8 @@ def connect_ray(address: str | None = None, attempts: int = 3, **local: Any) -> 
     for attempt in range(1, attempts + 1):
         try:
             if address is None:
-                ray.init(**local)
+                env = {"worker_process_setup_hook": f"{__name__}.quiet_state_api_warning"}
+                ray.init(**{"runtime_env": env, **local})
             else:
                 ray.init(address=address)
             return
