@@ -45,7 +45,7 @@ class SequenceFormat:
     def of(cls, tokenizer, condition_dropout: float | None = None,
            family_dropout: float | None = None) -> SequenceFormat:
         dropout = tokenizer.condition_dropout if condition_dropout is None else condition_dropout
-        families = getattr(tokenizer, "family_dropout", 0.0) if family_dropout is None else family_dropout
+        families = tokenizer.family_dropout if family_dropout is None else family_dropout
         slot_family, slot_unknown = tokenizer.conditions.slots()
         return cls(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id,
                    tokenizer.sep_id, float(dropout), float(families), tuple(slot_family), tuple(slot_unknown))

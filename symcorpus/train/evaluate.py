@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from symcorpus.music.annotate import annotate_midi
 from symcorpus.music.instruments import DRUMS
 from symcorpus.music.keys import abc_key
 from symcorpus.train.generate import LoadedRun, midi_of, music_mask, sample
@@ -91,27 +92,8 @@ def sets_from_prompts(tokenizer, prompts: list[str]) -> list[ConditionSet]:
 
 def annotate_sample(midi: bytes) -> dict[str, Any]:
     """key, time_signature, tempo_bpm, instruments (drums as "Drums") of generated MIDI, by the
-    project's annotator (symcorpus.music.annotate) or, where that is not there, summarize + keys."""
-    try:
-        from symcorpus.music.annotate import annotate_midi
-    except ImportError:
-        annotate_midi = None
-    if annotate_midi is not None:
-        info = annotate_midi(midi)
-    else:
-        import symusic
-
-        from symcorpus.music.keys import key_of_notes
-        from symcorpus.music.notes import note_table, summarize
-        from symcorpus.music.parse import ParsedPiece
-
-        score = symusic.Score.from_midi(midi)
-        table = note_table(score)
-        info = summarize(ParsedPiece("midi", score), table)
-        pitched = table[~table["is_drum"]]
-        tpq = max(int(score.ticks_per_quarter), 1)
-        key = key_of_notes(pitched["pitch"], pitched["onset"] / tpq, pitched["duration"] / tpq)
-        info["key"] = key.name if key is not None else None
+    project's annotator."""
+    info = annotate_midi(midi)
     instruments = set(info.get("instruments") or []) | ({DRUMS} if info.get("has_drums") else set())
     return {"key": info.get("key"), "time_signature": info.get("time_signature"),
             "tempo_bpm": info.get("tempo_bpm"), "instruments": sorted(instruments)}
