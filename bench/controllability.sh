@@ -2,15 +2,17 @@
 # Controllability of a tiny model trained on the demo corpus: conditioned samples against unconditioned
 # ones from the same model (the chance level), for the valid split's most common condition sets and for
 # a varied set of prompts (rarer keys, metres and tempo words, some with instruments).
-# Needs `make demo` first (data/demo_tokens). About 15 minutes on 2 CPU cores.
+# Needs `make demo` first (data/demo_tokens). About 13 minutes on 2 CPU cores (22 with 6000 steps).
 #   bash bench/controllability.sh [PRETRAIN_STEPS] [FINETUNE_STEPS]
+# P=params.yaml and OUT=dir override the params file and the output folder (keep the params'
+# train.storage_path at $OUT/runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRE=${1:-3000}
 FT=${2:-500}
 SC=.venv/bin/symcorpus
-P=bench/controllability_params.yaml
-OUT=bench/out/controllability
+P=${P:-bench/controllability_params.yaml}
+OUT=${OUT:-bench/out/controllability}
 rm -rf "$OUT"
 $SC train pretrain --tokens data/demo_tokens --name pre --params $P --max-steps "$PRE" --no-ray --cpu
 $SC train finetune --tokens data/demo_tokens --init $OUT/runs/pre --name ft --params $P --max-steps "$FT" --cpu
@@ -18,7 +20,7 @@ echo "== the valid split's 8 most common condition sets"
 $SC evaluate --checkpoint $OUT/runs/ft --tokens data/demo_tokens --out $OUT/eval_valid --n-sets 8 \
   --samples-per-set 8 --max-new-tokens 512 --params $P
 echo "== varied prompts"
-$SC evaluate --checkpoint $OUT/runs/ft --out $OUT/eval_varied --samples-per-set 8 --max-new-tokens 512 --params $P \
+$SC evaluate --checkpoint $OUT/runs/ft --out $OUT/eval_varied --samples-per-set 24 --max-new-tokens 512 --params $P \
   --prompt 'key="A minor" time_signature=3/4 tempo=Andante' \
   --prompt 'key="D minor" time_signature=6/8 tempo=Presto' \
   --prompt 'key="Bb major" time_signature=3/8 tempo=Moderato' \

@@ -444,3 +444,66 @@ def test_tokenizer_saves_and_loads(tmp_path):
         again.encode_music(far.dumps_midi(), "midi")
     assert error.value.reason == "too_long"
     assert isinstance(Tokenizer.from_json(data), Tokenizer)
+
+
+def test_augmentation_moves_notes_tempo_and_their_conditions_together():
+    """Real pieces (a chorale with a drum kit added, an Irish tune) transposed and tempo-shifted:
+    decoded, the pitched notes move by the semitones, drums stay, tempos scale by 1.04 per bin,
+    and the key and tempo conditions name the shifted music."""
+    import pyarrow as pa
+
+    from symcorpus.music.keys import abc_key
+    from symcorpus.music.labels import tempo_word
+    from symcorpus.tokenizers.augment import Augmentation
+
+    tok = build_tokenizer("remi", TokenizeSettings(max_seq_len=100_000), COUNTS)
+    chorale = symusic.Score.from_midi(to_midi((M21 / "bach/bwv1.6.mxl").read_bytes(), "musicxml", "bwv1.6.mxl"))
+    drums = symusic.Track("kit", 0, True)
+    drums.notes = symusic.Note.from_numpy(np.arange(0, 9600, 240, dtype=np.int32), np.full(40, 60, np.int32),
+                                          np.full(40, 42, np.int8), np.full(40, 90, np.int8))
+    chorale.tracks.append(drums)
+    tune = (M21 / "essenFolksong/irl.abc").read_text(encoding="latin-1")
+    tune = "X:" + tune.split("\nX:")[3]
+    pieces = [(chorale.dumps_midi(), "F major", 120.0), (to_midi(tune.encode(), "abc", "irl.abc"), "G major", 100.0)]
+    rows = [tok.encode_music(bytes(midi), "midi")[0] for midi, _, _ in pieces]
+    conds = [tok.encode_conditions({"key": key, "tempo_bpm": bpm, "time_signature": "4/4"}) for _, key, bpm in pieces]
+    tokens = pa.array([r.tolist() for r in rows], pa.list_(pa.int32()))
+    conditions = pa.array(conds, pa.list_(pa.int32()))
+    aug = Augmentation.of(tok, 5, 8)
+    names = tok.token_names()
+
+    def notes(row):
+        score = symusic.Score.from_midi(tok.decode(np.asarray(row)))
+        out = {True: [], False: []}
+        for track in score.tracks:
+            out[track.is_drum] += sorted((n.time, n.pitch) for n in track.notes)
+        return sorted(out[False]), sorted(out[True]), [t.qpm for t in score.tempos]
+
+    def condition(row, family):
+        return [names[i].split("=", 1)[1] for i in row if names[i].startswith(family + "=")][0]
+
+    for semis, bins in [(3, 4), (-5, -8), (0, 0), (2, 0)]:
+        new_tokens, new_conditions = aug.apply(tokens, conditions, np.array([semis, semis]), np.array([bins, bins]))
+        for i, (_, key, _) in enumerate(pieces):
+            pitched, drum, tempos = notes(tokens[i].as_py())
+            pitched2, drum2, tempos2 = notes(new_tokens[i].as_py())
+            assert len(pitched) > 20 and tempos
+            assert [(t, p + semis) for t, p in pitched] == pitched2
+            assert drum == drum2 and (i == 1 or len(drum) == 40)
+            assert tempos2 == pytest.approx([q * 1.04 ** bins for q in tempos], rel=0.02)
+            new_cond = new_conditions[i].as_py()
+            moved, was = abc_key(condition(new_cond, "key")), abc_key(key)
+            assert (moved.tonic, moved.minor) == ((was.tonic + semis) % 12, was.minor)
+            want_tempo = condition(conditions[i].as_py(), "tempo") if bins == 0 else tempo_word(tempos2[0])
+            assert condition(new_cond, "tempo") == want_tempo
+            assert condition(new_cond, "time_signature") == "4/4"
+
+    # A shift that would leave 0..127 leaves the pitches alone; an unknown key stays unknown.
+    same, cond = aug.apply(tokens, pa.array([tok.encode_conditions({})] * 2, pa.list_(pa.int32())),
+                           np.array([127, -127]), np.array([0, 0]))
+    assert same.to_pylist() == tokens.to_pylist()
+    assert all(condition(c, "key") == UNKNOWN for c in cond.to_pylist())
+    with pytest.raises(ValueError, match="need REMI tokens"):
+        Augmentation.of(build_tokenizer("abc", TokenizeSettings(max_seq_len=160), {}), 5, 8)
+    shifts = aug.draw(np.linspace(0, 0.999, 1000), np.linspace(0, 0.999, 1000))
+    assert shifts[0].min() == -5 and shifts[0].max() == 5 and shifts[1].min() == -8 and shifts[1].max() == 8

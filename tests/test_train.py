@@ -3,10 +3,13 @@ built into a corpus by `build`, tokenized with REMI, then the tiny preset on CPU
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
+import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +25,11 @@ from symcorpus.tokenizers import TokenizeSettings, load_tokenizer
 from symcorpus.train import commands
 from symcorpus.train.commands import CommandError
 from symcorpus.train.config import TrainSettings
-from symcorpus.train.data import (SequenceFormat, dropped_slots, examples_stream, iter_blocks, keep_conditions, labelled_ids,
-                                  pack_batch, shard_files)
+from symcorpus.tokenizers.augment import Augmentation
+from symcorpus.tokenizers.conditions import FAMILIES
+from symcorpus.train.balance import repeat_factors
+from symcorpus.train.data import (SequenceFormat, balanced_rows, dropped_slots, examples_stream, iter_blocks,
+                                  keep_conditions, labelled_ids, pack_batch, shard_files)
 from symcorpus.train.evaluate import checks, format_table, tempo_order
 from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
 from symcorpus.train.model import KVCache
@@ -146,6 +152,82 @@ def test_family_dropout_shows_whole_families_as_unknown(tokens):
     keep = np.ones(table.num_rows, dtype=bool)
     assert examples_stream(table, fmt, keep, dropped).tolist() == expected
     assert examples_stream(table, fmt, keep).tolist() != expected
+
+
+def _time_signature_factors(tokens, threshold=0.2, max_repeat=3.0):
+    tok = load_tokenizer(tokens)
+    family_of, _ = tok.conditions.slots()
+    slots = [i for i, f in enumerate(family_of) if f == FAMILIES.index("time_signature")]
+    return repeat_factors(shard_files(tokens, "train"), "time_signature", slots, len(family_of), threshold, max_repeat)
+
+
+def test_rare_condition_values_are_repeated_by_their_factor(tokens):
+    table = pq.read_table(shard_files(tokens, "train"))
+    factors = _time_signature_factors(tokens)
+    slot = factors.slots[0]
+    counts = Counter(c[slot] for c in table.column("conditions").to_pylist())
+    n = table.num_rows
+    want = {(v,): min(3.0, math.sqrt(0.2 * n / c)) for v, c in counts.items() if 0.2 * n / c > 1}
+    assert 0 < len(want) < len(counts)  # the common metres stay at one copy
+    assert dict(zip(factors.values, factors.repeats)) == pytest.approx(want)
+    per_row = factors.of_rows(table.column("conditions"))
+    assert per_row.tolist() == [want.get((c[slot],), 1.0) for c in table.column("conditions").to_pylist()]
+
+    # One epoch holds floor(r) or ceil(r) copies of each row; over epochs the mean approaches r.
+    keys = list(zip(table.column("id").to_pylist(), table.column("chunk").to_pylist()))
+    mean_copies = np.zeros(n)
+    for epoch in range(40):
+        batch, salt = balanced_rows(table, factors, seed=0, epoch=epoch)
+        seen = Counter(zip(batch.column("id").to_pylist(), batch.column("chunk").to_pylist()))
+        got = np.array([seen[k] for k in keys])
+        assert ((got == np.floor(per_row)) | (got == np.ceil(per_row))).all()
+        assert len(set(zip(batch.column("id").to_pylist(), salt.tolist()))) == batch.num_rows  # own dropout draws
+        mean_copies += got / 40
+    assert mean_copies.sum() == pytest.approx(per_row.sum(), rel=0.05)
+    assert mean_copies.sum() > n
+
+    # Both readers emit every copy's example: the epoch's non-padding tokens grow by the copies' lengths.
+    tok = load_tokenizer(tokens)
+    fmt = SequenceFormat.of(tok, 0.0, 0.0)
+    lengths = {k: len(t) + len(c) + 3 for k, t, c in zip(keys, table.column("tokens").to_pylist(),
+                                                          table.column("conditions").to_pylist())}
+    batch, _ = balanced_rows(table, factors, seed=0, epoch=0)
+    want_tokens = sum(lengths[k] for k in zip(batch.column("id").to_pylist(), batch.column("chunk").to_pylist()))
+    files = shard_files(tokens, "train")
+    blocks = np.stack(list(iter_blocks(files, fmt, 64, shuffle=False, read_batch_rows=10_000, repeats=factors)))
+    assert int((blocks[:, 1:] != tok.pad_id).sum()) + 1 == want_tokens
+    again = np.stack(list(iter_blocks(files, fmt, 64, shuffle=False, read_batch_rows=10_000, repeats=factors)))
+    assert np.array_equal(blocks, again)
+    packed = pack_batch(table, fmt.to_dict(), 64, seed=0, repeats=factors.to_dict())["block"]
+    assert int((packed[:, 1:] != tok.pad_id).sum()) + 1 == want_tokens
+    plain = pack_batch(table, fmt.to_dict(), 64, seed=0)["block"]
+    assert int((plain[:, 1:] != tok.pad_id).sum()) + 1 == sum(lengths.values())
+
+
+def test_augmented_epochs_shift_rows_deterministically(tokens):
+    tok = load_tokenizer(tokens)
+    fmt = SequenceFormat.of(tok, 0.0, 0.0)
+    files = shard_files(tokens, "train")
+    aug = Augmentation.of(tok, 5, 8)
+
+    def epoch(n, augment):
+        return np.stack(list(iter_blocks(files, fmt, 64, epoch=n, shuffle=False, read_batch_rows=10_000,
+                                         augment=augment)))
+
+    plain, shifted = epoch(0, None), epoch(0, aug)
+    assert plain.shape == shifted.shape  # shifting changes values, never lengths
+    pitch = (plain >= tok.remi.pitch0) & (plain < tok.remi.pitch0 + 128)
+    tempo = (plain >= tok.remi.tempo0) & (plain < tok.remi.tempo0 + len(tok.remi.tempos))
+    other_music = ~pitch & ~tempo & (plain < tok.conditions.offset)
+    assert np.array_equal(plain[other_music], shifted[other_music])  # bars, positions, programs, durations...
+    assert not np.array_equal(plain[tempo], shifted[tempo])
+    assert not np.array_equal(plain[pitch], shifted[pitch])
+    moves = shifted[pitch].astype(int) - plain[pitch].astype(int)
+    assert moves.min() >= -5 and moves.max() <= 5 and len(set(moves.tolist())) == 11
+    assert np.array_equal(shifted, epoch(0, aug))  # the same epoch twice
+    assert not np.array_equal(shifted, epoch(1, aug))  # another epoch, other shifts
+    packed = pack_batch(pq.read_table(files), fmt.to_dict(), 64, seed=0, augment=aug.to_dict())["block"]
+    assert packed.shape == pack_batch(pq.read_table(files), fmt.to_dict(), 64, seed=0)["block"].shape
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,10 +388,23 @@ def test_finetune_on_the_labelled_high_quality_subset(pretrained, tokens, storag
 
     s = tiny_settings(storage)
     ft = commands.finetune(tokens, "pre", "ft", settings=s, min_quality=0.8, max_steps=10, no_ray=True)
-    assert json.loads((ft.run_dir / "run.json").read_text())["n_selected_ids"] == len(want)
+    run = json.loads((ft.run_dir / "run.json").read_text())
+    assert run["n_selected_ids"] == len(want)
+    assert run["balance"] is None  # fine-tuning balances instruments, and these tunes are all piano
     assert all(m["kind"] == "finetune" and m["lr"] <= s.finetune.learning_rate for m in ft.history)
     # Started from the pretrained weights: far below a fresh model's loss, log(vocab).
     assert ft.history[-1]["val_loss"] < 0.5 * math.log(load_tokenizer(tokens).vocab_size)
+
+    # Balancing metres instead (and augmenting): the run names each repeated metre with its factor, and trains.
+    ts = s.replace(finetune=dataclasses.replace(s.finetune, balance="time_signature"), augment_semitones=3,
+                   augment_tempo_bins=4)
+    balanced = commands.finetune(tokens, "pre", "ft_ts", settings=ts, min_quality=0.8, max_steps=4, no_ray=True)
+    lines = json.loads((balanced.run_dir / "run.json").read_text())["balance"]
+    assert lines and all(re.fullmatch(r"\d+/\d+ x \d\.\d\d", line) for line in lines), lines
+    assert balanced.history[-1]["step"] == 4
+    assert json.loads((balanced.run_dir / "run.json").read_text())["augment"] == {"semitones": 3, "tempo_bins": 4}
+    with pytest.raises(ValueError, match="balance must be a condition family"):
+        TrainSettings(balance="colour")
 
     with pytest.raises(CommandError, match="subset is empty"):
         commands.finetune(tokens, "pre", "ft_none", settings=s, min_quality=1.01, no_ray=True)
@@ -359,12 +454,17 @@ def test_checks_compare_like_text2midi():
 # ABC end to end: score tokens -> training -> generated tunes that ABC readers accept
 
 
-def test_abc_model_generates_tunes_that_parse(spark, tokens, storage, tmp_path):
+def test_abc_model_generates_tunes_that_parse(spark, tokens, storage, tmp_path, caplog):
     abc_tokens = tmp_path / "tok_abc"
     tokenize_corpus(spark, tokens.parent / "corpus_v1", "abc", abc_tokens, TokenizeSettings(max_seq_len=512),
                     overwrite=True)
-    s = tiny_settings(storage, block_size=128, max_steps=80, checkpoint_every=40)
-    run = commands.pretrain(abc_tokens, "abc_pre", settings=s, no_ray=True)
+    # The repository's params augment REMI rows; ABC tokens train unaugmented, with a warning.
+    s = tiny_settings(storage, block_size=128, max_steps=80, checkpoint_every=40, augment_semitones=5,
+                      augment_tempo_bins=8)
+    with caplog.at_level(logging.WARNING, logger="symcorpus.train.runner"):
+        run = commands.pretrain(abc_tokens, "abc_pre", settings=s, no_ray=True)
+    assert "shift REMI tokens only" in caplog.text
+    assert json.loads((run.run_dir / "run.json").read_text())["augment"] is None
     assert run.history[-1]["val_loss"] < 0.5 * math.log(load_tokenizer(abc_tokens).vocab_size)
 
     result = commands.generate(str(run.run_dir), "time_signature=6/8", 3, tmp_path / "out", settings=s,

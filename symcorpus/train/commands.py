@@ -91,8 +91,8 @@ def finetune(
     s = _settings(base, max_steps=max_steps if max_steps is not None else ft.max_steps,
                   learning_rate=learning_rate if learning_rate is not None else ft.learning_rate,
                   min_lr=min(ft.min_lr, learning_rate) if learning_rate is not None else ft.min_lr,
-                  warmup_steps=ft.warmup_steps, batch_size=batch_size, num_workers=num_workers,
-                  use_gpu=use_gpu, storage_path=storage_path)
+                  warmup_steps=ft.warmup_steps, balance=ft.balance, family_dropout=ft.family_dropout,
+                  batch_size=batch_size, num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path)
     init_path = Path(init)
     if not init_path.exists():
         init_path = Path(s.storage_path) / init

@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from symcorpus.tokenizers.conditions import FAMILIES
+
 # Model shapes. Parameter counts are for a vocabulary of ~1,000 tokens (tied embeddings).
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_head": 4, "n_embd": 128},  # ~0.5M: CPU demo and tests
@@ -26,6 +28,11 @@ class FinetuneSettings:
     min_quality: float | None = 0.5  # corpus quality_score threshold; null = every labelled piece
     require_labels: bool = True  # keep only pieces with at least one label set
     condition_dropout: float | None = 0.0  # null = the tokenizer's value; 0 = always conditioned
+    balance: str | None = "instruments"  # condition family whose rare values are repeated; null = as pretraining
+    # Hidden families while fine-tuning (null = as pretraining). Labels that always come together
+    # (Palestrina, Renaissance, Choral, mass: every Voice Oohs piece) let a model ignore any one of
+    # them; hiding each half the time makes each one count (BENCHMARKS.md, controllability).
+    family_dropout: float | None = 0.5
 
 
 @dataclass
@@ -61,6 +68,18 @@ class TrainSettings:
     grad_clip: float = 1.0
     dropout: float = 0.0
     condition_dropout: float | None = None  # null = the tokenizer's condition_dropout
+    family_dropout: float | None = None  # null = the tokenizer's family_dropout
+    # Repeat-factor sampling (train/balance.py): a row whose value of the `balance` family (e.g.
+    # instruments) has share f is seen clip(sqrt(balance_threshold / f), 1, balance_max_repeat) times
+    # an epoch. null = every row once.
+    balance: str | None = None
+    balance_threshold: float = 0.25
+    balance_max_repeat: float = 8.0
+    # REMI augmentation (tokenizers/augment.py): each training row is transposed by up to this many
+    # semitones and its tempo moved by up to this many tempo bins (x1.04 each), with its key and
+    # tempo conditions moved too. 0 = off.
+    augment_semitones: int = 0
+    augment_tempo_bins: int = 0
     log_every: int = 10  # steps between ray.train.report of loss, lr, tokens/s
     checkpoint_every: int = 500  # steps between checkpoints (and validation)
     eval_batches: int = 20  # validation batches per worker at each checkpoint
@@ -85,6 +104,16 @@ class TrainSettings:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.dtype not in ("bf16", "fp32"):
             raise ValueError(f"dtype must be bf16 or fp32, not {self.dtype!r}")
+        if self.balance is not None and self.balance not in FAMILIES:
+            raise ValueError(f"balance must be a condition family ({', '.join(FAMILIES)}), not {self.balance!r}")
+        for name in ("condition_dropout", "family_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be between 0 and 1, not {value}")
+        if not 0 <= self.augment_semitones <= 11 or self.augment_tempo_bins < 0:
+            raise ValueError("augment_semitones must be 0..11 and augment_tempo_bins at least 0")
+        if self.balance_threshold <= 0 or self.balance_max_repeat < 1:
+            raise ValueError("balance_threshold must be above 0 and balance_max_repeat at least 1")
         for name in ("block_size", "batch_size", "max_steps", "log_every", "checkpoint_every", "num_workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")

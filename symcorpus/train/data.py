@@ -5,6 +5,8 @@ with probability condition_dropout; of those kept, each family shown as unknown 
 family_dropout), and examples are laid end to end and cut into blocks; bos/eos
 are the document separators. A block's last token is the next block's first, so every token is a
 target once. The tail of a stream is padded with pad_id, and targets equal to pad_id are ignored.
+Before packing, training rows may be repeated by the rarity of a condition value (train/balance.py)
+and transposed and tempo-shifted (tokenizers/augment.py); every draw is a hash, never global state.
 
 Two readers share the packing code: a pure-pyarrow iterator (one process, `--no-ray`) and a Ray Data
 pipeline (read_parquet -> map_batches(pack) -> iter_torch_batches in each worker). Both read shards
@@ -22,6 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from symcorpus.tokenizers.augment import Augmentation
+from symcorpus.train.balance import RepeatFactors, copies, repeat_rows
 
 COLUMNS = ["id", "chunk", "tokens", "conditions"]
 
@@ -106,6 +111,36 @@ def dropped_slots(ids: pa.Array, chunks: pa.Array, fmt: SequenceFormat, seed: in
     return (_uniform(h) < fmt.family_dropout)[:, slot_family]
 
 
+def balanced_rows(batch: pa.RecordBatch | pa.Table, repeats: RepeatFactors | None, seed: int, epoch: int
+                  ) -> tuple[pa.RecordBatch | pa.Table, np.ndarray]:
+    """The batch's rows for this epoch (rare family values repeated, see balance.py) and each row's
+    dropout salt (its chunk number, with the copy number above it)."""
+    chunks = batch.column("chunk")
+    if repeats is None:
+        return batch, np.asarray(chunks, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        u = _uniform(_mix(_row_hash(batch.column("id"), chunks, seed, epoch) + np.uint64(0xBA1A)))
+    return repeat_rows(batch, copies(repeats.of_rows(batch.column("conditions")), u), chunks)
+
+
+def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def augmented_rows(batch: pa.RecordBatch | pa.Table, augment: Augmentation | None, salt: np.ndarray, seed: int,
+                   epoch: int) -> pa.RecordBatch:
+    """The batch's rows transposed and tempo-shifted (tokenizers/augment.py) by amounts drawn from a
+    hash of (id, salt, seed, epoch): each copy of a repeated row gets its own."""
+    if augment is None:
+        return batch
+    with np.errstate(over="ignore"):
+        h = _row_hash(_array(batch.column("id")), salt, seed, epoch)
+        semis, bins = augment.draw(_uniform(_mix(h + np.uint64(0xA11))), _uniform(_mix(h + np.uint64(0x7E3))))
+    tokens, conditions = augment.apply(_array(batch.column("tokens")), _array(batch.column("conditions")), semis, bins)
+    return pa.RecordBatch.from_arrays([_array(batch.column("id")), _array(batch.column("chunk")), tokens, conditions],
+                                      names=COLUMNS)
+
+
 def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep: np.ndarray,
                     dropped: np.ndarray | None = None) -> np.ndarray:
     """The rows of `batch` as one int32 stream of examples, vectorised over the Arrow buffers.
@@ -188,10 +223,13 @@ def iter_blocks(
     shuffle_buffer: int = 256,
     read_batch_rows: int = 256,
     ids: pa.Array | None = None,
+    repeats: RepeatFactors | None = None,
+    augment: Augmentation | None = None,
 ) -> Iterator[np.ndarray]:
     """One epoch of blocks (int32, block_size + 1) with pyarrow alone. With `shuffle`, file order
     and rows within each Arrow batch are permuted and blocks pass through a shuffle buffer, all
-    drawn from (seed, epoch)."""
+    drawn from (seed, epoch). `repeats` repeats rows with rare condition values; `augment` transposes
+    and tempo-shifts rows."""
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(files)) if shuffle else np.arange(len(files))
     packer = Packer(block_size, fmt.pad_id)
@@ -212,10 +250,13 @@ def iter_blocks(
             batch = _select(batch, ids)
             if len(batch) == 0:
                 continue
+            batch, salt = balanced_rows(batch, repeats, seed, epoch)
+            batch = augmented_rows(batch, augment, salt, seed, epoch)
             if shuffle:
-                batch = batch.take(pa.array(rng.permutation(len(batch))))
-            keep = keep_conditions(batch.column("id"), batch.column("chunk"), fmt.condition_dropout, seed, epoch)
-            dropped = dropped_slots(batch.column("id"), batch.column("chunk"), fmt, seed, epoch)
+                order = rng.permutation(len(batch))
+                batch, salt = batch.take(pa.array(order)), salt[order]
+            keep = keep_conditions(batch.column("id"), salt, fmt.condition_dropout, seed, epoch)
+            dropped = dropped_slots(batch.column("id"), salt, fmt, seed, epoch)
             yield from drain(packer.push(examples_stream(batch, fmt, keep, dropped)), shuffle_buffer)
     yield from drain(packer.flush(), 0)
 
@@ -232,18 +273,26 @@ def to_inputs_targets(blocks, pad_id: int):
 # Ray Data
 
 
-def pack_batch(batch: pa.Table, fmt: dict, block_size: int, seed: int, ids: pa.Array | None = None) -> dict:
+def pack_batch(batch: pa.Table, fmt: dict, block_size: int, seed: int, ids: pa.Array | None = None,
+               repeats: dict | None = None, augment: dict | None = None) -> dict:
     """map_batches function: one Arrow batch of shard rows -> {"block": (n, block_size + 1) int32}.
     Each batch is packed on its own; its tail becomes one padded block. The task cannot know the
-    epoch, so a piece keeps or drops its conditions the same way in every epoch on this path."""
+    epoch, so a piece keeps or drops its conditions (and gets its copies and shifts) the same way in
+    every epoch on this path. Copies of a repeated row are spread through the batch by a hash order."""
     fmt = SequenceFormat(**fmt)
     batch = batch.filter(pc.is_in(batch.column("id"), value_set=ids)) if ids is not None else batch
     empty = {"block": np.empty((0, block_size + 1), dtype=np.int32)}
     if batch.num_rows == 0:
         return empty
-    ids, chunks = batch.column("id").combine_chunks(), batch.column("chunk").combine_chunks()
-    keep = keep_conditions(ids, chunks, fmt.condition_dropout, seed, 0)
-    dropped = dropped_slots(ids, chunks, fmt, seed, 0)
+    batch = batch.combine_chunks()
+    batch, salt = balanced_rows(batch, RepeatFactors.from_dict(repeats) if repeats else None, seed, 0)
+    batch = augmented_rows(batch, Augmentation.from_dict(augment) if augment else None, salt, seed, 0)
+    ids = _array(batch.column("id"))
+    if repeats:
+        order = np.argsort(_row_hash(ids, salt, seed, 0), kind="stable")
+        batch, ids, salt = batch.take(pa.array(order)), ids.take(pa.array(order)), salt[order]
+    keep = keep_conditions(ids, salt, fmt.condition_dropout, seed, 0)
+    dropped = dropped_slots(ids, salt, fmt, seed, 0)
     packer = Packer(block_size, fmt.pad_id)
     blocks = np.concatenate([packer.push(examples_stream(batch, fmt, keep, dropped)), packer.flush()])
     return {"block": blocks}
@@ -258,6 +307,8 @@ def ray_dataset(
     shuffle: bool = True,
     read_batch_rows: int = 256,
     ids: list[str] | None = None,
+    repeats: RepeatFactors | None = None,
+    augment: Augmentation | None = None,
 ):
     """A lazy Ray Dataset of packed blocks; workers iterate their shard with iter_torch_batches."""
     import ray.data
@@ -268,7 +319,9 @@ def ray_dataset(
         batch_format="pyarrow",
         batch_size=read_batch_rows,
         fn_kwargs={"fmt": fmt.to_dict(), "block_size": block_size, "seed": seed,
-                   "ids": pa.array(ids, pa.string()) if ids is not None else None},
+                   "ids": pa.array(ids, pa.string()) if ids is not None else None,
+                   "repeats": repeats.to_dict() if repeats is not None else None,
+                   "augment": augment.to_dict() if augment is not None else None},
     )
 
 

@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from symcorpus.tokenizers.augment import Augmentation
+from symcorpus.train.balance import RepeatFactors
 from symcorpus.train.config import TrainSettings
 from symcorpus.train.data import SequenceFormat, iter_blocks, shard_files, to_inputs_targets
 from symcorpus.train.model import GPT, GPTConfig
@@ -168,9 +170,14 @@ def _train_batches(s, fmt, config, use_ray, ids, epoch, skip):
 
 def _local_batches(s, fmt, config, ids, epoch, split="train", shuffle=True, drop_last=True):
     files = shard_files(config["tok_dir"], split)
+    # Rare values are repeated, and rows shifted, in training only: validation reads the valid rows as they are.
+    train = split == "train"
+    repeats = RepeatFactors.from_dict(config["repeats"]) if train and config.get("repeats") else None
+    augment = Augmentation.from_dict(config["augment"]) if train and config.get("augment") else None
     held = []
     for block in iter_blocks(files, fmt, s.block_size, epoch=epoch, seed=s.seed, shuffle=shuffle,
-                             shuffle_buffer=s.shuffle_buffer_blocks, read_batch_rows=s.read_batch_rows, ids=ids):
+                             shuffle_buffer=s.shuffle_buffer_blocks, read_batch_rows=s.read_batch_rows, ids=ids,
+                             repeats=repeats, augment=augment):
         held.append(block)
         if len(held) == s.batch_size:
             yield torch.from_numpy(np.stack(held))

@@ -11,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
+from symcorpus.tokenizers.augment import Augmentation
+from symcorpus.tokenizers.conditions import FAMILIES
+from symcorpus.train.balance import RepeatFactors, repeat_factors
 from symcorpus.train.config import TrainSettings
 from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files
 from symcorpus.train.loop import latest_checkpoint, train_loop_per_worker
@@ -52,6 +57,33 @@ def _model_config(settings: TrainSettings, vocab_size: int, run_dir: Path, init:
     return config
 
 
+def _repeat_factors(tokenizer, s: TrainSettings, tok_dir: Path, ids: list[str] | None) -> RepeatFactors | None:
+    """The repeat factors of s.balance's values over the train rows this run reads (None: no balancing)."""
+    if s.balance is None:
+        return None
+    family_of, _ = tokenizer.conditions.slots()
+    index = FAMILIES.index(s.balance)
+    slots = [i for i, f in enumerate(family_of) if f == index]
+    factors = repeat_factors(shard_files(tok_dir, "train"), s.balance, slots, len(family_of),
+                             s.balance_threshold, s.balance_max_repeat,
+                             pa.array(ids, pa.string()) if ids is not None else None)
+    for line in describe_repeats(tokenizer, factors):
+        log.info("balance %s: %s", s.balance, line)
+    return factors if factors.values else None
+
+
+def describe_repeats(tokenizer, factors: RepeatFactors) -> list[str]:
+    """'value x factor' for each repeated value, in words (instrument sets joined with ' + ')."""
+    names = tokenizer.conditions.names()
+    offset = tokenizer.conditions.offset
+    out = []
+    for value, r in sorted(zip(factors.values, factors.repeats), key=lambda vr: -vr[1]):
+        words = [names[t - offset].split("=", 1)[1] for t in value]
+        words = [w for w in words if w != "<none>"] or ["<none>"]
+        out.append(f"{' + '.join(words)} x {r:.2f}")
+    return out
+
+
 def train(
     tok_dir: str | Path,
     settings: TrainSettings,
@@ -80,7 +112,13 @@ def train(
         raise FileNotFoundError(f"no checkpoint in {init}")
     model = _model_config(settings, tokenizer.vocab_size, run_dir, init_dir)
     dropout = settings.condition_dropout if condition_dropout is None else condition_dropout
-    fmt = SequenceFormat.of(tokenizer, dropout)
+    fmt = SequenceFormat.of(tokenizer, dropout, settings.family_dropout)
+    repeats = _repeat_factors(tokenizer, settings, tok_dir, ids)
+    augment = None
+    if (settings.augment_semitones or settings.augment_tempo_bins) and tokenizer.kind != "remi":
+        log.warning("train.augment_* shift REMI tokens only: these %s tokens train unaugmented", tokenizer.kind)
+    elif settings.augment_semitones or settings.augment_tempo_bins:
+        augment = Augmentation.of(tokenizer, settings.augment_semitones, settings.augment_tempo_bins)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     tok_copy = run_tokenizer_dir(run_dir)
@@ -90,12 +128,17 @@ def train(
             shutil.copyfile(tok_dir / file, tok_copy / file)
     (run_dir / "run.json").write_text(json.dumps(
         {"name": name, "kind": kind, "tokens": str(tok_dir), "init": str(init_dir) if init_dir else None,
-         "n_selected_ids": None if ids is None else len(ids)}, indent=1))
+         "n_selected_ids": None if ids is None else len(ids),
+         "balance": None if repeats is None else describe_repeats(tokenizer, repeats),
+         "augment": None if augment is None else {"semitones": augment.max_semitones,
+                                                  "tempo_bins": augment.max_tempo_bins}}, indent=1))
 
     config = {
         "settings": settings.to_dict(), "format": fmt.to_dict(), "model": model.to_dict(),
         "tok_dir": str(tok_dir), "run_dir": str(run_dir), "ray": not no_ray, "ids": ids,
         "init": str(init_dir) if init_dir else None, "kind": kind, "fault": fault,
+        "repeats": None if repeats is None else repeats.to_dict(),
+        "augment": None if augment is None else augment.to_dict(),
     }
     if no_ray:
         train_loop_per_worker(config)
@@ -156,8 +199,10 @@ def _fit_with_ray(config, s: TrainSettings, fmt, tok_dir, run_dir, ids, ray_addr
     use_gpu = s.use_gpu if s.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
     ray.data.DataContext.get_current().enable_progress_bars = False
     # Validation reads the (small) valid split with pyarrow in each worker: the same blocks every time.
+    repeats = RepeatFactors.from_dict(config["repeats"]) if config.get("repeats") else None
+    augment = Augmentation.from_dict(config["augment"]) if config.get("augment") else None
     datasets = {"train": ray_dataset(shard_files(tok_dir, "train"), fmt, s.block_size, seed=s.seed,
-                                     read_batch_rows=s.read_batch_rows, ids=ids)}
+                                     read_batch_rows=s.read_batch_rows, ids=ids, repeats=repeats, augment=augment)}
     resources = {"CPU": s.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
