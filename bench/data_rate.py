@@ -16,7 +16,6 @@ import numpy as np
 
 from symcorpus.tokenizers import load_tokenizer
 from symcorpus.tokenizers.augment import Augmentation
-from symcorpus.tokenizers.conditions import FAMILIES
 from symcorpus.train.balance import repeat_factors
 from symcorpus.train.data import SequenceFormat, iter_blocks, shard_files
 
@@ -30,14 +29,12 @@ def main() -> None:
     tok = load_tokenizer(args.tokens)
     fmt = SequenceFormat.of(tok)
     files = shard_files(args.tokens, "train")
-    family_of, _ = tok.conditions.slots()
-    slots = [i for i, f in enumerate(family_of) if f == FAMILIES.index("instruments")]
     modes = {
         "plain": {},
         "augmented (5 semitones, 8 tempo bins)": {"augment": Augmentation.of(tok, 5, 8)},
         "augmented + instruments balanced": {
             "augment": Augmentation.of(tok, 5, 8),
-            "repeats": repeat_factors(files, "instruments", slots, len(family_of), 0.25, 8.0)},
+            "repeats": repeat_factors(files, tok.conditions, "instruments", 0.25, 8.0)},
     }
     rates = {}
     for name, extra in modes.items():

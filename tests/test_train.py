@@ -26,7 +26,6 @@ from symcorpus.train import commands
 from symcorpus.train.commands import CommandError
 from symcorpus.train.config import TrainSettings
 from symcorpus.tokenizers.augment import Augmentation
-from symcorpus.tokenizers.conditions import FAMILIES
 from symcorpus.train.balance import repeat_factors
 from symcorpus.train.data import (SequenceFormat, balanced_rows, dropped_slots, examples_stream, iter_blocks,
                                   keep_conditions, labelled_ids, pack_batch, shard_files)
@@ -156,9 +155,7 @@ def test_family_dropout_shows_whole_families_as_unknown(tokens):
 
 def _time_signature_factors(tokens, threshold=0.2, max_repeat=3.0):
     tok = load_tokenizer(tokens)
-    family_of, _ = tok.conditions.slots()
-    slots = [i for i, f in enumerate(family_of) if f == FAMILIES.index("time_signature")]
-    return repeat_factors(shard_files(tokens, "train"), "time_signature", slots, len(family_of), threshold, max_repeat)
+    return repeat_factors(shard_files(tokens, "train"), tok.conditions, "time_signature", threshold, max_repeat)
 
 
 def test_rare_condition_values_are_repeated_by_their_factor(tokens):

@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from symcorpus.music.keys import PITCH_NAMES, abc_key
 from symcorpus.music.labels import tempo_word
-from symcorpus.tokenizers.conditions import FAMILIES, UNKNOWN
+from symcorpus.tokenizers.conditions import UNKNOWN
+from symcorpus.tokenizers.rows import list_array, list_parts
 
 _NO_TEMPO = -1
 
@@ -48,7 +49,6 @@ class Augmentation:
         if tokenizer.kind != "remi":
             raise ValueError(f"pitch and tempo augmentation need REMI tokens, not {tokenizer.kind!r}")
         vocab, conditions = tokenizer.remi, tokenizer.conditions
-        family_of, _ = conditions.slots()
         key_ids = conditions.ids["key"]
         key_token0 = min(key_ids.values())
         key_pc = [-1] * (max(key_ids.values()) - key_token0 + 1)
@@ -61,8 +61,8 @@ class Augmentation:
         tempo_ids = conditions.ids["tempo"]
         words = [tempo_word(float(bpm)) for bpm in vocab.tempos]
         return cls(int(max_semitones), int(max_tempo_bins), vocab.pitch0, vocab.tempo0, len(vocab.tempos),
-                   vocab.program0, family_of.index(FAMILIES.index("key")), family_of.index(FAMILIES.index("tempo")),
-                   len(family_of), tuple(key_pc), key_token0, tuple(key_by_pc),
+                   vocab.program0, conditions.family_slots("key")[0], conditions.family_slots("tempo")[0],
+                   conditions.length, tuple(key_pc), key_token0, tuple(key_by_pc),
                    tuple(tempo_ids.get(w, conditions.unknown("tempo")) for w in words), conditions.unknown("tempo"))
 
     def to_dict(self) -> dict:
@@ -85,9 +85,8 @@ class Augmentation:
         0..127 is not transposed; drum notes never are. The key condition follows the transposition
         (by tonic and mode), the tempo condition becomes the word of the row's first Tempo token
         after the shift; unknown conditions stay unknown, and a row shifted by 0 keeps its own."""
-        t_off = tokens.offsets.to_numpy().astype(np.int64)
-        values = tokens.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
-        t_off = t_off - t_off[0]
+        t_off, values = list_parts(tokens)
+        values = values.astype(np.int64)
         n = len(t_off) - 1
         row = np.repeat(np.arange(n), np.diff(t_off))
 
@@ -116,16 +115,12 @@ class Augmentation:
         where = np.flatnonzero(is_tempo)[::-1]  # reversed, so the first Tempo of a row is written last
         first_tempo[row[where]] = out[where] - self.tempo0
 
-        cond = self._conditions(conditions, semis, shift, first_tempo)
-        new_tokens = pa.ListArray.from_arrays(pa.array(t_off.astype(np.int32)),
-                                              pa.array(out.astype(np.int32)))
-        return new_tokens, cond
+        return list_array(t_off, out), self._conditions(conditions, semis, shift, first_tempo)
 
     def _conditions(self, conditions: pa.Array, semis: np.ndarray, shift: np.ndarray,
                     first_tempo: np.ndarray) -> pa.Array:
-        c_off = conditions.offsets.to_numpy().astype(np.int64)
-        c = conditions.flatten().to_numpy(zero_copy_only=False).astype(np.int64).copy()
-        c_off = c_off - c_off[0]
+        c_off, c = list_parts(conditions)
+        c = c.astype(np.int64)  # a copy: the condition tokens are rewritten in place
         rows = np.flatnonzero(np.diff(c_off) == self.n_slots)
         key_at = c_off[rows] + self.key_slot
         key = c[key_at] - self.key_token0
@@ -140,4 +135,4 @@ class Augmentation:
         retempo = (shift[rows] != 0) & (first_tempo[rows] != _NO_TEMPO) & (c[tempo_at] != self.tempo_unknown)
         words = np.asarray(self.tempo_word_token, dtype=np.int64)
         c[tempo_at[retempo]] = words[first_tempo[rows][retempo]]
-        return pa.ListArray.from_arrays(pa.array(c_off.astype(np.int32)), pa.array(c.astype(np.int32)))
+        return list_array(c_off, c)

@@ -180,6 +180,11 @@ class ConditionVocab:
             unknown += [self.unknown(family)] * n
         return family_of, unknown
 
+    def family_slots(self, family: str) -> list[int]:
+        """Positions of `family`'s tokens among a row's condition tokens."""
+        index = FAMILIES.index(family)
+        return [i for i, f in enumerate(self.slots()[0]) if f == index]
+
     def encode_values(self, values: Mapping[str, Any]) -> list[int]:
         """Condition tokens of a piece's family values (see `piece_values`); values outside the
         vocabulary are unknown."""

@@ -15,11 +15,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from symcorpus.tokenizers.rows import as_array, list_parts
+
+if TYPE_CHECKING:
+    from symcorpus.tokenizers.conditions import ConditionVocab
 
 COPY_SHIFT = np.uint64(32)  # a copy's number goes above any chunk number in the dropout hash
 
@@ -46,8 +52,6 @@ class RepeatFactors:
 
     def of_rows(self, conditions: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """The repeat factor (float >= 1) of each row, from its condition tokens."""
-        if isinstance(conditions, pa.ChunkedArray):
-            conditions = conditions.combine_chunks()
         out = np.ones(len(conditions), dtype=np.float64)
         rows, keys = _family_keys(conditions, self.slots, self.n_slots)
         if len(rows) == 0:
@@ -57,20 +61,20 @@ class RepeatFactors:
         return out
 
 
-def _family_keys(conditions: pa.Array, slots: tuple[int, ...], n_slots: int) -> tuple[np.ndarray, np.ndarray]:
+def _family_keys(conditions: pa.Array | pa.ChunkedArray, slots: tuple[int, ...], n_slots: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """(rows with the full slot layout, their family's slot tokens as a (rows, len(slots)) array)."""
-    offsets = conditions.offsets.to_numpy().astype(np.int64)
-    values = conditions.flatten().to_numpy(zero_copy_only=False)
-    offsets = offsets - offsets[0]
+    offsets, values = list_parts(conditions)
     rows = np.flatnonzero(np.diff(offsets) == n_slots)
     at = offsets[rows][:, None] + np.asarray(slots, dtype=np.int64)[None, :]
     return rows, values[at] if len(rows) else np.empty((0, len(slots)), dtype=values.dtype)
 
 
-def repeat_factors(files: Iterable[Path], family: str, family_slots: list[int], n_slots: int,
-                   threshold: float, max_repeat: float, ids: pa.Array | None = None) -> RepeatFactors:
+def repeat_factors(files: Iterable[Path], conditions: ConditionVocab, family: str, threshold: float,
+                   max_repeat: float, ids: pa.Array | None = None) -> RepeatFactors:
     """Count the family's values over the token shards' rows (only `ids` when given) and turn each
     value's share f into its repeat factor clip(sqrt(threshold / f), 1, max_repeat)."""
+    family_slots, n_slots = tuple(conditions.family_slots(family)), conditions.length
     counts: Counter[tuple[int, ...]] = Counter()
     total = 0
     for path in files:
@@ -78,12 +82,12 @@ def repeat_factors(files: Iterable[Path], family: str, family_slots: list[int], 
             if ids is not None:
                 batch = batch.filter(pc.is_in(batch.column("id"), value_set=ids))
             total += batch.num_rows
-            _, keys = _family_keys(batch.column("conditions"), tuple(family_slots), n_slots)
+            _, keys = _family_keys(batch.column("conditions"), family_slots, n_slots)
             counts.update(map(tuple, keys.tolist()))
     values = sorted(counts)
     repeats = [min(float(max_repeat), max(1.0, math.sqrt(threshold * total / counts[v]))) for v in values]
     kept = [(v, r) for v, r in zip(values, repeats) if r > 1.0]
-    return RepeatFactors(family, tuple(family_slots), n_slots, tuple(v for v, _ in kept), tuple(r for _, r in kept))
+    return RepeatFactors(family, family_slots, n_slots, tuple(v for v, _ in kept), tuple(r for _, r in kept))
 
 
 def copies(factors: np.ndarray, uniform: np.ndarray) -> np.ndarray:
@@ -100,5 +104,5 @@ def repeat_rows(batch: pa.RecordBatch | pa.Table, n_copies: np.ndarray, chunks: 
     rows = np.repeat(np.arange(len(n_copies)), n_copies)
     starts = np.concatenate([[0], np.cumsum(n_copies)[:-1]])
     copy = np.arange(len(rows)) - np.repeat(starts, n_copies)
-    chunk = np.asarray(chunks, dtype=np.int64).astype(np.uint64)[rows]
+    chunk = np.asarray(as_array(chunks), dtype=np.int64).astype(np.uint64)[rows]
     return batch.take(pa.array(rows)), chunk + (copy.astype(np.uint64) << COPY_SHIFT)

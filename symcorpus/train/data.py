@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from symcorpus.tokenizers.augment import Augmentation
+from symcorpus.tokenizers.rows import as_array, list_parts
 from symcorpus.train.balance import RepeatFactors, copies, repeat_rows
 
 COLUMNS = ["id", "chunk", "tokens", "conditions"]
@@ -91,23 +92,31 @@ def _uniform(h: np.ndarray) -> np.ndarray:
 def keep_conditions(ids: pa.Array, chunks: pa.Array, dropout: float, seed: int, epoch: int) -> np.ndarray:
     """Whether each row keeps its condition tokens: a hash of (id, chunk, seed, epoch) against the
     dropout rate, so the choice is the same on every machine and changes from epoch to epoch."""
+    return _kept(_row_hash(ids, chunks, seed, epoch), dropout)
+
+
+def _kept(h: np.ndarray, dropout: float) -> np.ndarray:
     if dropout <= 0:
-        return np.ones(len(ids), dtype=bool)
+        return np.ones(len(h), dtype=bool)
     if dropout >= 1:
-        return np.zeros(len(ids), dtype=bool)
-    return _uniform(_row_hash(ids, chunks, seed, epoch)) >= dropout
+        return np.zeros(len(h), dtype=bool)
+    return _uniform(h) >= dropout
 
 
 def dropped_slots(ids: pa.Array, chunks: pa.Array, fmt: SequenceFormat, seed: int, epoch: int) -> np.ndarray | None:
     """(rows, slots) bool: the condition slots shown as their family's unknown token. Each family of
     each row is drawn on its own (hash of id, chunk, family, seed, epoch) against family_dropout;
     all slots of a family (the instruments) go together. None when nothing is dropped."""
+    return _dropped(_row_hash(ids, chunks, seed, epoch), fmt)
+
+
+def _dropped(h: np.ndarray, fmt: SequenceFormat) -> np.ndarray | None:
     if fmt.family_dropout <= 0 or not fmt.slot_family:
         return None
     slot_family = np.asarray(fmt.slot_family)
     families = np.arange(int(slot_family.max()) + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = _mix(_row_hash(ids, chunks, seed, epoch)[:, None] + _mix(families + np.uint64(0x5EED))[None, :])
+        h = _mix(h[:, None] + _mix(families + np.uint64(0x5EED))[None, :])
     return (_uniform(h) < fmt.family_dropout)[:, slot_family]
 
 
@@ -123,22 +132,32 @@ def balanced_rows(batch: pa.RecordBatch | pa.Table, repeats: RepeatFactors | Non
     return repeat_rows(batch, copies(repeats.of_rows(batch.column("conditions")), u), chunks)
 
 
-def _array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-
-
-def augmented_rows(batch: pa.RecordBatch | pa.Table, augment: Augmentation | None, salt: np.ndarray, seed: int,
-                   epoch: int) -> pa.RecordBatch:
-    """The batch's rows transposed and tempo-shifted (tokenizers/augment.py) by amounts drawn from a
-    hash of (id, salt, seed, epoch): each copy of a repeated row gets its own."""
+def augmented_rows(batch: pa.RecordBatch | pa.Table, augment: Augmentation | None, h: np.ndarray
+                   ) -> pa.RecordBatch | pa.Table:
+    """The batch's rows transposed and tempo-shifted (tokenizers/augment.py) by amounts drawn from
+    `h`, the rows' hash of (id, salt, seed, epoch): each copy of a repeated row gets its own."""
     if augment is None:
         return batch
     with np.errstate(over="ignore"):
-        h = _row_hash(_array(batch.column("id")), salt, seed, epoch)
         semis, bins = augment.draw(_uniform(_mix(h + np.uint64(0xA11))), _uniform(_mix(h + np.uint64(0x7E3))))
-    tokens, conditions = augment.apply(_array(batch.column("tokens")), _array(batch.column("conditions")), semis, bins)
-    return pa.RecordBatch.from_arrays([_array(batch.column("id")), _array(batch.column("chunk")), tokens, conditions],
-                                      names=COLUMNS)
+    tokens, conditions = augment.apply(as_array(batch.column("tokens")), as_array(batch.column("conditions")),
+                                       semis, bins)
+    return pa.RecordBatch.from_arrays([as_array(batch.column("id")), as_array(batch.column("chunk")), tokens,
+                                       conditions], names=COLUMNS)
+
+
+def _epoch_rows(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, seed: int, epoch: int,
+                repeats: RepeatFactors | None, augment: Augmentation | None, order=None) -> np.ndarray:
+    """One Arrow batch of shard rows as this epoch's example stream: rare values repeated, rows
+    shifted, put in `order` (a function of the rows' hashes giving a permutation, or None), and
+    conditions dropped. Every draw comes from one hash per row, computed once."""
+    batch, salt = balanced_rows(batch, repeats, seed, epoch)
+    h = _row_hash(as_array(batch.column("id")), salt, seed, epoch)
+    batch = augmented_rows(batch, augment, h)
+    if order is not None:
+        perm = order(h)
+        batch, h = batch.take(pa.array(perm)), h[perm]
+    return examples_stream(batch, fmt, _kept(h, fmt.condition_dropout), _dropped(h, fmt))
 
 
 def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep: np.ndarray,
@@ -146,15 +165,9 @@ def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep:
     """The rows of `batch` as one int32 stream of examples, vectorised over the Arrow buffers.
     `dropped` (from `dropped_slots`) marks condition slots shown as unknown; rows whose conditions
     do not have the format's slot layout are left as they are."""
-    tokens, conditions = batch.column("tokens"), batch.column("conditions")
-    if isinstance(tokens, pa.ChunkedArray):
-        tokens, conditions = tokens.combine_chunks(), conditions.combine_chunks()
-    n = len(tokens)
-    t_off = tokens.offsets.to_numpy().astype(np.int64)
-    c_off = conditions.offsets.to_numpy().astype(np.int64)
-    t_vals = tokens.flatten().to_numpy(zero_copy_only=False)
-    c_vals = conditions.flatten().to_numpy(zero_copy_only=False)
-    t_off, c_off = t_off - t_off[0], c_off - c_off[0]
+    t_off, t_vals = list_parts(batch.column("tokens"))
+    c_off, c_vals = list_parts(batch.column("conditions"))
+    n = len(t_off) - 1
     n_tok, n_cond_all = np.diff(t_off), np.diff(c_off)
     if dropped is not None:
         rows = np.flatnonzero(n_cond_all == len(fmt.slot_unknown))
@@ -250,14 +263,9 @@ def iter_blocks(
             batch = _select(batch, ids)
             if len(batch) == 0:
                 continue
-            batch, salt = balanced_rows(batch, repeats, seed, epoch)
-            batch = augmented_rows(batch, augment, salt, seed, epoch)
-            if shuffle:
-                order = rng.permutation(len(batch))
-                batch, salt = batch.take(pa.array(order)), salt[order]
-            keep = keep_conditions(batch.column("id"), salt, fmt.condition_dropout, seed, epoch)
-            dropped = dropped_slots(batch.column("id"), salt, fmt, seed, epoch)
-            yield from drain(packer.push(examples_stream(batch, fmt, keep, dropped)), shuffle_buffer)
+            order = (lambda h: rng.permutation(len(h))) if shuffle else None
+            stream = _epoch_rows(batch, fmt, seed, epoch, repeats, augment, order)
+            yield from drain(packer.push(stream), shuffle_buffer)
     yield from drain(packer.flush(), 0)
 
 
@@ -284,17 +292,11 @@ def pack_batch(batch: pa.Table, fmt: dict, block_size: int, seed: int, ids: pa.A
     empty = {"block": np.empty((0, block_size + 1), dtype=np.int32)}
     if batch.num_rows == 0:
         return empty
-    batch = batch.combine_chunks()
-    batch, salt = balanced_rows(batch, RepeatFactors.from_dict(repeats) if repeats else None, seed, 0)
-    batch = augmented_rows(batch, Augmentation.from_dict(augment) if augment else None, salt, seed, 0)
-    ids = _array(batch.column("id"))
-    if repeats:
-        order = np.argsort(_row_hash(ids, salt, seed, 0), kind="stable")
-        batch, ids, salt = batch.take(pa.array(order)), ids.take(pa.array(order)), salt[order]
-    keep = keep_conditions(ids, salt, fmt.condition_dropout, seed, 0)
-    dropped = dropped_slots(ids, salt, fmt, seed, 0)
+    order = (lambda h: np.argsort(h, kind="stable")) if repeats else None
+    stream = _epoch_rows(batch.combine_chunks(), fmt, seed, 0, RepeatFactors.from_dict(repeats) if repeats else None,
+                         Augmentation.from_dict(augment) if augment else None, order)
     packer = Packer(block_size, fmt.pad_id)
-    blocks = np.concatenate([packer.push(examples_stream(batch, fmt, keep, dropped)), packer.flush()])
+    blocks = np.concatenate([packer.push(stream), packer.flush()])
     return {"block": blocks}
 
 

@@ -14,7 +14,6 @@ from typing import Any
 import pyarrow as pa
 
 from symcorpus.tokenizers.augment import Augmentation
-from symcorpus.tokenizers.conditions import FAMILIES
 from symcorpus.train.balance import RepeatFactors, repeat_factors
 from symcorpus.train.config import TrainSettings
 from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files
@@ -61,14 +60,8 @@ def _repeat_factors(tokenizer, s: TrainSettings, tok_dir: Path, ids: list[str] |
     """The repeat factors of s.balance's values over the train rows this run reads (None: no balancing)."""
     if s.balance is None:
         return None
-    family_of, _ = tokenizer.conditions.slots()
-    index = FAMILIES.index(s.balance)
-    slots = [i for i, f in enumerate(family_of) if f == index]
-    factors = repeat_factors(shard_files(tok_dir, "train"), s.balance, slots, len(family_of),
-                             s.balance_threshold, s.balance_max_repeat,
-                             pa.array(ids, pa.string()) if ids is not None else None)
-    for line in describe_repeats(tokenizer, factors):
-        log.info("balance %s: %s", s.balance, line)
+    factors = repeat_factors(shard_files(tok_dir, "train"), tokenizer.conditions, s.balance, s.balance_threshold,
+                             s.balance_max_repeat, pa.array(ids, pa.string()) if ids is not None else None)
     return factors if factors.values else None
 
 
@@ -114,6 +107,9 @@ def train(
     dropout = settings.condition_dropout if condition_dropout is None else condition_dropout
     fmt = SequenceFormat.of(tokenizer, dropout, settings.family_dropout)
     repeats = _repeat_factors(tokenizer, settings, tok_dir, ids)
+    repeated = None if repeats is None else describe_repeats(tokenizer, repeats)
+    for line in repeated or []:
+        log.info("balance %s: %s", settings.balance, line)
     augment = None
     if (settings.augment_semitones or settings.augment_tempo_bins) and tokenizer.kind != "remi":
         log.warning("train.augment_* shift REMI tokens only: these %s tokens train unaugmented", tokenizer.kind)
@@ -129,7 +125,7 @@ def train(
     (run_dir / "run.json").write_text(json.dumps(
         {"name": name, "kind": kind, "tokens": str(tok_dir), "init": str(init_dir) if init_dir else None,
          "n_selected_ids": None if ids is None else len(ids),
-         "balance": None if repeats is None else describe_repeats(tokenizer, repeats),
+         "balance": repeated,
          "augment": None if augment is None else {"semitones": augment.max_semitones,
                                                   "tempo_bins": augment.max_tempo_bins}}, indent=1))
 
