@@ -18,6 +18,7 @@ Two steps, so the GPU machine needs neither symusic nor Ray:
   python bench/train_throughput.py run --data bench/out/train_tokens --preset tiny --block-size 128 \
       --batch-size 8 --steps 30 --warmup 10 --modes eager
   python bench/train_throughput.py run --data bench/out/train_tokens --preset base --modes compiled,eager
+  # then --modes compiled --compile-mode max-autotune-no-cudagraphs: Triton matmuls tuned against cuBLAS
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pyarrow.parquet as pq
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from symcorpus.train.config import TrainSettings  # noqa: E402
+from symcorpus.train.config import COMPILE_MODES, TrainSettings  # noqa: E402
 from symcorpus.train.data import SequenceFormat, shard_files  # noqa: E402
 from symcorpus.train.generate import sample  # noqa: E402
 from symcorpus.train.loop import train_loop_per_worker  # noqa: E402
@@ -102,7 +103,7 @@ def plain_loop(s: TrainSettings, model_cfg: GPTConfig, device: torch.device, ste
     torch.manual_seed(0)
     model = GPT(model_cfg).to(device)
     opt = model.configure_optimizer(s.weight_decay, s.learning_rate, (s.beta1, s.beta2), device.type)
-    step_fn = torch.compile(model) if s.compile and device.type == "cuda" else model
+    step_fn = torch.compile(model, mode=s.compile_mode) if s.compile and device.type == "cuda" else model
     cuda = device.type == "cuda"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda)
     data = torch.randint(0, model_cfg.vocab_size, (8, s.batch_size, s.block_size + 1), device=device)
@@ -165,7 +166,8 @@ def run(args) -> dict:
     for mode in args.modes.split(","):
         s = TrainSettings(preset=args.preset, block_size=args.block_size, batch_size=args.batch_size,
                           max_steps=args.warmup + args.steps, warmup_steps=10, log_every=args.log_every,
-                          checkpoint_every=10**9, compile=mode == "compiled", use_gpu=device.type == "cuda",
+                          checkpoint_every=10**9, compile=mode == "compiled", compile_mode=args.compile_mode,
+                          use_gpu=device.type == "cuda",
                           cpu_threads=args.cpu_threads, shuffle_buffer_blocks=256, read_batch_rows=256)
         plain = plain_loop(s, model_cfg, device, args.steps, args.warmup)
         real = real_path(args.data, fmt, s, model_cfg, args.warmup)
@@ -206,6 +208,7 @@ def main() -> None:
     r.add_argument("--warmup", type=int, default=20)
     r.add_argument("--log-every", type=int, default=10)
     r.add_argument("--modes", default="compiled,eager")
+    r.add_argument("--compile-mode", default="default", choices=COMPILE_MODES, help="torch.compile's mode")
     r.add_argument("--device", default=None)
     r.add_argument("--cpu-threads", type=int, default=None)
     r.add_argument("--gen-tokens", type=int, default=1000)

@@ -27,8 +27,8 @@ from symcorpus.train.commands import CommandError
 from symcorpus.train.config import TrainSettings
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import repeat_factors
-from symcorpus.train.data import (SequenceFormat, balanced_rows, dropped_slots, examples_stream, iter_blocks,
-                                  keep_conditions, labelled_ids, pack_batch, shard_files)
+from symcorpus.train.data import (EpochClock, SequenceFormat, balanced_rows, dropped_slots, examples_stream,
+                                  iter_blocks, keep_conditions, labelled_ids, pack_batch, ray_dataset, shard_files)
 from symcorpus.train.evaluate import checks, format_table, tempo_order
 from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
 from symcorpus.train.model import KVCache
@@ -295,6 +295,34 @@ def test_ray_trainer_runs_and_a_rerun_resumes(ray_cluster, tokens, storage):
     assert np.isfinite(later[-1]["val_loss"])
 
 
+def test_ray_data_passes_draw_for_the_epoch_on_the_clock(ray_cluster, tokens):
+    """Ray Data's packing tasks keep conditions on exactly the rows the hash keeps for the epoch set
+    on the EpochClock (what the pyarrow reader draws for that epoch), so passes do not repeat draws."""
+    import ray
+
+    tok = load_tokenizer(tokens)
+    fmt = SequenceFormat.of(tok, 0.5, 0.0)  # half the rows lose their conditions; no family dropout
+    files = shard_files(tokens, "train")
+    table = pq.read_table(files)
+    ids, chunks = table.column("id").combine_chunks(), table.column("chunk").combine_chunks()
+    lengths = np.array([len(c) for c in table.column("conditions").to_pylist()])
+    first, stop = tok.conditions.offset, tok.conditions.offset + len(tok.conditions.names())
+    clock = ray.remote(num_cpus=0)(EpochClock).remote()
+    ds = ray_dataset(files, fmt, 64, seed=0, clock=clock)
+
+    def condition_tokens_in_a_pass(epoch: int) -> int:
+        ray.get(clock.set.remote(epoch))
+        # Each block's first token is the previous block's last (or a bos): the targets count each token once.
+        return sum(int(((b[:, 1:] >= first) & (b[:, 1:] < stop)).sum())
+                   for b in (batch["block"] for batch in ds.iter_batches(batch_format="numpy")))
+
+    expected = {e: int(lengths[keep_conditions(ids, chunks, 0.5, seed=0, epoch=e)].sum()) for e in (0, 1)}
+    assert expected[0] != expected[1]
+    assert condition_tokens_in_a_pass(0) == expected[0]
+    assert condition_tokens_in_a_pass(1) == expected[1]
+    assert condition_tokens_in_a_pass(0) == expected[0]  # the same epoch draws the same again
+
+
 def test_local_ray_workers_drop_only_the_state_api_warning(ray_cluster):
     import ray
 
@@ -402,6 +430,8 @@ def test_finetune_on_the_labelled_high_quality_subset(pretrained, tokens, storag
     assert json.loads((balanced.run_dir / "run.json").read_text())["augment"] == {"semitones": 3, "tempo_bins": 4}
     with pytest.raises(ValueError, match="balance must be a condition family"):
         TrainSettings(balance="colour")
+    with pytest.raises(ValueError, match="compile_mode must be one of default"):
+        TrainSettings(compile_mode="fastest")
 
     with pytest.raises(CommandError, match="subset is empty"):
         commands.finetune(tokens, "pre", "ft_none", settings=s, min_quality=1.01, no_ray=True)

@@ -10,6 +10,9 @@ from typing import Any
 from symcorpus.tokenizers.conditions import FAMILIES
 
 # Model shapes. Parameter counts are for a vocabulary of ~1,000 tokens (tied embeddings).
+# torch.compile's modes; "max-autotune-no-cudagraphs" benchmarks Triton matmul kernels against cuBLAS.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_head": 4, "n_embd": 128},  # ~0.5M: CPU demo and tests
     "small": {"n_layer": 8, "n_head": 8, "n_embd": 512},  # ~25M
@@ -90,6 +93,7 @@ class TrainSettings:
     cpus_per_worker: float = 1.0  # leave CPUs to Ray Data's read and pack tasks
     cpu_threads: int | None = None  # torch threads when training on CPU; null = torch's default
     compile: bool = True  # torch.compile on GPU (never on CPU)
+    compile_mode: str = "default"  # torch.compile's mode, e.g. max-autotune-no-cudagraphs (tunes matmuls)
     dtype: str = "bf16"  # autocast dtype on GPU: bf16 | fp32
     seed: int = 0
     read_batch_rows: int = 256  # token-shard rows per Arrow batch when reading and packing
@@ -104,6 +108,8 @@ class TrainSettings:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.dtype not in ("bf16", "fp32"):
             raise ValueError(f"dtype must be bf16 or fp32, not {self.dtype!r}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, not {self.compile_mode!r}")
         if self.balance is not None and self.balance not in FAMILIES:
             raise ValueError(f"balance must be a condition family ({', '.join(FAMILIES)}), not {self.balance!r}")
         for name in ("condition_dropout", "family_dropout"):

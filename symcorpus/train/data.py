@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -281,19 +282,40 @@ def to_inputs_targets(blocks, pad_id: int):
 # Ray Data
 
 
+class EpochClock:
+    """The training epoch, told to Ray Data's packing tasks. A map_batches function cannot know which
+    pass over the dataset it serves, so each worker sets this (a Ray actor) to its epoch before it
+    starts a pass, and the tasks read it. Ray's streaming split starts a pass only once every worker
+    has asked for it, after the previous pass has finished: all of a pass's tasks read one value."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def set(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def get(self) -> int:
+        return self.epoch
+
+
 def pack_batch(batch: pa.Table, fmt: dict, block_size: int, seed: int, ids: pa.Array | None = None,
-               repeats: dict | None = None, augment: dict | None = None) -> dict:
+               repeats: dict | None = None, augment: dict | None = None, clock: Any = None) -> dict:
     """map_batches function: one Arrow batch of shard rows -> {"block": (n, block_size + 1) int32}.
-    Each batch is packed on its own; its tail becomes one padded block. The task cannot know the
-    epoch, so a piece keeps or drops its conditions (and gets its copies and shifts) the same way in
-    every epoch on this path. Copies of a repeated row are spread through the batch by a hash order."""
+    Each batch is packed on its own; its tail becomes one padded block. The epoch, which draws each
+    row's dropout, copies and shifts, is read from `clock` (an EpochClock actor; epoch 0 without one).
+    Copies of a repeated row are spread through the batch by a hash order."""
+    epoch = 0
+    if clock is not None:
+        import ray
+
+        epoch = ray.get(clock.get.remote())
     fmt = SequenceFormat(**fmt)
     batch = batch.filter(pc.is_in(batch.column("id"), value_set=ids)) if ids is not None else batch
     empty = {"block": np.empty((0, block_size + 1), dtype=np.int32)}
     if batch.num_rows == 0:
         return empty
     order = (lambda h: np.argsort(h, kind="stable")) if repeats else None
-    stream = _epoch_rows(batch.combine_chunks(), fmt, seed, 0, RepeatFactors.from_dict(repeats) if repeats else None,
+    stream = _epoch_rows(batch.combine_chunks(), fmt, seed, epoch, RepeatFactors.from_dict(repeats) if repeats else None,
                          Augmentation.from_dict(augment) if augment else None, order)
     packer = Packer(block_size, fmt.pad_id)
     blocks = np.concatenate([packer.push(stream), packer.flush()])
@@ -311,8 +333,10 @@ def ray_dataset(
     ids: list[str] | None = None,
     repeats: RepeatFactors | None = None,
     augment: Augmentation | None = None,
+    clock: Any = None,
 ):
-    """A lazy Ray Dataset of packed blocks; workers iterate their shard with iter_torch_batches."""
+    """A lazy Ray Dataset of packed blocks; workers iterate their shard with iter_torch_batches.
+    `clock`: an EpochClock actor handle the workers set before each pass (None: every pass is epoch 0)."""
     import ray.data
 
     ds = ray.data.read_parquet([str(f) for f in files], columns=COLUMNS, shuffle="files" if shuffle else None)
@@ -323,7 +347,7 @@ def ray_dataset(
         fn_kwargs={"fmt": fmt.to_dict(), "block_size": block_size, "seed": seed,
                    "ids": pa.array(ids, pa.string()) if ids is not None else None,
                    "repeats": repeats.to_dict() if repeats is not None else None,
-                   "augment": augment.to_dict() if augment is not None else None},
+                   "augment": augment.to_dict() if augment is not None else None, "clock": clock},
     )
 
 

@@ -81,7 +81,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> list[dict[str, Any]]:
     if use_ray and world > 1:
         model = ray.train.torch.prepare_model(model, move_to_device=False)
     if s.compile and cuda:
-        model = torch.compile(model)
+        model = torch.compile(model, mode=s.compile_mode)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and s.dtype == "bf16")
 
     ids = pa.array(config["ids"], pa.string()) if config.get("ids") is not None else None
@@ -152,10 +152,12 @@ def _train_batches(s, fmt, config, use_ray, ids, epoch, skip):
             import ray.train
 
             shard = ray.train.get_dataset_shard("train")
+            if config.get("epoch_clock") is not None:  # the packing tasks of this pass draw for this epoch
+                ray.get(config["epoch_clock"].set.remote(epoch))
             stream = (b["block"] for b in shard.iter_torch_batches(
                 batch_size=s.batch_size, drop_last=True, dtypes=torch.int64,
                 local_shuffle_buffer_size=max(s.shuffle_buffer_blocks, s.batch_size)))
-            skip = 0  # Ray Data's order is not reproducible: a resumed run starts a fresh epoch
+            skip = 0  # Ray Data's order is not reproducible: a resumed run starts its epoch afresh
         else:
             stream = _local_batches(s, fmt, config, ids, epoch)
         for blocks in stream:

@@ -16,7 +16,7 @@ import pyarrow as pa
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import RepeatFactors, repeat_factors
 from symcorpus.train.config import TrainSettings
-from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files
+from symcorpus.train.data import EpochClock, SequenceFormat, ray_dataset, shard_files
 from symcorpus.train.loop import latest_checkpoint, train_loop_per_worker
 from symcorpus.train.model import GPTConfig
 
@@ -197,12 +197,15 @@ def _fit_with_ray(config, s: TrainSettings, fmt, tok_dir, run_dir, ids, ray_addr
     # Validation reads the (small) valid split with pyarrow in each worker: the same blocks every time.
     repeats = RepeatFactors.from_dict(config["repeats"]) if config.get("repeats") else None
     augment = Augmentation.from_dict(config["augment"]) if config.get("augment") else None
+    # Workers set the epoch on this actor before each pass; Ray Data's packing tasks draw with it.
+    clock = ray.remote(num_cpus=0)(EpochClock).remote()
     datasets = {"train": ray_dataset(shard_files(tok_dir, "train"), fmt, s.block_size, seed=s.seed,
-                                     read_batch_rows=s.read_batch_rows, ids=ids, repeats=repeats, augment=augment)}
+                                     read_batch_rows=s.read_batch_rows, ids=ids, repeats=repeats, augment=augment,
+                                     clock=clock)}
     resources = {"CPU": s.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={**config, "ids": None},  # Ray Data already filtered the rows
+        train_loop_config={**config, "ids": None, "epoch_clock": clock},  # Ray Data already filtered the rows
         datasets=datasets,
         scaling_config=ScalingConfig(num_workers=s.num_workers, use_gpu=use_gpu, resources_per_worker=resources),
         run_config=RunConfig(
