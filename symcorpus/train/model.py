@@ -36,17 +36,21 @@ class GPTConfig:
 
 
 def rope_tables(head_dim: int, length: int, base: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of position x frequency, (length, head_dim / 2): one rotation per channel pair."""
+    """cos and signed sin of position x frequency, (length, head_dim): channels i and i + head_dim / 2
+    form a pair rotated by one angle, and sin is negated on the first half (see apply_rope)."""
     freqs = base ** (-torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
     angles = torch.outer(torch.arange(length, device=device, dtype=torch.float32), freqs)
-    return angles.cos(), angles.sin()
+    cos, sin = angles.cos(), angles.sin()
+    return torch.cat([cos, cos], dim=-1), torch.cat([-sin, sin], dim=-1)
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the halves (x1, x2) of each head by the position's angles; x is (B, H, T, D)."""
-    x1, x2 = x.float().chunk(2, dim=-1)
-    out = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
-    return out.type_as(x)
+    """Rotate each pair (x1, x2) = (x[i], x[i + D/2]) by its angle: (x1 cos - x2 sin, x2 cos + x1 sin),
+    written as x * cos + (x with its halves swapped) * signed sin. Four element-wise kernels in x's
+    dtype: in eager mode the textbook split-and-concatenate form in fp32 runs about eight, each
+    reading and writing fp32 copies of q and k (bench/rope.py). x is (B, H, T, D)."""
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    return x * cos + torch.roll(x, x.shape[-1] // 2, dims=-1) * sin
 
 
 class KVCache:
