@@ -31,7 +31,7 @@ from symcorpus.train.data import (EpochClock, SequenceFormat, balanced_rows, dro
                                   iter_blocks, keep_conditions, labelled_ids, pack_batch, ray_dataset, shard_files)
 from symcorpus.train.evaluate import checks, format_table, tempo_order
 from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
-from symcorpus.train.model import KVCache
+from symcorpus.train.model import KVCache, apply_rope, rope_tables
 from symcorpus.train.runner import STATE_API_WARNING, connect_ray
 
 from .conftest import M21, make_settings
@@ -337,6 +337,31 @@ def test_local_ray_workers_drop_only_the_state_api_warning(ray_cluster):
 
 # --------------------------------------------------------------------------------------------------
 # Sampling
+
+
+def test_rotary_positions_rotate_pairs_and_keep_only_relative_position():
+    D, T = 16, 40
+    cos, sin = rope_tables(D, T, 10000.0)
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, T, D, dtype=torch.float64), torch.randn(1, 1, T, D, dtype=torch.float64)
+    rq = apply_rope(q, cos.double(), sin.double())
+    # Each channel pair (i, i + D/2) keeps its length: a rotation, not a scaling.
+    pairs = lambda x: x[..., : D // 2] ** 2 + x[..., D // 2 :] ** 2  # noqa: E731
+    assert torch.allclose(pairs(rq), pairs(q))
+    assert torch.equal(rq[..., 0, :], q[..., 0, :])  # position 0 is not rotated
+    # The same q and k vectors placed at (m, n) or at (m + s, n + s) score the same: only m - n counts.
+    qv, kv = q[0, 0, 0], k[0, 0, 0]
+
+    def score(m: int, n: int) -> torch.Tensor:
+        at = lambda v, pos: apply_rope(v.expand(1, 1, T, D), cos.double(), sin.double())[0, 0, pos]  # noqa: E731
+        return at(qv, m) @ at(kv, n)
+
+    assert torch.allclose(score(7, 3), score(30, 26)) and torch.allclose(score(3, 7), score(25, 29))
+    assert not torch.allclose(score(7, 3), score(7, 4))
+    # The first half of the pair turns by -sin, the second by +sin (the textbook rotation).
+    x1, x2 = q[..., : D // 2], q[..., D // 2 :]
+    c, s = cos[:, : D // 2].double(), sin[:, D // 2 :].double()
+    assert torch.allclose(rq, torch.cat([x1 * c - x2 * s, x1 * s + x2 * c], dim=-1))
 
 
 def test_kv_cache_sampling_equals_full_recompute(pretrained):
