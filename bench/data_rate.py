@@ -19,7 +19,7 @@ import numpy as np
 from symcorpus.tokenizers import load_tokenizer
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import repeat_factors
-from symcorpus.train.data import EpochClock, SequenceFormat, iter_blocks, ray_dataset, shard_files
+from symcorpus.train.data import SequenceFormat, iter_blocks, ray_dataset, shard_files, start_epoch_clock
 
 
 def ray_rates(files, fmt: SequenceFormat, augment: Augmentation, block_size: int, repeats: int, cpus: int,
@@ -30,7 +30,7 @@ def ray_rates(files, fmt: SequenceFormat, augment: Augmentation, block_size: int
 
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
-    clock = ray.remote(num_cpus=0)(EpochClock).remote()
+    clock = start_epoch_clock()
     datasets = {"ray data, augmented": ray_dataset(files, fmt, block_size, seed=0, augment=augment),
                 "ray data, augmented, epoch clock": ray_dataset(files, fmt, block_size, seed=0, augment=augment,
                                                                 clock=clock)}
@@ -55,11 +55,12 @@ def main() -> None:
     tok = load_tokenizer(args.tokens)
     fmt = SequenceFormat.of(tok)
     files = shard_files(args.tokens, "train")
+    augment = Augmentation.of(tok, 5, 8)
     modes = {
         "plain": {},
-        "augmented (5 semitones, 8 tempo bins)": {"augment": Augmentation.of(tok, 5, 8)},
+        "augmented (5 semitones, 8 tempo bins)": {"augment": augment},
         "augmented + instruments balanced": {
-            "augment": Augmentation.of(tok, 5, 8),
+            "augment": augment,
             "repeats": repeat_factors(files, tok.conditions, "instruments", 0.25, 8.0)},
     }
     rates = {}
@@ -73,7 +74,7 @@ def main() -> None:
         rates[name] = best
         print(f"{name:40s} {best / 1e6:6.2f}M tokens/s  ({best / rates['plain']:.2f}x plain)", flush=True)
     if args.ray:
-        ray = ray_rates(files, fmt, Augmentation.of(tok, 5, 8), args.block_size, args.repeats, args.ray_cpus, fmt.pad_id)
+        ray = ray_rates(files, fmt, augment, args.block_size, args.repeats, args.ray_cpus, fmt.pad_id)
         base = ray["ray data, augmented"]
         for name, rate in ray.items():
             print(f"{name:40s} {rate / 1e6:6.2f}M tokens/s  ({rate / base:.2f}x without the clock)", flush=True)

@@ -27,8 +27,9 @@ from symcorpus.train.commands import CommandError
 from symcorpus.train.config import TrainSettings
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import repeat_factors
-from symcorpus.train.data import (EpochClock, SequenceFormat, balanced_rows, dropped_slots, examples_stream,
-                                  iter_blocks, keep_conditions, labelled_ids, pack_batch, ray_dataset, shard_files)
+from symcorpus.train.data import (SequenceFormat, balanced_rows, dropped_slots, examples_stream, iter_blocks,
+                                  keep_conditions, labelled_ids, pack_batch, ray_dataset, shard_files,
+                                  start_epoch_clock)
 from symcorpus.train.evaluate import checks, format_table, tempo_order
 from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
 from symcorpus.train.model import KVCache, apply_rope, rope_tables
@@ -307,7 +308,7 @@ def test_ray_data_passes_draw_for_the_epoch_on_the_clock(ray_cluster, tokens):
     ids, chunks = table.column("id").combine_chunks(), table.column("chunk").combine_chunks()
     lengths = np.array([len(c) for c in table.column("conditions").to_pylist()])
     first, stop = tok.conditions.offset, tok.conditions.offset + len(tok.conditions.names())
-    clock = ray.remote(num_cpus=0)(EpochClock).remote()
+    clock = start_epoch_clock()
     ds = ray_dataset(files, fmt, 64, seed=0, clock=clock)
 
     def condition_tokens_in_a_pass(epoch: int) -> int:

@@ -9,10 +9,10 @@ from typing import Any
 
 from symcorpus.tokenizers.conditions import FAMILIES
 
-# Model shapes. Parameter counts are for a vocabulary of ~1,000 tokens (tied embeddings).
 # torch.compile's modes; "max-autotune-no-cudagraphs" benchmarks Triton matmul kernels against cuBLAS.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
+# Model shapes. Parameter counts are for a vocabulary of ~1,000 tokens (tied embeddings).
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_head": 4, "n_embd": 128},  # ~0.5M: CPU demo and tests
     "small": {"n_layer": 8, "n_head": 8, "n_embd": 512},  # ~25M

@@ -298,6 +298,13 @@ class EpochClock:
         return self.epoch
 
 
+def start_epoch_clock() -> Any:
+    """A new EpochClock actor (no CPU reserved: it only holds a number) in the connected Ray."""
+    import ray
+
+    return ray.remote(num_cpus=0)(EpochClock).remote()
+
+
 def pack_batch(batch: pa.Table, fmt: dict, block_size: int, seed: int, ids: pa.Array | None = None,
                repeats: dict | None = None, augment: dict | None = None, clock: Any = None) -> dict:
     """map_batches function: one Arrow batch of shard rows -> {"block": (n, block_size + 1) int32}.

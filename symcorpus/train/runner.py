@@ -16,7 +16,7 @@ import pyarrow as pa
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import RepeatFactors, repeat_factors
 from symcorpus.train.config import TrainSettings
-from symcorpus.train.data import EpochClock, SequenceFormat, ray_dataset, shard_files
+from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files, start_epoch_clock
 from symcorpus.train.loop import latest_checkpoint, train_loop_per_worker
 from symcorpus.train.model import GPTConfig
 
@@ -139,7 +139,7 @@ def train(
     if no_ray:
         train_loop_per_worker(config)
     else:
-        _fit_with_ray(config, settings, fmt, tok_dir, run_dir, ids, ray_address)
+        _fit_with_ray(config, settings, fmt, tok_dir, run_dir, ids, repeats, augment, ray_address)
     history = read_history(run_dir)
     return RunResult(run_dir, latest_checkpoint(run_dir), history[-1] if history else {}, history)
 
@@ -184,7 +184,8 @@ def connect_ray(address: str | None = None, attempts: int = 3, **local: Any) -> 
             ray.shutdown()
 
 
-def _fit_with_ray(config, s: TrainSettings, fmt, tok_dir, run_dir, ids, ray_address) -> None:
+def _fit_with_ray(config, s: TrainSettings, fmt, tok_dir, run_dir, ids, repeats: RepeatFactors | None,
+                  augment: Augmentation | None, ray_address) -> None:
     import ray
     import ray.data
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -195,10 +196,8 @@ def _fit_with_ray(config, s: TrainSettings, fmt, tok_dir, run_dir, ids, ray_addr
     use_gpu = s.use_gpu if s.use_gpu is not None else ray.cluster_resources().get("GPU", 0) > 0
     ray.data.DataContext.get_current().enable_progress_bars = False
     # Validation reads the (small) valid split with pyarrow in each worker: the same blocks every time.
-    repeats = RepeatFactors.from_dict(config["repeats"]) if config.get("repeats") else None
-    augment = Augmentation.from_dict(config["augment"]) if config.get("augment") else None
     # Workers set the epoch on this actor before each pass; Ray Data's packing tasks draw with it.
-    clock = ray.remote(num_cpus=0)(EpochClock).remote()
+    clock = start_epoch_clock()
     datasets = {"train": ray_dataset(shard_files(tok_dir, "train"), fmt, s.block_size, seed=s.seed,
                                      read_batch_rows=s.read_batch_rows, ids=ids, repeats=repeats, augment=augment,
                                      clock=clock)}
