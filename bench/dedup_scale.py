@@ -57,7 +57,7 @@ def run_ours(folder: Path) -> dict:
     """Our build in a fresh process (Spark start-up included), with its driver memory."""
     code = f"""
 import gc, json, resource, sys, time
-from symcorpus.settings import load_settings
+from symcorpus.config import load_settings
 from symcorpus.pipeline.build import build
 settings = load_settings("params.yaml")
 settings.spark.master = "local[*]"
@@ -90,7 +90,7 @@ import json, time, resource
 from pathlib import Path
 import numpy as np, symusic
 from datasketch import MinHash, MinHashLSH
-from symcorpus.settings import load_settings
+from symcorpus.config import load_settings
 from symcorpus.music.notes import note_table, quarter_notes
 from symcorpus.music.fingerprint import shingles
 d = load_settings("params.yaml").dedup

@@ -46,7 +46,7 @@ from symcorpus.music.convert import to_midi  # noqa: E402
 from symcorpus.music.parse import ParseError  # noqa: E402
 from symcorpus.pipeline.sources import music21_corpus_root  # noqa: E402
 from symcorpus.tokenizers import remi  # noqa: E402
-from symcorpus.tokenizers.config import TokenizeSettings  # noqa: E402
+from symcorpus.config import TokenizeSettings  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 SITE = Path(symusic.__file__).resolve().parents[1]

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from symcorpus.train.config import COMPILE_MODES, TrainSettings  # noqa: E402
+from symcorpus.config import COMPILE_MODES, TrainSettings  # noqa: E402
 from symcorpus.train.data import SequenceFormat, shard_files  # noqa: E402
 from symcorpus.train.generate import sample  # noqa: E402
 from symcorpus.train.loop import train_loop_per_worker  # noqa: E402

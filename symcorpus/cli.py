@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from symcorpus.settings import SettingsError, load_settings
+from symcorpus.config import SettingsError, load_settings
 
 app = typer.Typer(
     help="Build versioned, deduplicated, annotated symbolic-music corpora.",

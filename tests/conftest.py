@@ -13,7 +13,7 @@ import pytest
 from symcorpus.music.abc_text import split_tunes
 from symcorpus.music.convert import to_midi
 from symcorpus.pipeline.sources import music21_corpus_root
-from symcorpus.settings import Settings
+from symcorpus.config import Settings
 
 M21 = music21_corpus_root()
 

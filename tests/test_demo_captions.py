@@ -13,7 +13,7 @@ import pytest
 
 from symcorpus.music.captions import read_caption
 from symcorpus.pipeline.build import build
-from symcorpus.settings import load_settings
+from symcorpus.config import load_settings
 
 from .conftest import make_settings
 

@@ -11,7 +11,7 @@ from symcorpus.music.features import piece_features
 from symcorpus.music.notes import note_table, summarize
 from symcorpus.music.parse import Limits, parse_piece
 from symcorpus.music.quality import DEFAULT_RULES, RULE_CODES, evaluate, rules_for
-from symcorpus.settings import SettingsError, load_settings
+from symcorpus.config import SettingsError, load_settings
 from symcorpus.tokenizers.abc import voice_bar_counts
 
 from .conftest import M21

@@ -19,7 +19,7 @@ from symcorpus.pipeline.publish import OutputExistsError
 from symcorpus.pipeline.tokenize_job import TOKENS, TokenizeJobError, tokenize_corpus
 from symcorpus.tokenizers import load_tokenizer
 from symcorpus.tokenizers.abc import CHARS
-from symcorpus.tokenizers.config import TokenizeSettings
+from symcorpus.config import TokenizeSettings
 
 from .conftest import M21, make_settings
 

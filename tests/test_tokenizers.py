@@ -23,7 +23,7 @@ from symcorpus.tokenizers import Tokenizer, TokenizeError, build_tokenizer, load
 from symcorpus.tokenizers import abc as abc_tok
 from symcorpus.tokenizers import remi
 from symcorpus.tokenizers.conditions import FAMILIES, NONE, UNKNOWN, ConditionVocab, piece_values
-from symcorpus.tokenizers.config import SettingsError, TokenizeSettings
+from symcorpus.config import SettingsError, TokenizeSettings
 
 from .conftest import M21
 

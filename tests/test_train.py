@@ -24,7 +24,7 @@ from symcorpus.pipeline.tokenize_job import tokenize_corpus
 from symcorpus.tokenizers import TokenizeSettings, load_tokenizer
 from symcorpus.train import commands
 from symcorpus.train.commands import CommandError
-from symcorpus.train.config import TrainSettings
+from symcorpus.config import TrainSettings
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import repeat_factors
 from symcorpus.train.data import (SequenceFormat, balanced_rows, dropped_slots, examples_stream, iter_blocks,

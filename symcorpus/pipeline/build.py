@@ -30,7 +30,7 @@ from symcorpus.pipeline.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplica
 from symcorpus.pipeline.sources import Source, Unit, list_units, pack_partitions, resolve_source
 from symcorpus.pipeline.spark import spark_session, stage_progress
 from symcorpus.pipeline.split import SPLITS, split_column
-from symcorpus.settings import Settings
+from symcorpus.config import Settings
 
 
 class AccountingError(RuntimeError):

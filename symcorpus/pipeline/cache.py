@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from symcorpus import __version__, schema
-from symcorpus.settings import Settings
+from symcorpus.config import Settings
 
 
 def cache_key(settings: Settings) -> str:

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from symcorpus.pipeline.components import connected_components
 from symcorpus.pipeline.parse_stage import pair_similarities
-from symcorpus.settings import DedupSettings
+from symcorpus.config import DedupSettings
 
 EXACT, NOTES, NEAR = "exact", "notes", "near"
 

@@ -26,7 +26,7 @@ from symcorpus.music.parse import ParseError, parse_piece
 from symcorpus.music.quality import evaluate, rules_for
 from symcorpus.tokenizers.abc import voice_bar_counts
 from symcorpus.pipeline.ingest import IngestFailure, Item, Record, Skipped, read_unit
-from symcorpus.settings import DedupSettings, Settings
+from symcorpus.config import DedupSettings, Settings
 
 OUTPUT_BATCH_ROWS = 256
 

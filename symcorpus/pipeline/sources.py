@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from symcorpus.music.formats import ABC, EXTENSIONS, HUMDRUM, MIDI, MUSICXML, format_from_name
-from symcorpus.settings import IngestSettings, Music21Settings
+from symcorpus.config import IngestSettings, Music21Settings
 
 MUSIC21 = "music21"
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")

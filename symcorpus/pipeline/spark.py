@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from collections.abc import Iterator
 
-from symcorpus.settings import SparkSettings
+from symcorpus.config import SparkSettings
 
 
 def spark_session(settings: SparkSettings, master: str | None = None):

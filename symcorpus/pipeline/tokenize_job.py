@@ -31,7 +31,7 @@ from symcorpus.pipeline.split import SPLITS
 from symcorpus.tokenizers import KINDS, TokenizeError, Tokenizer, build_tokenizer
 from symcorpus.tokenizers.abc import AbcError, normalize_abc
 from symcorpus.tokenizers.conditions import FAMILIES, piece_values
-from symcorpus.tokenizers.config import TokenizeSettings
+from symcorpus.config import TokenizeSettings
 
 TOKENS = pa.schema([
     pa.field("id", pa.string(), nullable=False),
@@ -336,7 +336,7 @@ def tokenize_command(corpus: Path, tokenizer: str, out: Path, params: Path | Non
                      spark_master: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """`symcorpus tokenize --corpus OUT --tokenizer remi|abc --out TOK [--params] [--spark-master]`."""
     from symcorpus.pipeline.spark import spark_session
-    from symcorpus.settings import load_settings
+    from symcorpus.config import load_settings
 
     settings = load_settings(params)
     tokenize_settings = getattr(settings, "tokenize", None) or TokenizeSettings()

@@ -23,7 +23,8 @@ import numpy as np
 from symcorpus.tokenizers import abc as abc_tok
 from symcorpus.tokenizers import remi
 from symcorpus.tokenizers.conditions import FAMILIES, ConditionVocab
-from symcorpus.tokenizers.config import BOS_ID, EOS_ID, PAD_ID, SEP_ID, SPECIAL_TOKENS, TokenizeSettings
+from symcorpus.config import TokenizeSettings
+from symcorpus.tokenizers.special import BOS_ID, EOS_ID, PAD_ID, SEP_ID, SPECIAL_TOKENS
 
 KINDS = ("remi", "abc")
 TOKENIZER_FILE = "tokenizer.json"

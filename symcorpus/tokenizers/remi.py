@@ -27,7 +27,8 @@ import numpy as np
 import symusic
 
 from symcorpus.music.instruments import program_name
-from symcorpus.tokenizers.config import SPECIAL_TOKENS, TokenizeSettings
+from symcorpus.config import TokenizeSettings
+from symcorpus.tokenizers.special import SPECIAL_TOKENS
 
 DRUM_PROGRAM = 128
 DEFAULT_TIME_SIGNATURE = (4, 4)

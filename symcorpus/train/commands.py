@@ -14,7 +14,7 @@ import functools
 import json
 from pathlib import Path
 
-from symcorpus.train.config import TrainSettings
+from symcorpus.config import TrainSettings
 
 
 class CommandError(ValueError):

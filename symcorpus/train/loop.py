@@ -29,7 +29,7 @@ import torch
 
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import RepeatFactors
-from symcorpus.train.config import TrainSettings
+from symcorpus.config import TrainSettings
 from symcorpus.train.data import SequenceFormat, iter_blocks, shard_files, to_inputs_targets
 from symcorpus.train.model import GPT, GPTConfig
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from symcorpus.train.config import PRESETS
+from symcorpus.config import PRESETS
 
 
 @dataclass

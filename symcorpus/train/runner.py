@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import RepeatFactors, repeat_factors
-from symcorpus.train.config import TrainSettings
+from symcorpus.config import TrainSettings
 from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files, start_epoch_clock
 from symcorpus.train.loop import latest_checkpoint, train_loop_per_worker
 from symcorpus.train.model import GPTConfig

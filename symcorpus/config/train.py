@@ -1,13 +1,13 @@
-"""Training settings: a handful of named values with presets (the lead adds them to params.yaml
-under `train:`). Everything here is plain data so it travels to Ray workers as a dict."""
+"""Training settings (params.yaml `train:`): a handful of named values with presets, plain data so
+they travel to Ray workers as a dict. `for_finetune()` is the one place fine-tuning's values replace
+pretraining's."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from symcorpus.tokenizers.conditions import FAMILIES
+from symcorpus.config.base import Section
 
 # torch.compile's modes; "max-autotune-no-cudagraphs" benchmarks Triton matmul kernels against cuBLAS.
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -21,7 +21,8 @@ PRESETS: dict[str, dict[str, int]] = {
 
 
 @dataclass
-class FinetuneSettings:
+class FinetuneSettings(Section):
+    where = "train.finetune"
     """What changes for `train finetune`: a lower learning rate on the labelled subset."""
 
     learning_rate: float = 1e-4
@@ -37,9 +38,18 @@ class FinetuneSettings:
     # them; hiding each half the time makes each one count (BENCHMARKS.md, controllability).
     family_dropout: float | None = 0.5
 
+    def validate(self) -> None:
+        self.check(self.learning_rate > 0, "learning_rate", "must be above 0")
+        self.check(self.max_steps >= 1, "max_steps", "must be at least 1")
+        for key in ("condition_dropout", "family_dropout", "min_quality"):
+            value = getattr(self, key)
+            self.check(value is None or 0 <= value <= 1, key, f"must be between 0 and 1, not {value}")
+
+
 
 @dataclass
-class GenerateSettings:
+class GenerateSettings(Section):
+    where = "train.generate"
     n: int = 8
     max_new_tokens: int = 1024
     temperature: float = 1.0
@@ -48,16 +58,30 @@ class GenerateSettings:
     seed: int = 0
     soundfont: str | None = None  # a GM .sf2; null = look in the usual places
 
+    def validate(self) -> None:
+        self.check(self.n >= 1, "n", "must be at least 1")
+        self.check(self.max_new_tokens >= 1, "max_new_tokens", "must be at least 1")
+        self.check(self.temperature >= 0, "temperature", "must be >= 0 (0 = greedy)")
+        self.check(self.top_k is None or self.top_k >= 1, "top_k", "must be at least 1")
+        self.check(self.top_p is None or 0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+
+
 
 @dataclass
-class EvaluateSettings:
+class EvaluateSettings(Section):
+    where = "train.evaluate"
     n_condition_sets: int = 8  # drawn from the valid split's condition tokens
     samples_per_set: int = 8
     max_new_tokens: int = 1024
 
+    def validate(self) -> None:
+        for key in ("n_condition_sets", "samples_per_set", "max_new_tokens"):
+            self.check(getattr(self, key) >= 1, key, "must be at least 1")
+
 
 @dataclass
-class TrainSettings:
+class TrainSettings(Section):
+    where = "train"
     preset: str = "small"
     block_size: int = 1024  # tokens per training sequence (T)
     batch_size: int = 32  # sequences per worker and step (B)
@@ -103,38 +127,42 @@ class TrainSettings:
     generate: GenerateSettings = field(default_factory=GenerateSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
 
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        if self.dtype not in ("bf16", "fp32"):
-            raise ValueError(f"dtype must be bf16 or fp32, not {self.dtype!r}")
-        if self.compile_mode not in COMPILE_MODES:
-            raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, not {self.compile_mode!r}")
-        if self.balance is not None and self.balance not in FAMILIES:
-            raise ValueError(f"balance must be a condition family ({', '.join(FAMILIES)}), not {self.balance!r}")
-        for name in ("condition_dropout", "family_dropout"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value <= 1:
-                raise ValueError(f"{name} must be between 0 and 1, not {value}")
-        if not 0 <= self.augment_semitones <= 11 or self.augment_tempo_bins < 0:
-            raise ValueError("augment_semitones must be 0..11 and augment_tempo_bins at least 0")
-        if self.balance_threshold <= 0 or self.balance_max_repeat < 1:
-            raise ValueError("balance_threshold must be above 0 and balance_max_repeat at least 1")
-        for name in ("block_size", "batch_size", "max_steps", "log_every", "checkpoint_every", "num_workers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+    def validate(self) -> None:
+        from symcorpus.tokenizers.conditions import FAMILIES  # imported here: config stays light
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        self.check(self.preset in PRESETS, "preset", f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        self.check(self.dtype in ("bf16", "fp32"), "dtype", f"must be bf16 or fp32, not {self.dtype!r}")
+        self.check(self.compile_mode in COMPILE_MODES, "compile_mode",
+                   f"must be one of {', '.join(COMPILE_MODES)}, not {self.compile_mode!r}")
+        self.check(self.balance is None or self.balance in FAMILIES, "balance",
+                   f"must be a condition family ({', '.join(FAMILIES)}), not {self.balance!r}")
+        for key in ("condition_dropout", "family_dropout"):
+            value = getattr(self, key)
+            self.check(value is None or 0 <= value <= 1, key, f"must be between 0 and 1, not {value}")
+        self.check(0 <= self.augment_semitones <= 11, "augment_semitones", "must be 0..11")
+        self.check(self.augment_tempo_bins >= 0, "augment_tempo_bins", "must be at least 0")
+        self.check(self.balance_threshold > 0, "balance_threshold", "must be above 0")
+        self.check(self.balance_max_repeat >= 1, "balance_max_repeat", "must be at least 1")
+        for key in ("block_size", "batch_size", "max_steps", "log_every", "checkpoint_every", "num_workers",
+                    "eval_batches", "num_to_keep", "read_batch_rows"):
+            self.check(getattr(self, key) >= 1, key, f"must be at least 1, not {getattr(self, key)}")
+        self.check(self.learning_rate > 0, "learning_rate", "must be above 0")
+        self.check(0 <= self.min_lr <= self.learning_rate, "min_lr", "must be in [0, learning_rate]")
+        self.check(self.warmup_steps >= 0, "warmup_steps", "must be at least 0")
+
+    def for_finetune(self) -> TrainSettings:
+        """These settings with `finetune`'s values in place of pretraining's (the one merge)."""
+        ft = self.finetune
+        return self.replace(learning_rate=ft.learning_rate, min_lr=min(ft.min_lr, ft.learning_rate),
+                            warmup_steps=ft.warmup_steps, max_steps=ft.max_steps, balance=ft.balance,
+                            family_dropout=ft.family_dropout, condition_dropout=ft.condition_dropout)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
+        """Settings from `to_dict()`'s output (how they travel to Ray workers)."""
         data = dict(data)
         nested = {"finetune": FinetuneSettings, "generate": GenerateSettings, "evaluate": EvaluateSettings}
         for name, kind in nested.items():
             if isinstance(data.get(name), dict):
                 data[name] = kind(**data[name])
         return cls(**data)
-
-    def replace(self, **changes: Any) -> TrainSettings:
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

@@ -1,4 +1,4 @@
-"""Tokenizer settings (params.yaml `tokenize:`) and the special tokens every vocabulary starts with.
+"""Tokenizer settings (params.yaml `tokenize:`).
 
 Why a grid of 12 positions per quarter: it holds 16ths (3 steps), 8th triplets (4 steps) and 16th
 triplets (2 steps) exactly, which music21's folk tunes and classical scores use all the time; 8 per
@@ -12,17 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-# Ids 0..3 in every vocabulary, music and condition tokens follow.
-SPECIAL_TOKENS: tuple[str, ...] = ("<pad>", "<bos>", "<eos>", "<sep>")
-PAD_ID, BOS_ID, EOS_ID, SEP_ID = range(4)
-
-
-class SettingsError(ValueError):
-    pass
+from symcorpus.config.base import Section
 
 
 @dataclass
-class TokenizeSettings:
+class TokenizeSettings(Section):
+    where = "tokenize"
     # REMI+ grid: positions per quarter note. Onsets and durations are rounded to it.
     grid: int = 12
     # Time signatures in the vocabulary: these denominators, numerators up to `max_numerator`, bars of
@@ -62,28 +57,23 @@ class TokenizeSettings:
     shard_bytes: int = 128 * 2**20
 
     def validate(self) -> None:
-        if self.grid < 1:
-            raise SettingsError("tokenize.grid must be >= 1")
+        self.check(self.grid >= 1, "grid", "must be at least 1")
         for row in self.durations:
-            if len(row) != 3 or row[0] >= row[1] or row[2] < 1:
-                raise SettingsError(f"tokenize.durations: bad row {row} (want [from, to, divisions])")
-            if self.grid % row[2]:
-                raise SettingsError(f"tokenize.durations: {row[2]} divisions do not divide the grid {self.grid}")
-        if not 0 < self.tempo_min < self.tempo_max or self.tempo_ratio <= 1:
-            raise SettingsError("tokenize: need 0 < tempo_min < tempo_max and tempo_ratio > 1")
-        if not 1 <= self.velocities <= 127:
-            raise SettingsError("tokenize.velocities must be in 1..127")
-        if not 0.0 <= self.condition_dropout <= 1.0:
-            raise SettingsError("tokenize.condition_dropout must be in [0, 1]")
-        if not 0.0 <= self.family_dropout <= 1.0:
-            raise SettingsError("tokenize.family_dropout must be in [0, 1]")
-        if self.max_seq_len < 32:
-            raise SettingsError("tokenize.max_seq_len must be >= 32")
-        if any(d < 1 or d & (d - 1) for d in self.time_signature_denominators):
-            raise SettingsError("tokenize.time_signature_denominators must be powers of two")
-        if any(4 * self.grid % d for d in self.time_signature_denominators):
-            raise SettingsError("tokenize: a bar of every time signature must be whole grid steps "
-                                "(4 * grid divisible by each denominator)")
+            self.check(len(row) == 3 and row[0] < row[1] and row[2] >= 1, "durations",
+                       f"bad row {row} (want [from, to, divisions])")
+            self.check(self.grid % row[2] == 0, "durations", f"{row[2]} divisions do not divide the grid {self.grid}")
+        self.check(0 < self.tempo_min < self.tempo_max and self.tempo_ratio > 1, "tempo_min",
+                   "need 0 < tempo_min < tempo_max and tempo_ratio > 1")
+        self.check(1 <= self.velocities <= 127, "velocities", "must be in 1..127")
+        self.check(0.0 <= self.condition_dropout <= 1.0, "condition_dropout", "must be in [0, 1]")
+        self.check(0.0 <= self.family_dropout <= 1.0, "family_dropout", "must be in [0, 1]")
+        self.check(self.max_seq_len >= 32, "max_seq_len", "must be at least 32")
+        self.check(all(d >= 1 and not d & (d - 1) for d in self.time_signature_denominators),
+                   "time_signature_denominators", "must be powers of two")
+        self.check(all(4 * self.grid % d == 0 for d in self.time_signature_denominators),
+                   "time_signature_denominators",
+                   "a bar of every time signature must be whole grid steps (4 * grid divisible by each)")
+        self.check(self.max_instruments >= 1, "max_instruments", "must be at least 1")
 
     # Bins derived from the settings, shared by the tokenizer and the tests' reference quantizer.
 
