@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from make_variants import make_families  # noqa: E402
 
-from symcorpus.pipeline.build import build  # noqa: E402
+from symcorpus.spark.build import build  # noqa: E402
 from symcorpus.config import load_settings  # noqa: E402
 
 OUT = Path("bench/out")

@@ -58,7 +58,7 @@ def run_ours(folder: Path) -> dict:
     code = f"""
 import gc, json, resource, sys, time
 from symcorpus.config import load_settings
-from symcorpus.pipeline.build import build
+from symcorpus.spark.build import build
 settings = load_settings("params.yaml")
 settings.spark.master = "local[*]"
 t = time.perf_counter()

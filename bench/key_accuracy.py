@@ -50,7 +50,7 @@ from symcorpus.music.keys import (  # noqa: E402
 )
 from symcorpus.music.notes import canonical_notes  # noqa: E402
 from symcorpus.music.parse import ParseError  # noqa: E402
-from symcorpus.pipeline.sources import music21_corpus_root  # noqa: E402
+from symcorpus.sources.music21 import corpus_root as music21_corpus_root  # noqa: E402
 
 OUT = Path("bench/out")
 TUNING, HELD_OUT = 0, 1

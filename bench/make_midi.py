@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from symcorpus.music.abc_text import split_tunes  # noqa: E402
 from symcorpus.music.convert import scale_tempo, to_midi, transpose  # noqa: E402
 from symcorpus.music.parse import ParseError  # noqa: E402
-from symcorpus.pipeline.sources import music21_corpus_root  # noqa: E402
+from symcorpus.sources.music21 import corpus_root as music21_corpus_root  # noqa: E402
 
 # (semitones, tempo factor) of each copy after the original.
 VARIANTS = [(0, 1.0), (2, 1.0), (-3, 1.1), (5, 0.9), (-5, 1.25), (1, 0.8), (7, 1.05), (-1, 0.95)]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from symcorpus.pipeline.build import build  # noqa: E402
+from symcorpus.spark.build import build  # noqa: E402
 from symcorpus.config import load_settings  # noqa: E402
 
 OUT = Path("bench/out")

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(_BENCH)  # after the standard library: for make_midi
 from symcorpus.music.convert import to_midi  # noqa: E402
 from symcorpus.music.parse import ParseError  # noqa: E402
-from symcorpus.pipeline.sources import music21_corpus_root  # noqa: E402
+from symcorpus.sources.music21 import corpus_root as music21_corpus_root  # noqa: E402
 from symcorpus.tokenizers import remi  # noqa: E402
 from symcorpus.config import TokenizeSettings  # noqa: E402
 

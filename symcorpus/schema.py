@@ -118,14 +118,15 @@ PIECES = pa.schema(
     + _ANNOTATION_FIELDS
     + _FINGERPRINT_FIELDS
     + [
-        pa.field("stage", pa.string()),
+        pa.field("stage", pa.string()),  # the step that stopped the record (steps/)
         pa.field("error", pa.string()),
         pa.field("reason", pa.string()),
         pa.field("detail", pa.string()),
+        pa.field("reused", pa.bool_()),  # the parse came from the parse cache
     ]
 )
 
-# A parse cache row (pipeline/cache.py): what the parse of one record's bytes gave, kept by content
+# A parse cache row (spark/cache.py): what the parse of one record's bytes gave, kept by content
 # hash so a later build parses only new records. Annotation is not cached (cheap, path-dependent).
 PARSE_CACHE = pa.schema(
     [pa.field("status", pa.string(), nullable=False)]
@@ -145,3 +146,18 @@ UNITS = pa.schema(
         pa.field("size", pa.int64(), nullable=False),
     ]
 )
+
+# Token shards (`symcorpus tokenize`): one row per chunk of a piece, and the pieces left out.
+TOKENS = pa.schema([
+    pa.field("id", pa.string(), nullable=False),  # the corpus row
+    pa.field("chunk", pa.int32(), nullable=False),  # 0.. in order: a long piece is cut at bar lines
+    pa.field("tokens", pa.list_(pa.int32())),  # music tokens only
+    pa.field("n_tokens", pa.int32()),
+    pa.field("conditions", pa.list_(pa.int32())),  # condition tokens from the piece's labels
+])
+TOKEN_REJECTS = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("split", pa.string()),
+    pa.field("reason", pa.string()),
+    pa.field("detail", pa.string()),
+])

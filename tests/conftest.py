@@ -12,7 +12,7 @@ import pytest
 
 from symcorpus.music.abc_text import split_tunes
 from symcorpus.music.convert import to_midi
-from symcorpus.pipeline.sources import music21_corpus_root
+from symcorpus.sources.music21 import corpus_root as music21_corpus_root
 from symcorpus.config import Settings
 
 M21 = music21_corpus_root()
@@ -34,7 +34,7 @@ def make_settings(**ingest) -> Settings:
 
 @pytest.fixture(scope="session")
 def spark():
-    from symcorpus.pipeline.spark import spark_session
+    from symcorpus.spark.session import spark_session
 
     session = spark_session(make_settings().spark)
     yield session

@@ -10,9 +10,9 @@ import pytest
 import symusic
 
 from symcorpus.music.captions import read_caption
-from symcorpus.pipeline.build import restage_version
-from symcorpus.pipeline.build import build
-from symcorpus.pipeline.export import export_captions
+from symcorpus.spark.build import restage
+from symcorpus.spark.build import build
+from symcorpus.catalog.export import export_captions
 
 from .conftest import M21, make_settings
 from .musical_rejects import UNEQUAL_VOICES_ABC, musical_rejects
@@ -90,7 +90,7 @@ def test_key_is_estimated_not_copied_from_the_declared_signature(built):
 def test_filter_alone_with_stricter_rules(built, tmp_path):
     settings = make_settings()
     settings.filter.rules = {"too_few_notes": {"min_notes": 200}}
-    result = restage_version(built.out, tmp_path / "v2", settings, stages=("filter",))
+    result = restage(built.out, tmp_path / "v2", settings, stages=("filter",))
     c = result.counts
     assert c["input"] == built.counts["input"]
     assert c["rejected"] > built.counts["rejected"]

@@ -16,8 +16,8 @@ import pytest
 
 from symcorpus import schema
 from symcorpus.music.abc_text import split_tunes
-from symcorpus.pipeline.build import build
-from symcorpus.pipeline.publish import OutputExistsError
+from symcorpus.spark.build import build
+from symcorpus.spark.publish import OutputExistsError
 
 from .conftest import ABC_FILES, HUMDRUM_FILES, M21, MUSICXML_FILES, make_settings
 
@@ -151,7 +151,7 @@ def test_overwrite_replaces_a_version_atomically(spark, tmp_path):
 
 
 def test_accounting_catches_a_lost_row(built):
-    from symcorpus.pipeline.build import AccountingError, check_accounting
+    from symcorpus.spark.publish import AccountingError, check_accounting
 
     manifest = json.loads((built.out / "manifest.json").read_text())
     check_accounting(manifest, manifest["counts"]["input"])

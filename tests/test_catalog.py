@@ -17,11 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from symcorpus.catalog.card import write_card
-from symcorpus.catalog.commands import catalog_app
+from symcorpus.cli.catalog import catalog_app
 from symcorpus.catalog.db import TABLES, CatalogError, connect, register_version, remove_version, run_query
 from symcorpus.catalog.diff import diff_versions
 from symcorpus.music.abc_text import split_tunes
-from symcorpus.pipeline.build import build
+from symcorpus.spark.build import build
 
 from .conftest import M21, make_settings
 

@@ -15,8 +15,8 @@ from symcorpus.music.convert import scale_tempo, transpose
 from symcorpus.music.fingerprint import jaccard, shingles
 from symcorpus.music.notes import canonical_notes
 from symcorpus.music.variants import MUST_MATCH, retick
-from symcorpus.pipeline.build import build, dedup_version
-from symcorpus.pipeline.split import split_of
+from symcorpus.spark.build import build, restage
+from symcorpus.spark.split import split_of
 
 from .conftest import make_settings
 
@@ -130,7 +130,7 @@ def test_dedup_alone_on_a_published_version(spark, families, tmp_path):
     exact_only.dedup.levels = ["exact"]
     first = build([str(families)], tmp_path / "exact", exact_only)
     assert first.counts["duplicates"] == N_FAMILIES  # only the byte copies
-    again = dedup_version(first.out, tmp_path / "all", make_settings())
+    again = restage(first.out, tmp_path / "all", make_settings())
     assert again.counts["input"] == first.counts["input"]
     assert again.counts["duplicates"] == N_FAMILIES * len(FAMILY_VARIANTS)
     corpus, duplicates = tables(again.out)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from symcorpus.music.captions import read_caption
-from symcorpus.pipeline.build import build
+from symcorpus.spark.build import build
 from symcorpus.config import load_settings
 
 from .conftest import make_settings

@@ -19,7 +19,7 @@ from symcorpus.music.fingerprint import (
 )
 from symcorpus.music.notes import canonical_notes
 from symcorpus.music.variants import MUST_MATCH, change_instruments, humanize_velocities, merge_tracks, retick, split_tracks
-from symcorpus.pipeline.split import split_of
+from symcorpus.spark.split import split_of
 
 
 def notes_of(midi: bytes) -> np.ndarray:

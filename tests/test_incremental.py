@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from symcorpus.pipeline.build import build
+from symcorpus.spark.build import build
 
 from .conftest import M21, make_settings
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from symcorpus.music.convert import transpose
-from symcorpus.pipeline.build import build
+from symcorpus.spark.build import build
 
 from .conftest import M21, MUSICXML_FILES, make_settings
 

@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 import symusic
 
-from symcorpus.pipeline.build import build
-from symcorpus.pipeline.publish import OutputExistsError
-from symcorpus.pipeline.tokenize_job import TOKENS, TokenizeJobError, tokenize_corpus
+from symcorpus.spark.build import build
+from symcorpus.spark.publish import NotACorpusError, OutputExistsError
+from symcorpus.schema import TOKENS
+from symcorpus.spark.tokenize import tokenize_corpus
 from symcorpus.tokenizers import load_tokenizer
 from symcorpus.tokenizers.abc import CHARS
 from symcorpus.config import TokenizeSettings
@@ -129,7 +130,7 @@ def test_same_corpus_gives_the_same_bytes(spark, corpus, remi_tok, tmp_path):
             hashlib.sha256((again / name).read_bytes()).digest()
     with pytest.raises(OutputExistsError):
         tokenize_corpus(spark, corpus, "remi", again, SMALL)
-    with pytest.raises(TokenizeJobError, match="not a published corpus"):
+    with pytest.raises(NotACorpusError, match="not a published corpus"):
         tokenize_corpus(spark, tmp_path, "remi", tmp_path / "x", SMALL)
 
 

@@ -19,8 +19,8 @@ import pytest
 import symusic
 import torch
 
-from symcorpus.pipeline.build import build
-from symcorpus.pipeline.tokenize_job import tokenize_corpus
+from symcorpus.spark.build import build
+from symcorpus.spark.tokenize import tokenize_corpus
 from symcorpus.tokenizers import TokenizeSettings, load_tokenizer
 from symcorpus.train import commands
 from symcorpus.train.commands import CommandError

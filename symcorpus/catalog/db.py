@@ -15,15 +15,19 @@ leading `version` column (columns matched by name, so versions of different sche
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from symcorpus.errors import UsageError
 
 DEFAULT_DB = Path("catalog.duckdb")
 
@@ -57,7 +61,7 @@ CREATE TABLE IF NOT EXISTS versions (
 """
 
 
-class CatalogError(Exception):
+class CatalogError(UsageError):
     """A mistake the user can fix (unknown version, bad SQL, not a published version...)."""
 
 
@@ -114,6 +118,16 @@ def connect(db: str | Path = DEFAULT_DB, *, read_only: bool = False) -> duckdb.D
     if not read_only:
         con.execute(_VERSIONS_DDL)
     return con
+
+
+@contextlib.contextmanager
+def opened(db: str | Path = DEFAULT_DB, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`connect`, closed when the block ends."""
+    con = connect(db, read_only=read_only)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 def read_manifest(out: Path) -> dict[str, Any]:

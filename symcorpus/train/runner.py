@@ -141,7 +141,15 @@ def train(
     else:
         _fit_with_ray(config, settings, fmt, tok_dir, run_dir, ids, repeats, augment, ray_address)
     history = read_history(run_dir)
+    write_loss_csv(run_dir, history)
     return RunResult(run_dir, latest_checkpoint(run_dir), history[-1] if history else {}, history)
+
+
+def write_loss_csv(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    """step,loss,val_loss beside the run's metrics.jsonl: what `dvc plots` draws."""
+    rows = [h for h in history if "step" in h and "loss" in h]
+    lines = ["step,loss,val_loss"] + [f"{h['step']},{h['loss']},{h.get('val_loss', '')}" for h in rows]
+    (Path(run_dir) / "loss.csv").write_text("\n".join(lines) + "\n")
 
 
 STATE_API_WARNING = "State API may be temporarily unavailable"

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import duckdb
 
+from symcorpus.errors import UsageError
+from symcorpus.spark.publish import SPLITS, corpus_manifest
+
 
 def export_captions(corpus: Path, out: Path, split: str | None = None) -> int:
     """One JSON object per line, {"location": ..., "caption": ...}, as MidiCaps publishes them.
@@ -17,6 +20,9 @@ def export_captions(corpus: Path, out: Path, split: str | None = None) -> int:
     `location` is the piece's source and path (archive member, `#tune` for ABC tunes), with its id
     so the line leads back to the corpus row. Sorted by id: the same version gives the same file.
     """
+    corpus_manifest(corpus)  # NotACorpusError when it is not a published version
+    if split is not None and split not in SPLITS:
+        raise UsageError(f"unknown split {split!r}: choose {', '.join(SPLITS)}")
     pattern = corpus / "corpus" / (split or "*") / "*.parquet"
     rows = duckdb.sql(
         f"SELECT id, source, path, caption FROM read_parquet('{pattern}') "

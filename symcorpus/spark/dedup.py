@@ -14,14 +14,16 @@ signatures are fetched for the few nodes that need one, and content stays where 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from symcorpus.pipeline.components import connected_components
-from symcorpus.pipeline.parse_stage import pair_similarities
 from symcorpus.config import DedupSettings
+from symcorpus.music.fingerprint import packed_similarities
+from symcorpus.spark.components import connected_components
 
 EXACT, NOTES, NEAR = "exact", "notes", "near"
 
@@ -42,10 +44,20 @@ def has_metadata_column() -> Column:
     return F.col("abc.title").isNotNull() | F.col("abc.composer").isNotNull()
 
 
+def pair_similarities(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Batches of (a, b, sig_a, sig_b) in, (a, b, similarity) out: the LSH candidate check."""
+    for batch in batches:
+        similarity = packed_similarities(batch.column("sig_a").to_pylist(), batch.column("sig_b").to_pylist())
+        yield pa.RecordBatch.from_arrays(
+            [batch.column("a"), batch.column("b"), pa.array(similarity, type=pa.float64())],
+            names=["a", "b", "similarity"],
+        )
+
+
 def with_similarity(pairs: DataFrame, signatures: DataFrame) -> DataFrame:
     """(a, b) pairs with the estimated similarity of their signatures: (a, b, similarity).
 
-    Signatures are packed bytes; numpy compares a whole batch of pairs at once (parse_stage).
+    Signatures are packed bytes; numpy compares a whole batch of pairs at once.
     """
     joined = (
         pairs.join(signatures.select(F.col("node").alias("a"), F.col("minhash").alias("sig_a")), "a")

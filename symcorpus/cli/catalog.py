@@ -1,8 +1,7 @@
-"""`symcorpus catalog ...`: register versions, query them, write dataset cards, diff two versions.
+"""`symcorpus catalog register | remove | list | query | card | diff`: a DuckDB catalog of versions.
 
-`catalog_app` is a typer sub-app (`app.add_typer(catalog_app, name="catalog")`); each command is
-also a plain function with keyword defaults. A mistake the user can fix is one `error:` line on
-stderr and exit code 2, like the rest of the CLI.
+Each command opens the catalog (catalog/db.py) and calls one function on it; a catalog error is a
+UsageError: one `error:` line on stderr and exit code 2, like the rest of the CLI.
 """
 
 from __future__ import annotations
@@ -11,45 +10,20 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from symcorpus.catalog.db import (
-    DEFAULT_DB,
-    TABLES,
-    CatalogError,
-    connect,
-    register_version,
-    remove_version,
-    run_query,
-    view_name,
-)
+from symcorpus.catalog.db import DEFAULT_DB, TABLES, opened, register_version, remove_version, run_query, view_name
+from symcorpus.cli.common import err_console as _err
+from symcorpus.cli.common import group
+from symcorpus.cli.common import out_console as _out
 
-catalog_app = typer.Typer(
-    help="A DuckDB catalog of published corpus versions: register, query, card, diff.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _err() -> Console:
-    return Console(stderr=True)  # made per call: the terminal width (COLUMNS) is read when it is made
-
-
-def _out() -> Console:
-    return Console()
+catalog_app = group("A DuckDB catalog of published corpus versions: register, query, card, diff.")
 
 
 DbOption = Annotated[
     Path, typer.Option("--db", envvar="SYMCORPUS_CATALOG", help="Catalog database file.", show_default=True)
 ]
 MAX_CELL = 120  # characters of one cell shown by `query`
-
-
-def _fail(message: str) -> None:
-    _err().print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _cell(value: Any) -> str:
@@ -70,14 +44,8 @@ def register(
     replace: Annotated[bool, typer.Option(help="Replace a version registered under the same name.")] = False,
 ) -> None:
     """Record the version in OUT in the catalog, with views over its shards."""
-    try:
-        con = connect(db)
-        try:
-            version = register_version(con, out_dir, name, replace=replace)
-        finally:
-            con.close()
-    except CatalogError as e:
-        _fail(str(e))
+    with opened(db) as con:
+        version = register_version(con, out_dir, name, replace=replace)
     c = version.counts
     _out().print(
         f"registered [bold]{version.name}[/] ({version.path}) in {db}: kept {c.get('kept', 0):,}, "
@@ -95,14 +63,8 @@ def remove(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Forget VERSION (its row and views); its files stay where they are."""
-    try:
-        con = connect(db)
-        try:
-            removed = remove_version(con, version)
-        finally:
-            con.close()
-    except CatalogError as e:
-        _fail(str(e))
+    with opened(db) as con:
+        removed = remove_version(con, version)
     _out().print(f"removed {removed.name} ({removed.path}) from {db}", highlight=False)
 
 
@@ -123,14 +85,8 @@ def query(
     max_rows: Annotated[int, typer.Option(help="Rows to print at most.")] = 100,
 ) -> None:
     """Run SQL against the catalog (read-only) and print the result as a table."""
-    try:
-        con = connect(db, read_only=True)
-        try:
-            columns, rows, more = run_query(con, sql, max_rows)
-        finally:
-            con.close()
-    except CatalogError as e:
-        _fail(str(e))
+    with opened(db, read_only=True) as con:
+        columns, rows, more = run_query(con, sql, max_rows)
     if not columns:
         return
     table = Table(show_lines=False)
@@ -152,14 +108,8 @@ def card(
     from symcorpus.catalog.card import write_card  # matplotlib only when a card is made
 
     target = out_dir or Path("cards") / version
-    try:
-        con = connect(db, read_only=True)
-        try:
-            result = write_card(con, version, target)
-        finally:
-            con.close()
-    except CatalogError as e:
-        _fail(str(e))
+    with opened(db, read_only=True) as con:
+        result = write_card(con, version, target)
     _out().print(f"wrote {result.path} with {len(result.plots)} plots", highlight=False)
     if result.missing:
         _out().print("not in this version: " + ", ".join(result.missing), highlight=False)
@@ -175,6 +125,29 @@ def _pieces_table(title: str, rows: list[dict], total: int, columns: tuple[str, 
     return table
 
 
+def _label_shifts(d, v1: str, v2: str, limit: int) -> Table:
+    shifts = Table(title="label shifts (share of kept pieces)", title_justify="left")
+    for column, justify in [("label", "left"), ("value", "left"), (v1, "right"), (v2, "right"),
+                            ("share " + v1, "right"), ("share " + v2, "right"), ("change", "right")]:
+        shifts.add_column(column, justify=justify, overflow="fold")
+    shown: dict[str, int] = {}
+    for s in d.label_shifts:
+        shown[s.label] = shown.get(s.label, 0) + 1
+        if shown[s.label] <= limit:
+            shifts.add_row(s.label, s.value, f"{s.n1:,}", f"{s.n2:,}", f"{s.share1:.1%}", f"{s.share2:.1%}",
+                           f"{s.delta:+.1%}")
+    return shifts
+
+
+def _changed_columns(d) -> Table:
+    by_column = Table(title="changed columns", title_justify="left")
+    by_column.add_column("column")
+    by_column.add_column("pieces", justify="right")
+    for column, n in d.changed_by_column.items():
+        by_column.add_row(column, f"{n:,}")
+    return by_column
+
+
 @catalog_app.command("diff")
 def diff(
     v1: Annotated[str, typer.Argument(help="The earlier version.")],
@@ -185,23 +158,14 @@ def diff(
     """Pieces added, removed and changed from V1 to V2, and how label distributions shifted."""
     from symcorpus.catalog.diff import diff_versions
 
-    try:
-        con = connect(db, read_only=True)
-        try:
-            d = diff_versions(con, v1, v2, limit=limit)
-        finally:
-            con.close()
-    except CatalogError as e:
-        _fail(str(e))
+    with opened(db, read_only=True) as con:
+        d = diff_versions(con, v1, v2, limit=limit)
     console = _out()
-    console.print(
-        f"[bold]{v1}[/] -> [bold]{v2}[/]: kept {d.kept1:,} -> {d.kept2:,}; added {d.n_added:,}, "
-        f"removed {d.n_removed:,}, changed {d.n_changed:,}",
-        highlight=False,
-    )
+    console.print(f"[bold]{v1}[/] -> [bold]{v2}[/]: kept {d.kept1:,} -> {d.kept2:,}; added {d.n_added:,}, "
+                  f"removed {d.n_removed:,}, changed {d.n_changed:,}", highlight=False)
     if d.only_in_v1 or d.only_in_v2:
-        console.print(f"columns only in {v1}: {', '.join(d.only_in_v1) or '-'}; only in {v2}: {', '.join(d.only_in_v2) or '-'}",
-                  highlight=False)
+        console.print(f"columns only in {v1}: {', '.join(d.only_in_v1) or '-'}; "
+                      f"only in {v2}: {', '.join(d.only_in_v2) or '-'}", highlight=False)
     listed = ("id", "source", "path", "format")
     if d.n_added:
         console.print(_pieces_table("added", d.added, d.n_added, listed))
@@ -209,27 +173,11 @@ def diff(
         console.print(_pieces_table("removed", d.removed, d.n_removed, listed))
     if d.n_changed:
         console.print(_pieces_table("changed", d.changed, d.n_changed, ("id", "path", "columns")))
-        by_column = Table(title="changed columns", title_justify="left")
-        by_column.add_column("column")
-        by_column.add_column("pieces", justify="right")
-        for column, n in d.changed_by_column.items():
-            by_column.add_row(column, f"{n:,}")
-        console.print(by_column)
+        console.print(_changed_columns(d))
     if d.label_shifts:
-        shifts = Table(title="label shifts (share of kept pieces)", title_justify="left")
-        for column, justify in [("label", "left"), ("value", "left"), (v1, "right"), (v2, "right"),
-                                ("share " + v1, "right"), ("share " + v2, "right"), ("change", "right")]:
-            shifts.add_column(column, justify=justify, overflow="fold")
-        shown: dict[str, int] = {}
-        for s in d.label_shifts:
-            shown[s.label] = shown.get(s.label, 0) + 1
-            if shown[s.label] > limit:
-                continue
-            shifts.add_row(s.label, s.value, f"{s.n1:,}", f"{s.n2:,}", f"{s.share1:.1%}", f"{s.share2:.1%}",
-                           f"{s.delta:+.1%}")
-        console.print(shifts)
+        console.print(_label_shifts(d, v1, v2, limit))
         console.print("total variation distance: " + ", ".join(f"{k} {v:.3f}" for k, v in d.distance.items()),
-                  highlight=False, soft_wrap=True)
+                      highlight=False, soft_wrap=True)
 
 
 __all__ = ["catalog_app", "register", "remove", "list_versions", "query", "card", "diff"]

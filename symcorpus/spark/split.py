@@ -47,3 +47,10 @@ def split_column(key, ratios: dict[str, float], seed: str = ""):
         condition = x < F.lit(edge)
         column = F.when(condition, F.lit(name)) if column is None else column.when(condition, F.lit(name))
     return column.otherwise(F.lit(_rest(ratios)))
+
+
+def with_splits(assignment, ratios: dict[str, float], seed: str):
+    """The dedup assignment with each piece's `split`, drawn by its cluster."""
+    from pyspark.sql import functions as F
+
+    return assignment.withColumn("split", split_column(F.col("cluster_id"), ratios, seed))

@@ -58,11 +58,28 @@ def spark_session(settings: SparkSettings, master: str | None = None):
     return spark
 
 
+class NoProgress:
+    """Stands in for a rich Progress when the caller wants none (library use, tests)."""
+
+    def add_task(self, *args, **kwargs) -> int:
+        return 0
+
+    def update(self, *args, **kwargs) -> None:
+        pass
+
+
 @contextlib.contextmanager
-def stage_progress(spark, progress, description: str) -> Iterator[None]:
-    """Drive a rich progress bar from Spark's task counts while the block runs Spark jobs."""
-    tracker = spark.sparkContext.statusTracker()
+def stage_progress(progress, description: str) -> Iterator[None]:
+    """Drive a progress bar from the active Spark session's task counts while the block runs jobs."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
     task = progress.add_task(description, total=None)
+    if session is None:  # nothing to watch
+        yield
+        progress.update(task, total=1, completed=1)
+        return
+    tracker = session.sparkContext.statusTracker()
     done = threading.Event()
 
     def poll() -> None:

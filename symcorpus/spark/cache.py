@@ -38,21 +38,23 @@ def has_entries(directory: Path) -> bool:
 
 def read(spark, directory: Path):
     """The cached rows, one per id."""
-    from symcorpus.pipeline.build import _spark_schema
+    from symcorpus.spark.frames import spark_schema
 
-    return spark.read.schema(_spark_schema(schema.PARSE_CACHE)).parquet(str(directory)).dropDuplicates(["id"])
+    return spark.read.schema(spark_schema(schema.PARSE_CACHE)).parquet(str(directory)).dropDuplicates(["id"])
 
 
 def append(frame, directory: Path) -> None:
     """Add newly parsed rows (records parsed this build, successfully or not, at the parse stage)."""
     from pyspark.sql import functions as F
 
-    from symcorpus.pipeline.parse_stage import STATUS_PARSED
+    from symcorpus.steps import PARSED
 
     rows = (
-        frame.where(F.col("stage").isNull() | (F.col("stage") == "parse"))
+        # Every record that got past reading: parse errors as they are, the others as parses
+        # (annotation and the rules run again on reuse: they are cheap and read the path).
+        frame.where(F.col("stage").isNull() | (F.col("stage") != "ingest"))
         .where(F.col("status") != schema.STATUS_SKIPPED)
-        .withColumn("status", F.when(F.col("stage") == "parse", F.col("status")).otherwise(F.lit(STATUS_PARSED)))
+        .withColumn("status", F.when(F.col("stage") == "parse", F.col("status")).otherwise(F.lit(PARSED)))
         .select(*[f.name for f in schema.PARSE_CACHE])
         .dropDuplicates(["id"])
     )

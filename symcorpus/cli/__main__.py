@@ -1,0 +1,3 @@
+from symcorpus.cli import main
+
+main()

@@ -1,0 +1,40 @@
+"""Per-record steps and the step lists of every command.
+
+    Read -> Parse -> Fingerprint -> Annotate -> Quality       `symcorpus build`
+    Read -> Parse -> Fingerprint -> Annotate (no rules)       `build --ingest-only` (DVC's first stage)
+    LoadScore -> Fingerprint                                  `symcorpus dedup` (a published version)
+    LoadScore -> Fingerprint -> Quality                       `symcorpus filter`
+    LoadScore -> Fingerprint -> Annotate -> Quality           `symcorpus annotate`
+
+With a parse cache, cached parses enter the build list as `parsed` pieces: Parse passes them by,
+LoadScore reads their notes, and the rest runs as for any piece.
+"""
+
+from __future__ import annotations
+
+from symcorpus.config import Settings
+from symcorpus.steps.annotate import Annotate
+from symcorpus.steps.base import PARSED, PENDING, Filter, Piece, Step, chain
+from symcorpus.steps.fingerprint import Fingerprint
+from symcorpus.steps.filter import Quality
+from symcorpus.steps.parse import LoadScore, Parse
+from symcorpus.steps.read import Read
+
+__all__ = ["PARSED", "PENDING", "Annotate", "Filter", "Fingerprint", "LoadScore", "Parse", "Piece", "Quality",
+           "Read", "Step", "build_steps", "chain", "restage_steps"]
+
+
+def build_steps(settings: Settings, cached: bool = False) -> list[Step]:
+    """What a build does to every record after reading it (`cached`: some come as cached parses)."""
+    return [Parse(settings.ingest.limits()), *([LoadScore()] if cached else []), Fingerprint(settings.dedup),
+            Annotate(), Quality(settings.filter)]
+
+
+def restage_steps(settings: Settings, stages: tuple[str, ...]) -> list[Step]:
+    """What `dedup` (no stages), `filter` and `annotate` do to every row of a published version."""
+    steps: list[Step] = [LoadScore(), Fingerprint(settings.dedup)]
+    if "annotate" in stages:
+        steps.append(Annotate())
+    if "annotate" in stages or "filter" in stages:
+        steps.append(Quality(settings.filter))
+    return steps
