@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench-ingest java venv clean
+.PHONY: demo test test-fast bench-ingest java venv clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ demo: $(STAMP) java
 
 test: $(STAMP) java
 	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The unit tier: no Spark, no Ray (tests/unit), for the edit-test loop.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not integration" $(PYTEST_ARGS)
 
 bench-ingest: $(STAMP) java
 	$(PY) bench/ingest.py

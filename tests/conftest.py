@@ -77,5 +77,7 @@ RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train", 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if "integration" in item.path.parts:  # tests/integration/...: the slow tier
+            item.add_marker(pytest.mark.integration)
         module = item.module.__name__.rsplit(".", 1)[-1]
         item.add_marker(pytest.mark.xdist_group("ray" if module in RAY_FILES else module))

@@ -55,57 +55,59 @@ def report(result, metrics: Optional[Path] = None) -> None:
         metrics.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("build")
-    def build_command(
-        sources: Annotated[list[str], typer.Argument(help="Directories, .zip/.tar/.tar.gz/.tgz archives, or 'music21'.")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the published corpus version.")],
-        params: Params = None,
-        spark_master: SparkMaster = None,
-        overwrite: Overwrite = False,
-        cache: Annotated[Optional[Path], typer.Option(help="Parse cache directory (default: params' ingest.cache_dir).")] = None,
-        no_cache: Annotated[bool, typer.Option("--no-cache", help="Parse everything; neither read nor update a cache.")] = False,
-        ingest_only: Annotated[bool, typer.Option("--ingest-only", help="Exact dedup only and no quality rules (DVC's first stage).")] = False,
-        metrics: Metrics = None,
-    ) -> None:
-        """Ingest, parse, deduplicate, filter, annotate and publish SOURCES as a corpus version in OUT.
+def build_command(
+    sources: Annotated[list[str], typer.Argument(help="Directories, .zip/.tar/.tar.gz/.tgz archives, or 'music21'.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the published corpus version.")],
+    params: Params = None,
+    spark_master: SparkMaster = None,
+    overwrite: Overwrite = False,
+    cache: Annotated[Optional[Path], typer.Option(help="Parse cache directory (default: params' ingest.cache_dir).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Parse everything; neither read nor update a cache.")] = False,
+    ingest_only: Annotated[bool, typer.Option("--ingest-only", help="Exact dedup only and no quality rules (DVC's first stage).")] = False,
+    metrics: Metrics = None,
+) -> None:
+    """Ingest, parse, deduplicate, filter, annotate and publish SOURCES as a corpus version in OUT.
 
-        With a parse cache, records already parsed by an earlier build (same content hash, same params)
-        are only annotated again: a build given one more source parses just the new records."""
-        from symcorpus.spark.build import build
+    With a parse cache, records already parsed by an earlier build (same content hash, same params)
+    are only annotated again: a build given one more source parses just the new records."""
+    from symcorpus.spark.build import build
+
+    config = settings(params)
+    with progress() as bars:
+        result = build(sources, out, config, spark_master=spark_master, overwrite=overwrite, progress=bars,
+                       cache_root=cache, use_cache=not no_cache, exact_only=ingest_only)
+    report(result, metrics)
+
+def restage_command(stages: tuple[str, ...], doc: str):
+    def command(corpus: CorpusIn, out: NewOut, params: Params = None, spark_master: SparkMaster = None,
+                metrics: Metrics = None, overwrite: Overwrite = False) -> None:
+        from symcorpus.spark.build import restage
 
         config = settings(params)
         with progress() as bars:
-            result = build(sources, out, config, spark_master=spark_master, overwrite=overwrite, progress=bars,
-                           cache_root=cache, use_cache=not no_cache, exact_only=ingest_only)
+            result = restage(corpus, out, config, stages=stages, spark_master=spark_master, overwrite=overwrite,
+                             progress=bars)
         report(result, metrics)
+    command.__doc__ = doc
+    return command
 
-    def restage_command(stages: tuple[str, ...], doc: str):
-        def command(corpus: CorpusIn, out: NewOut, params: Params = None, spark_master: SparkMaster = None,
-                    metrics: Metrics = None, overwrite: Overwrite = False) -> None:
-            from symcorpus.spark.build import restage
 
-            config = settings(params)
-            with progress() as bars:
-                result = restage(corpus, out, config, stages=stages, spark_master=spark_master, overwrite=overwrite,
-                                 progress=bars)
-            report(result, metrics)
-        command.__doc__ = doc
-        return command
+def export_captions_command(
+    corpus: CorpusIn,
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON-lines file to write.")],
+    split: Annotated[Optional[str], typer.Option(help="Only this split (train, valid, test).")] = None,
+) -> None:
+    """Write MidiCaps-style JSON lines ({"location", "caption"}) for every kept piece."""
+    from symcorpus.catalog.export import export_captions
 
+    n = export_captions(corpus, out, split)
+    err_console().print(f"wrote {n:,} captions to {out}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build_command)
     app.command("dedup")(restage_command((), "Deduplicate a published version again (e.g. with other dedup params) into OUT."))
     app.command("filter")(restage_command(("filter",), "Apply the quality rules (params `filter`) to a published version again into OUT."))
     app.command("annotate")(restage_command(
         ("annotate", "filter"), "Annotate a published version again (features, key, labels, captions, then the rules) into OUT."))
-
-    @app.command("export-captions")
-    def export_captions_command(
-        corpus: CorpusIn,
-        out: Annotated[Path, typer.Option("--out", "-o", help="JSON-lines file to write.")],
-        split: Annotated[Optional[str], typer.Option(help="Only this split (train, valid, test).")] = None,
-    ) -> None:
-        """Write MidiCaps-style JSON lines ({"location", "caption"}) for every kept piece."""
-        from symcorpus.catalog.export import export_captions
-
-        n = export_captions(corpus, out, split)
-        err_console().print(f"wrote {n:,} captions to {out}", highlight=False)
+    app.command("export-captions")(export_captions_command)

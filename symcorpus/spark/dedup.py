@@ -101,42 +101,34 @@ def near_edges(light: DataFrame, signatures: DataFrame, settings: DedupSettings)
     return verified, candidates
 
 
-def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings) -> DedupResult:
-    """Cluster the pieces of `light` (LIGHT_COLUMNS) and pick a representative per cluster.
-
-    Exact and same-notes duplicates need no graph: grouping by `notes_hash` (or by `id` when the
-    notes level is off) joins them, and each group gets a head, its smallest node. Only heads take
-    part in LSH and connected components; every piece then takes its head's cluster.
-    `signatures` (SIGNATURE_COLUMNS) is read only for the few nodes that need one.
-    """
-    stats: dict = {"levels": [EXACT] + [lvl for lvl in settings.levels if lvl != EXACT]}
-    # Read the wide parsed table once; every later step works on this narrow copy.
-    light = light.localCheckpoint()
+def _clusters(light: DataFrame, signatures: DataFrame, settings: DedupSettings, stats: dict) -> tuple[DataFrame, str]:
+    """(group key -> cluster label, the group key). Exact and same-notes duplicates need no graph:
+    grouping by `notes_hash` (or by `id` when the notes level is off) joins them, and each group gets
+    a head, its smallest node. Only heads take part in LSH and connected components."""
     group_key = "notes_hash" if NOTES in settings.levels else "id"
     groups = light.groupBy(group_key).agg(F.min("node").alias("head")).localCheckpoint()
-    if NEAR in settings.levels:
-        heads = light.join(groups.select(F.col("head").alias("node")), "node")
-        verified, candidates = near_edges(heads, signatures, settings)
-        stats["near_candidate_pairs"] = candidates.count()
-        verified = verified.localCheckpoint()
-        stats["near_verified_pairs"] = verified.count()
-        labels = connected_components(verified, settings.max_iterations)
-        groups = (
-            groups.join(labels.withColumnRenamed("node", "head"), "head", "left")
-            .withColumn("label", F.coalesce("label", "head"))
-        )
-    else:
-        groups = groups.withColumn("label", F.col("head"))
-    clustered = light.join(groups.select(group_key, "label"), group_key)
+    if NEAR not in settings.levels:
+        return groups.select(group_key, F.col("head").alias("label")), group_key
+    heads = light.join(groups.select(F.col("head").alias("node")), "node")
+    verified, candidates = near_edges(heads, signatures, settings)
+    stats["near_candidate_pairs"] = candidates.count()
+    verified = verified.localCheckpoint()
+    stats["near_verified_pairs"] = verified.count()
+    labels = connected_components(verified, settings.max_iterations)
+    groups = (groups.join(labels.withColumnRenamed("node", "head"), "head", "left")
+              .withColumn("label", F.coalesce("label", "head")))
+    return groups.select(group_key, "label"), group_key
+
+
+def _members(clustered: DataFrame) -> DataFrame:
+    """Every piece with its cluster's representative (the most complete member) and its kind."""
     best_first = Window.partitionBy("label").orderBy(
         F.desc("n_tracks"), F.desc("n_notes"), F.desc("has_metadata"), F.desc("duration_quarters"),
         F.asc("id"), F.asc("source"), F.asc("path"),
     )
     ranked = clustered.withColumn("rank", F.row_number().over(best_first))
     representatives = ranked.where("rank = 1").select(
-        "label",
-        F.col("node").alias("rep_node"),
-        F.col("id").alias("representative_id"),
+        "label", F.col("node").alias("rep_node"), F.col("id").alias("representative_id"),
         F.col("notes_hash").alias("rep_notes_hash"),
     )
     kind = (
@@ -144,24 +136,38 @@ def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings
         .when(F.col("notes_hash") == F.col("rep_notes_hash"), F.lit(NOTES))
         .otherwise(F.lit(NEAR))
     )
-    members = (
+    return (
         ranked.join(representatives, "label")
         .withColumn("is_representative", F.col("rank") == 1)
         .withColumn("cluster_id", F.col("representative_id"))
         .withColumn("kind", F.when(F.col("is_representative"), F.lit(None)).otherwise(kind))
         .localCheckpoint()
     )
-    # Near duplicates report their estimated similarity to the representative they were merged into.
-    if NEAR in settings.levels:
-        near = members.where(F.col("kind") == NEAR).select("node", "rep_node")
-        near_nodes = near.select("node").union(near.select(F.col("rep_node").alias("node")))
-        sigs = signatures_of(near_nodes, signatures).localCheckpoint()
-        similarity = with_similarity(near.select(F.col("node").alias("a"), F.col("rep_node").alias("b")), sigs).select(
-            F.col("a").alias("node"), F.col("similarity").alias("near_similarity"))
-    else:
-        similarity = members.select("node", F.lit(None).cast("double").alias("near_similarity")).limit(0)
+
+
+def _near_similarity(members: DataFrame, signatures: DataFrame, settings: DedupSettings) -> DataFrame:
+    """(node, near_similarity): near duplicates' estimated similarity to their representative."""
+    if NEAR not in settings.levels:
+        return members.select("node", F.lit(None).cast("double").alias("near_similarity")).limit(0)
+    near = members.where(F.col("kind") == NEAR).select("node", "rep_node")
+    near_nodes = near.select("node").union(near.select(F.col("rep_node").alias("node")))
+    sigs = signatures_of(near_nodes, signatures).localCheckpoint()
+    return with_similarity(near.select(F.col("node").alias("a"), F.col("rep_node").alias("b")), sigs).select(
+        F.col("a").alias("node"), F.col("similarity").alias("near_similarity"))
+
+
+def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings) -> DedupResult:
+    """Cluster the pieces of `light` (LIGHT_COLUMNS) and pick a representative per cluster.
+
+    `signatures` (SIGNATURE_COLUMNS) is read only for the few nodes that need one.
+    """
+    stats: dict = {"levels": [EXACT] + [lvl for lvl in settings.levels if lvl != EXACT]}
+    # Read the wide parsed table once; every later step works on this narrow copy.
+    light = light.localCheckpoint()
+    groups, group_key = _clusters(light, signatures, settings, stats)
+    members = _members(light.join(groups, group_key))
     assignment = (
-        members.join(similarity, "node", "left")
+        members.join(_near_similarity(members, signatures, settings), "node", "left")
         .withColumn(
             "similarity",
             F.when(F.col("is_representative"), F.lit(None))

@@ -11,7 +11,6 @@ import pyarrow as pa
 
 from symcorpus import schema
 from symcorpus.sources import Unit
-from symcorpus.spark.publish import tidy_spark_output
 from symcorpus.steps import Read, Step
 from symcorpus.steps.batches import run_steps
 
@@ -48,6 +47,16 @@ def with_steps(frame, steps: Sequence[Step], read: Read | None = None):
     `read`, PIECES rows otherwise. PIECES rows out."""
     run = functools.partial(run_steps, steps=list(steps), read=read)
     return frame.mapInArrow(run, spark_schema(schema.PIECES))
+
+
+def tidy_spark_output(directory: Path) -> None:
+    """Spark's part files get stable names (part-00000.parquet, ...); its markers and CRCs go."""
+    parts = sorted(p for p in directory.glob("part-*") if p.name.endswith(".parquet"))
+    for leftover in directory.iterdir():
+        if leftover.name.startswith((".", "_")) and leftover.is_file():
+            leftover.unlink()
+    for i, part in enumerate(parts):
+        part.rename(directory / f"part-{i:05d}.parquet")
 
 
 def write_table(frame, directory: Path, n_shards: int) -> None:

@@ -91,16 +91,6 @@ def staging_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
 
 
-def tidy_spark_output(directory: Path) -> None:
-    """Spark's part files get stable names (part-00000.parquet, ...); its markers and CRCs go."""
-    parts = sorted(p for p in directory.glob("part-*") if p.name.endswith(".parquet"))
-    for leftover in directory.iterdir():
-        if leftover.name.startswith((".", "_")) and leftover.is_file():
-            leftover.unlink()
-    for i, part in enumerate(parts):
-        part.rename(directory / f"part-{i:05d}.parquet")
-
-
 def write_empty_table(directory: Path, arrow_schema: pa.Schema) -> None:
     """A table with no rows still gets one shard, so its schema is there for every reader."""
     directory.mkdir(parents=True, exist_ok=True)

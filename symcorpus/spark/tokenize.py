@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 from symcorpus.config import Settings, TokenizeSettings
 from symcorpus.errors import UsageError
 from symcorpus.schema import TOKEN_REJECTS, TOKENS
-from symcorpus.spark.frames import spark_schema
+from symcorpus.spark.frames import spark_schema, tidy_spark_output
 from symcorpus.spark.publish import (SPLITS, code_version, corpus_manifest, file_sha256, finish, prepare_out, staged,
-                                     tidy_spark_output, write_empty_table)
+                                     write_empty_table)
 from symcorpus.spark.session import spark_session
 from symcorpus.steps.tokenize import LABEL_COLUMNS, OUTPUT, VALUES, Tokenize, label_values, normalized_abc
 from symcorpus.tokenizers import KINDS, Tokenizer, build_tokenizer

@@ -12,6 +12,8 @@ LoadScore reads their notes, and the rest runs as for any piece.
 
 from __future__ import annotations
 
+from typing import Any
+
 from symcorpus.config import Settings
 from symcorpus.steps.annotate import Annotate
 from symcorpus.steps.base import PARSED, PENDING, Filter, Piece, Step, chain
@@ -21,7 +23,7 @@ from symcorpus.steps.parse import LoadScore, Parse
 from symcorpus.steps.read import Read
 
 __all__ = ["PARSED", "PENDING", "Annotate", "Filter", "Fingerprint", "LoadScore", "Parse", "Piece", "Quality",
-           "Read", "Step", "build_steps", "chain", "restage_steps"]
+           "Read", "Step", "build_steps", "chain", "restage_steps", "run_local"]
 
 
 def build_steps(settings: Settings, cached: bool = False) -> list[Step]:
@@ -38,3 +40,21 @@ def restage_steps(settings: Settings, stages: tuple[str, ...]) -> list[Step]:
     if "annotate" in stages or "filter" in stages:
         steps.append(Quality(settings.filter))
     return steps
+
+
+def run_local(source_specs: list[str], settings: Settings) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A build's per-record steps in this process, without Spark: every record's row (schema.PIECES
+    columns; skipped files included) and every step's counters. For tests and small jobs: no
+    deduplication, no publishing."""
+    from symcorpus.sources import list_units, resolve_source
+    from symcorpus.steps.counts import local_outcomes, step_counts
+
+    read, steps = Read(settings.ingest.max_bytes), build_steps(settings)
+    taken: set[str] = set()
+    units = []
+    for spec in source_specs:
+        source = resolve_source(spec, taken)
+        taken.add(source.name)
+        units += [vars(u) for u in list_units(source, settings.ingest)]
+    rows = [piece.row for piece in chain(read.run(units), steps)]
+    return rows, step_counts([read.name] + [s.name for s in steps], local_outcomes(rows))
