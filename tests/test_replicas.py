@@ -167,7 +167,9 @@ def test_gigamidi_shards_metadata_and_counts(tmp_path, lakh):
     rep = r.make_gigamidi(tmp_path, lakh=lakh, missing_shard=True)
     n_shards = json.loads((tmp_path / "n_shards.json").read_text())
     assert set(n_shards) == set(r.GIGAMIDI_SUBSETS)
-    expected = [f"{s}/{sp}/GigaMIDI_{s}_{sp}_{i:04d}.tar" for s in n_shards for sp in n_shards[s] for i in range(n_shards[s][sp])]
+    expected = [
+        f"{s}/{sp}/GigaMIDI_{s}_{sp}_{i:04d}.tar" for s in n_shards for sp in n_shards[s] for i in range(n_shards[s][sp])
+    ]
     present = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.tar"))
     assert present == sorted(rep.shards) and sorted(set(expected) - set(present)) == list(rep.missing_shards)
 
@@ -179,8 +181,8 @@ def test_gigamidi_shards_metadata_and_counts(tmp_path, lakh):
                 data = tar.extractfile(member).read()
                 assert member.name == f"{md5(data)}.mid"
                 files[md5(data)] = (subset, split)
-                flags = drum_flags(data)
-                assert flags == {"all-instruments-with-drums": {True, False}, "drums-only": {True}, "no-drums": {False}}[subset]
+                expected_flags = {"all-instruments-with-drums": {True, False}, "drums-only": {True}, "no-drums": {False}}
+                assert drum_flags(data) == expected_flags[subset]
     assert files == rep.files
     assert sorted(m for m, (s, _) in files.items() if s == "drums-only") == sorted(rep.drums_only)
 

@@ -108,7 +108,8 @@ def test_parquet_written_to_s3_reads_back_with_pyarrow_and_duckdb(s3):
 
     con = duckdb.connect()
     con.register_filesystem(s3.fsspec_filesystem())
-    rows = con.execute(f"SELECT md5, title, music FROM read_parquet('{s3.uri('x.parquet')}') ORDER BY md5").fetchall()
+    query = f"SELECT md5, title, music FROM read_parquet('{s3.uri('x.parquet')}') ORDER BY md5"
+    rows = con.execute(query).fetchall()
     expected = sorted(zip(*(table.column(c).to_pylist() for c in ("md5", "title", "music"))))
     assert [(m, t, bytes(b)) for m, t, b in rows] == expected
     assert all(hashlib.md5(bytes(b)).hexdigest() == m for m, _, b in rows)

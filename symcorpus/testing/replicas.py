@@ -536,12 +536,14 @@ def make_gigamidi(
             for shard_idx, chunk in enumerate(chunks):
                 rel = f"{subset}/{split}/GigaMIDI_{subset}_{split}_{shard_idx:04d}.tar"
                 chunk_md5s = [md5_hex(data) for _, data in chunk]
-                if missing_shard and subset == "drums-only" and split == "train" and shard_idx == len(chunks) - 1:
+                last_drums_train = subset == "drums-only" and split == "train" and shard_idx == len(chunks) - 1
+                if missing_shard and last_drums_train:
                     missing.append(rel)
                     lost.extend(chunk_md5s)
                     continue
                 # WebDataset writes `<key>.<ext>` members, read-only, owned by "bigdata".
-                tar = _tar([(f"{m}.mid", data) for m, (_, data) in zip(chunk_md5s, chunk)], owner="bigdata", mode=0o444)
+                named = [(f"{m}.mid", data) for m, (_, data) in zip(chunk_md5s, chunk)]
+                tar = _tar(named, owner="bigdata", mode=0o444)
                 _write(root / rel, tar)
                 shards.append(rel)
                 for m in chunk_md5s:
@@ -714,7 +716,8 @@ def make_aria_midi(
         if file_id == 4:
             no_meta.extend(aria_name(file_id, s) for s in range(n_segments))
             continue
-        info = {} if file_id == 5 else {"genre": "folk", "composer": first.composer or "James Aird", "music_period": "classical"}
+        composer = first.composer or "James Aird"
+        info = {} if file_id == 5 else {"genre": "folk", "composer": composer, "music_period": "classical"}
         metadata[key] = {"metadata": info, "audio_scores": scores}
     orphan_id = n_recordings + 1
     orphan = f"{orphan_id:06d}" if padded_keys else str(orphan_id)
@@ -741,7 +744,9 @@ def make_aria_midi(
 # XMIDI: XMIDI_<emotion>_<genre>_<ID8>.midi; Amadeus's caption file keyed by "<stem>.midi"
 # ---------------------------------------------------------------------------------------------
 
-XMIDI_EMOTIONS = ("exciting", "warm", "happy", "romantic", "funny", "sad", "angry", "lazy", "quiet", "fear", "magnificent")
+XMIDI_EMOTIONS = (
+    "exciting", "warm", "happy", "romantic", "funny", "sad", "angry", "lazy", "quiet", "fear", "magnificent",
+)  # fmt: skip
 XMIDI_GENRES = ("rock", "pop", "country", "jazz", "classical", "traditional")
 
 
@@ -786,7 +791,8 @@ def make_xmidi(
     captioned, rows, shared = names[:-2], [], []
     for i, name in enumerate(captioned):
         emotion, genre = labels.get(name, ("", ""))
-        rows.append({"location": name, "caption": f"A {emotion or 'moody'} {genre or 'folk'} piece, '{pieces[i].title}'."})
+        caption = f"A {emotion or 'moody'} {genre or 'folk'} piece, '{pieces[i].title}'."
+        rows.append({"location": name, "caption": caption})
     rows[1]["caption"] = rows[0]["caption"]
     if midicaps is not None:
         rows[2]["caption"] = next(iter(midicaps.captions.values()))
