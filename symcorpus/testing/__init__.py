@@ -1,0 +1,1 @@
+"""Test helpers that build real inputs: corpus replicas and local services (no mocks)."""
