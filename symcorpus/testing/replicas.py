@@ -31,7 +31,7 @@ import symusic
 from symcorpus.music.abc_text import parse_header, split_tunes
 from symcorpus.music.convert import to_midi
 from symcorpus.music.parse import ParseError
-from symcorpus.pipeline.sources import music21_corpus_root
+from symcorpus.sources.music21 import corpus_root as music21_corpus_root
 
 # Every archive member gets this timestamp (2024-01-01 UTC) so two builds give the same bytes.
 FIXED_MTIME = 1704067200
