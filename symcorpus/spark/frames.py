@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from symcorpus import schema
+from symcorpus.shards import number_shards, write_shard
 from symcorpus.sources import Unit
 from symcorpus.steps import Read, Step
 from symcorpus.steps.batches import run_steps
@@ -49,23 +50,22 @@ def with_steps(frame, steps: Sequence[Step], read: Read | None = None):
     return frame.mapInArrow(run, spark_schema(schema.PIECES))
 
 
-def tidy_spark_output(directory: Path) -> None:
-    """Spark's part files get stable names (part-00000.parquet, ...); its markers and CRCs go."""
-    parts = sorted(p for p in directory.glob("part-*") if p.name.endswith(".parquet"))
-    for leftover in directory.iterdir():
-        if leftover.name.startswith((".", "_")) and leftover.is_file():
-            leftover.unlink()
-    for i, part in enumerate(parts):
-        part.rename(directory / f"part-{i:05d}.parquet")
+def write_table(frame, directory: Path, n_shards: int, arrow_schema: pa.Schema,
+                sort_by: Sequence[str] = ("id", "path")) -> None:
+    """`frame` as n_shards Parquet shards in `directory` (shards.py: same rows, same bytes), rows
+    sorted by `sort_by` within each shard. Each task writes its own shard; no data passes the driver."""
+    target = str(directory)
+    Path(target).mkdir(parents=True, exist_ok=True)
+    run = functools.partial(_write_partition, directory=target, arrow_schema=arrow_schema)
+    (frame.coalesce(max(1, n_shards)).sortWithinPartitions(*sort_by)
+     .mapInArrow(run, "path string, rows long").collect())
+    number_shards(target)
 
 
-def write_table(frame, directory: Path, n_shards: int) -> None:
-    """`frame` as n_shards zstd Parquet shards, sorted by id and path: same rows, same bytes."""
-    (
-        frame.coalesce(max(1, n_shards))
-        .sortWithinPartitions("id", "path")
-        .write.mode("overwrite")
-        .option("compression", "zstd")
-        .parquet(str(directory))
-    )
-    tidy_spark_output(directory)
+def _write_partition(batches, directory: str, arrow_schema: pa.Schema):
+    from pyspark import TaskContext
+
+    part = TaskContext.get().partitionId()
+    written = write_shard(batches, Path(directory) / f"part-{part:05d}.parquet", arrow_schema)
+    if written is not None:
+        yield pa.RecordBatch.from_pylist([{"path": written["path"], "rows": written["rows"]}])

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from symcorpus import __version__, schema
 from symcorpus.config import Settings
 from symcorpus.errors import UsageError
+from symcorpus.shards import write_empty
 
 SPLITS = ("train", "valid", "test")
 TABLE_DIRS = ("corpus/train", "corpus/valid", "corpus/test", "duplicates", "rejects", "errors")
@@ -89,12 +90,6 @@ def prepare_out(out: str | Path, overwrite: bool) -> Path:
 
 def staging_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-
-
-def write_empty_table(directory: Path, arrow_schema: pa.Schema) -> None:
-    """A table with no rows still gets one shard, so its schema is there for every reader."""
-    directory.mkdir(parents=True, exist_ok=True)
-    pq.write_table(arrow_schema.empty_table(), directory / "part-00000.parquet", compression="zstd")
 
 
 def file_sha256(path: Path) -> str:
@@ -201,19 +196,20 @@ def write_tables(tables: VersionTables, root: Path, settings: Settings) -> dict[
     for split in SPLITS:
         target = root / "corpus" / split
         if tables.split_rows[split] == 0:
-            write_empty_table(target, schema.CORPUS)
+            write_empty(target, schema.CORPUS)
             continue
         n_shards = math.ceil(tables.split_bytes[split] / settings.publish.shard_bytes)
-        write_table(tables.kept.where(F.col("split") == split).select(*corpus_columns), target, n_shards)
+        write_table(tables.kept.where(F.col("split") == split).select(*corpus_columns), target, n_shards,
+                    schema.CORPUS)
     rows = {"kept": sum(tables.split_rows.values())}
     for name, frame, arrow_schema in [("duplicates", tables.duplicates, schema.DUPLICATES),
                                       ("errors", tables.errors, schema.ERRORS),
                                       ("rejects", tables.rejects, schema.REJECTS)]:
         rows[name] = frame.count()
         if rows[name]:
-            write_table(frame, root / name, math.ceil(rows[name] / 1_000_000))
+            write_table(frame, root / name, math.ceil(rows[name] / 1_000_000), arrow_schema)
         else:
-            write_empty_table(root / name, arrow_schema)
+            write_empty(root / name, arrow_schema)
     return rows
 
 

@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 from symcorpus.config import Settings, TokenizeSettings
 from symcorpus.errors import UsageError
 from symcorpus.schema import TOKEN_REJECTS, TOKENS
-from symcorpus.spark.frames import spark_schema, tidy_spark_output
-from symcorpus.spark.publish import (SPLITS, code_version, corpus_manifest, file_sha256, finish, prepare_out, staged,
-                                     write_empty_table)
+from symcorpus.shards import write_empty
+from symcorpus.spark.frames import spark_schema, write_table
+from symcorpus.spark.publish import SPLITS, code_version, corpus_manifest, file_sha256, finish, prepare_out, staged
 from symcorpus.spark.session import spark_session
 from symcorpus.steps.tokenize import LABEL_COLUMNS, OUTPUT, VALUES, Tokenize, label_values, normalized_abc
 from symcorpus.tokenizers import KINDS, Tokenizer, build_tokenizer
@@ -129,13 +129,11 @@ def write_token_shards(rows, root: Path, split_counts: dict[str, dict[str, Any]]
     for split in SPLITS:
         target, c = root / split, split_counts[split]
         if not c["chunks"]:
-            write_empty_table(target, TOKENS)
+            write_empty(target, TOKENS)
             continue
         n_shards = max(1, math.ceil(c["n_tokens"] * 4 / shard_bytes))
-        (rows.where((F.col("split") == split) & F.col("reason").isNull()).select(*TOKENS.names)
-         .coalesce(n_shards).sortWithinPartitions("id", "chunk")
-         .write.mode("overwrite").option("compression", "zstd").parquet(str(target)))
-        tidy_spark_output(target)
+        write_table(rows.where((F.col("split") == split) & F.col("reason").isNull()).select(*TOKENS.names), target,
+                    n_shards, TOKENS, sort_by=("id", "chunk"))
 
 
 def token_manifest(root: Path, corpus_dir: Path, kind: str, tok: Tokenizer, settings: TokenizeSettings,
