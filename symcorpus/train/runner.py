@@ -16,8 +16,9 @@ import pyarrow as pa
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import RepeatFactors, repeat_factors
 from symcorpus.config import TrainSettings
+from symcorpus.train.checkpoints import latest_checkpoint
 from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files, start_epoch_clock
-from symcorpus.train.loop import latest_checkpoint, train_loop_per_worker
+from symcorpus.train.loop import train_loop_per_worker
 from symcorpus.train.model import GPTConfig
 
 log = logging.getLogger(__name__)
