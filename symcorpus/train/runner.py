@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import RepeatFactors, repeat_factors
-from symcorpus.config import TrainSettings
+from symcorpus.config import PRESETS, TrainSettings
 from symcorpus.train.checkpoints import latest_checkpoint
 from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files, start_epoch_clock
 from symcorpus.train.loop import train_loop_per_worker
@@ -43,12 +43,18 @@ def run_tokenizer_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "tokenizer"
 
 
+def preset_config(settings: TrainSettings, vocab_size: int) -> GPTConfig:
+    """The model that settings.preset names, for `vocab_size` tokens and settings.block_size."""
+    return GPTConfig(vocab_size=vocab_size, block_size=settings.block_size, dropout=settings.dropout,
+                     **PRESETS[settings.preset])
+
+
 def _model_config(settings: TrainSettings, vocab_size: int, run_dir: Path, init: Path | None) -> GPTConfig:
     """The shape of a resumed run or of the run we start from; a preset only for a new run."""
     source = latest_checkpoint(run_dir) if run_dir.is_dir() else None
     source = source or init
     if source is None:
-        return GPTConfig.preset(settings.preset, vocab_size, settings.block_size, settings.dropout)
+        return preset_config(settings, vocab_size)
     config = GPTConfig(**json.loads((source / "state.json").read_text())["model"])
     if config.vocab_size != vocab_size:
         raise ValueError(f"{source} was trained with {config.vocab_size} tokens, this tokenizer has {vocab_size}")
