@@ -94,10 +94,10 @@ def train(
     ids: list[str] | None = None,
     no_ray: bool = False,
     ray_address: str | None = None,
-    condition_dropout: float | None = None,
     fault: dict | None = None,
 ) -> RunResult:
-    """Train (or resume) the run `name` under settings.storage_path on the train split of tok_dir."""
+    """Train (or resume) the run `name` under settings.storage_path on the train split of tok_dir.
+    Fine-tuning passes settings.for_finetune() (its dropout, balance and schedule) and `init`."""
     from symcorpus.tokenizers import load_tokenizer
 
     tok_dir = Path(tok_dir).resolve()
@@ -111,8 +111,7 @@ def train(
     if init is not None and init_dir is None:
         raise FileNotFoundError(f"no checkpoint in {init}")
     model = _model_config(settings, tokenizer.vocab_size, run_dir, init_dir)
-    dropout = settings.condition_dropout if condition_dropout is None else condition_dropout
-    fmt = SequenceFormat.of(tokenizer, dropout, settings.family_dropout)
+    fmt = SequenceFormat.of(tokenizer, settings.condition_dropout, settings.family_dropout)
     repeats = _repeat_factors(tokenizer, settings, tok_dir, ids)
     repeated = None if repeats is None else describe_repeats(tokenizer, repeats)
     for line in repeated or []:
