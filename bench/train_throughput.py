@@ -10,7 +10,7 @@ plus single-stream generation speed.
   gen    one stream sampled with the KV cache; notes/s = tokens/s / tokens per note of the shards
          (Pitch tokens counted in them), since an untrained model's tokens are not music
 
-Two steps, so the GPU machine needs neither symusic nor Ray:
+Two steps, so the GPU machine needs neither Ray nor Spark, nor the source corpus:
 
   # here: real token shards (from `symcorpus tokenize`) -> a self-contained folder
   python bench/train_throughput.py prepare --tokens TOK --out bench/out/train_tokens --copies 20
@@ -41,6 +41,7 @@ from symcorpus.train.data import SequenceFormat, shard_files  # noqa: E402
 from symcorpus.train.generate import sample  # noqa: E402
 from symcorpus.train.loop import train_loop_per_worker  # noqa: E402
 from symcorpus.train.model import GPT, GPTConfig  # noqa: E402
+from symcorpus.train.runner import preset_config  # noqa: E402
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
@@ -157,7 +158,7 @@ def run(args) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = True
     elif args.cpu_threads:
         torch.set_num_threads(args.cpu_threads)
-    model_cfg = GPTConfig.preset(args.preset, fmt.vocab_size, args.block_size)
+    model_cfg = preset_config(TrainSettings(preset=args.preset, block_size=args.block_size), fmt.vocab_size)
     peak = peak_flops(device)
     results = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "torch": torch.__version__, "preset": args.preset, "block_size": args.block_size,

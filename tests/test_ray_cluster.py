@@ -15,7 +15,7 @@ import pytest
 
 from symcorpus.train.runner import train
 
-from .test_train import make_token_shards, tiny_settings
+from .test_train import session_tokens, tiny_settings
 
 RAY = str(Path(sys.executable).parent / "ray")
 
@@ -71,10 +71,10 @@ def two_nodes():
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def test_two_workers_on_two_nodes_write_checkpoints(spark, two_nodes, tmp_path_factory, tmp_path):
+def test_two_workers_on_two_nodes_write_checkpoints(two_nodes, tmp_path_factory, tmp_path):
     import ray
 
-    tokens = make_token_shards(spark, tmp_path_factory.getbasetemp() / "train_data")
+    tokens = session_tokens(tmp_path_factory)
     # 2 of a node's 3 logical CPUs per worker: the two workers must land on different nodes, and each
     # node keeps one CPU for Ray Data's read and pack tasks.
     settings = tiny_settings(tmp_path / "runs", num_workers=2, cpus_per_worker=2.0, max_steps=8, log_every=4,

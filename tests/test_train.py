@@ -1,5 +1,6 @@
 """Training, resuming, sampling and evaluation on real token shards: music21's Irish folk tunes,
-built into a corpus by `build`, tokenized with REMI, then the tiny preset on CPU."""
+parsed and annotated into a corpus and tokenized with REMI by the pipeline's own functions (in this
+process: Spark is not what these tests test), then the tiny preset on CPU."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import re
 import shutil
+import subprocess
+import sys
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -19,12 +24,11 @@ import pytest
 import symusic
 import torch
 
-from symcorpus.spark.build import build
-from symcorpus.spark.tokenize import tokenize_corpus
+from symcorpus.config import TrainSettings
+from symcorpus.errors import UsageError
+from symcorpus.testing.shards import irish_tunes, token_shards
 from symcorpus.tokenizers import TokenizeSettings, load_tokenizer
 from symcorpus.train import commands
-from symcorpus.train.commands import CommandError
-from symcorpus.config import TrainSettings
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import repeat_factors
 from symcorpus.train.data import (SequenceFormat, balanced_rows, dropped_slots, examples_stream, iter_blocks,
@@ -35,27 +39,13 @@ from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
 from symcorpus.train.model import KVCache, apply_rope, rope_tables
 from symcorpus.train.runner import STATE_API_WARNING, connect_ray
 
-from .conftest import M21, make_settings
-
 # Two shared cores: one torch thread runs a tiny model many times faster than two that fight.
 torch.set_num_threads(1)
 
-SOURCE = "essenFolksong/irl.abc"  # 62 real tunes
 
-
-def make_token_shards(spark, root: Path) -> Path:
-    """A corpus built from SOURCE and its REMI token shards, made once per test session."""
-    tok = root / "tok"
-    if (tok / "_SUCCESS").exists():
-        return tok
-    src = root / "src"
-    src.mkdir(parents=True, exist_ok=True)
-    shutil.copy(M21 / SOURCE, src / "irl.abc")
-    settings = make_settings()
-    settings.split.train, settings.split.valid, settings.split.test = 0.7, 0.15, 0.15
-    build([str(src)], root / "corpus_v1", settings, overwrite=True)
-    tokenize_corpus(spark, root / "corpus_v1", "remi", tok, TokenizeSettings(max_seq_len=256), overwrite=True)
-    return tok
+def session_tokens(tmp_path_factory) -> Path:
+    """REMI token shards of the Irish tunes (corpus beside them), made once per test session."""
+    return irish_tunes(tmp_path_factory.getbasetemp() / "train_data")
 
 
 def tiny_settings(storage: Path, **changes) -> TrainSettings:
@@ -67,8 +57,8 @@ def tiny_settings(storage: Path, **changes) -> TrainSettings:
 
 
 @pytest.fixture(scope="module")
-def tokens(spark, tmp_path_factory) -> Path:
-    return make_token_shards(spark, tmp_path_factory.getbasetemp() / "train_data")
+def tokens(tmp_path_factory) -> Path:
+    return session_tokens(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -340,6 +330,44 @@ def test_local_ray_workers_drop_only_the_state_api_warning(ray_cluster):
 # Sampling
 
 
+# Modules model.py must not need: it runs where only PyTorch is installed.
+NOT_FOR_THE_MODEL = ("symusic", "pyarrow", "ray", "symcorpus.config")
+
+MODEL_ALONE = """
+import sys
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if any(name == m or name.startswith(m + ".") for m in {blocked}):
+            raise ImportError(f"{{name}} is blocked")
+
+sys.meta_path.insert(0, Refuse())
+for name in {blocked}:  # the block works
+    try:
+        __import__(name)
+    except ImportError:
+        continue
+    raise SystemExit(f"{{name}} imported")
+import torch
+from symcorpus.train.model import GPT, GPTConfig
+
+torch.manual_seed(0)
+model = GPT(GPTConfig(vocab_size=40, block_size=16, n_layer=2, n_head=2, n_embd=32))
+idx = torch.randint(0, 40, (3, 16))
+logits, loss = model(idx[:, :-1], idx[:, 1:])
+assert logits.shape == (3, 15, 40) and 0 < loss.item() < 10, (logits.shape, loss)
+print(" ".join(sorted(m for m in sys.modules if m.startswith("symcorpus"))))
+"""
+
+
+def test_the_model_imports_only_torch(tmp_path):
+    code = MODEL_ALONE.format(blocked=repr(NOT_FOR_THE_MODEL))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["symcorpus", "symcorpus.train", "symcorpus.train.model"]
+
+
 def test_rotary_positions_rotate_pairs_and_keep_only_relative_position():
     D, T = 16, 40
     cos, sin = rope_tables(D, T, 10000.0)
@@ -412,17 +440,17 @@ def test_generate_writes_midi_and_piano_rolls(pretrained, storage, tmp_path):
 
 def test_prompt_and_call_errors_are_clear(pretrained, storage, tmp_path):
     s = tiny_settings(storage)
-    with pytest.raises(CommandError, match="unknown condition family 'mood'"):
+    with pytest.raises(UsageError, match="unknown condition family 'mood'"):
         commands.generate(str(pretrained.run_dir), "mood=happy", 1, tmp_path, settings=s)
-    with pytest.raises(CommandError, match="time_signature='13/7' is not in the vocabulary"):
+    with pytest.raises(UsageError, match="time_signature='13/7' is not in the vocabulary"):
         commands.generate(str(pretrained.run_dir), "time_signature=13/7", 1, tmp_path, settings=s)
-    with pytest.raises(CommandError, match="not family=value"):
+    with pytest.raises(UsageError, match="not family=value"):
         commands.generate(str(pretrained.run_dir), "allegro", 1, tmp_path, settings=s)
-    with pytest.raises(CommandError, match="no such run"):
+    with pytest.raises(UsageError, match="no such run"):
         commands.generate(str(tmp_path / "nothing"), None, 1, tmp_path, settings=s)
-    with pytest.raises(CommandError, match="--n must be at least 1"):
+    with pytest.raises(UsageError, match="--n must be at least 1"):
         commands.generate(str(pretrained.run_dir), None, 0, tmp_path, settings=s)
-    with pytest.raises(CommandError, match="no checkpoint"):
+    with pytest.raises(UsageError, match="no checkpoint"):
         commands.generate(str(pretrained.run_dir / "tokenizer"), None, 1, tmp_path, settings=s)
 
 
@@ -443,23 +471,34 @@ def test_finetune_on_the_labelled_high_quality_subset(pretrained, tokens, storag
     assert run["n_selected_ids"] == len(want)
     assert run["balance"] is None  # fine-tuning balances instruments, and these tunes are all piano
     assert all(m["kind"] == "finetune" and m["lr"] <= s.finetune.learning_rate for m in ft.history)
+    # The loop trained with fine-tuning's values in place of pretraining's (TrainSettings.for_finetune).
+    used = json.loads((ft.checkpoint / "state.json").read_text())["settings"]
+    f = s.finetune
+    assert (used["learning_rate"], used["min_lr"], used["warmup_steps"]) == (f.learning_rate, f.min_lr, f.warmup_steps)
+    assert (used["condition_dropout"], used["family_dropout"], used["balance"]) == (0.0, 0.5, "instruments")
+    assert used["max_steps"] == 10 and s.condition_dropout is None
     # Started from the pretrained weights: far below a fresh model's loss, log(vocab).
     assert ft.history[-1]["val_loss"] < 0.5 * math.log(load_tokenizer(tokens).vocab_size)
 
     # Balancing metres instead (and augmenting): the run names each repeated metre with its factor, and trains.
     ts = s.replace(finetune=dataclasses.replace(s.finetune, balance="time_signature"), augment_semitones=3,
                    augment_tempo_bins=4)
-    balanced = commands.finetune(tokens, "pre", "ft_ts", settings=ts, min_quality=0.8, max_steps=4, no_ray=True)
+    # A --learning-rate below train.finetune.min_lr brings the floor of the decay down with it.
+    balanced = commands.finetune(tokens, "pre", "ft_ts", settings=ts, min_quality=0.8, max_steps=4,
+                                 learning_rate=5e-6, no_ray=True)
+    used = json.loads((balanced.checkpoint / "state.json").read_text())["settings"]
+    assert used["learning_rate"] == used["min_lr"] == 5e-6 and used["balance"] == "time_signature"
+    assert all(0 < m["lr"] <= 5e-6 for m in balanced.history)  # in its warm-up: under the asked rate
     lines = json.loads((balanced.run_dir / "run.json").read_text())["balance"]
     assert lines and all(re.fullmatch(r"\d+/\d+ x \d\.\d\d", line) for line in lines), lines
     assert balanced.history[-1]["step"] == 4
     assert json.loads((balanced.run_dir / "run.json").read_text())["augment"] == {"semitones": 3, "tempo_bins": 4}
-    with pytest.raises(ValueError, match="balance must be a condition family"):
-        TrainSettings(balance="colour")
-    with pytest.raises(ValueError, match="compile_mode must be one of default"):
-        TrainSettings(compile_mode="fastest")
+    with pytest.raises(UsageError, match="train.balance: must be a condition family"):
+        s.replace(balance="colour")
+    with pytest.raises(UsageError, match="train.compile_mode: must be one of default"):
+        s.replace(compile_mode="fastest")
 
-    with pytest.raises(CommandError, match="subset is empty"):
+    with pytest.raises(UsageError, match="subset is empty"):
         commands.finetune(tokens, "pre", "ft_none", settings=s, min_quality=1.01, no_ray=True)
     bare = tmp_path / "corpus" / "train"
     bare.mkdir(parents=True)
@@ -507,10 +546,9 @@ def test_checks_compare_like_text2midi():
 # ABC end to end: score tokens -> training -> generated tunes that ABC readers accept
 
 
-def test_abc_model_generates_tunes_that_parse(spark, tokens, storage, tmp_path, caplog):
+def test_abc_model_generates_tunes_that_parse(tokens, storage, tmp_path, caplog):
     abc_tokens = tmp_path / "tok_abc"
-    tokenize_corpus(spark, tokens.parent / "corpus_v1", "abc", abc_tokens, TokenizeSettings(max_seq_len=512),
-                    overwrite=True)
+    token_shards(tokens.parent / "corpus_v1", "abc", abc_tokens, TokenizeSettings(max_seq_len=512))
     # The repository's params augment REMI rows; ABC tokens train unaugmented, with a warning.
     s = tiny_settings(storage, block_size=128, max_steps=80, checkpoint_every=40, augment_semitones=5,
                       augment_tempo_bins=8)

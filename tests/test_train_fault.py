@@ -8,7 +8,7 @@ import torch
 
 from symcorpus.train.runner import connect_ray, train
 
-from .test_train import make_token_shards, tiny_settings
+from .test_train import session_tokens, tiny_settings
 
 torch.set_num_threads(1)
 
@@ -22,8 +22,8 @@ def ray_cluster():
     ray.shutdown()
 
 
-def test_a_killed_worker_resumes_from_the_last_checkpoint(spark, ray_cluster, tmp_path_factory, tmp_path):
-    tokens = make_token_shards(spark, tmp_path_factory.getbasetemp() / "train_data")
+def test_a_killed_worker_resumes_from_the_last_checkpoint(ray_cluster, tmp_path_factory, tmp_path):
+    tokens = session_tokens(tmp_path_factory)
     flag = tmp_path / "kill-rank-1"
     flag.touch()
     settings = tiny_settings(tmp_path / "runs", num_workers=2, cpus_per_worker=0.5, max_steps=16, log_every=4,

@@ -24,8 +24,7 @@ class Read:
         for unit in units:
             for item in read_unit(unit, self.max_bytes):
                 if isinstance(item, Record):
-                    yield Piece({"status": PENDING, "id": item.id, "source": item.source, "path": item.path,
-                                 "format": item.format, "size_bytes": len(item.content), "content": item.content})
+                    yield record_piece(item)
                 elif isinstance(item, IngestFailure):
                     yield Piece({"status": schema.STATUS_ERROR, "id": item.id, "source": item.source,
                                  "path": item.path, "format": item.format, "size_bytes": item.size_bytes,
@@ -33,3 +32,9 @@ class Read:
                 else:
                     yield Piece({"status": schema.STATUS_SKIPPED, "id": "", "source": item.source,
                                  "path": item.path, "stage": self.name})
+
+
+def record_piece(record: Record) -> Piece:
+    """A record read, waiting for the parse step."""
+    return Piece({"status": PENDING, "id": record.id, "source": record.source, "path": record.path,
+                  "format": record.format, "size_bytes": len(record.content), "content": record.content})

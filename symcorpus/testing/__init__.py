@@ -1,1 +1,2 @@
-"""Test helpers that build real inputs: corpus replicas and local services (no mocks)."""
+"""Helpers shared by the tests and the benchmarks: small real data made by the project's own code
+(corpus replicas, performances, token shards) and local services (an S3-API server). No mocks."""

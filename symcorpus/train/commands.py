@@ -5,7 +5,8 @@
     symcorpus generate --checkpoint RUN --prompt 'key="D major" tempo=Allegro' --n 8 --out DIR
     symcorpus evaluate --checkpoint RUN --tokens TOK --out DIR
 
-Mistakes in a call raise CommandError with a one-line message (the CLI prints it, exit code 2).
+Mistakes in a call raise symcorpus.errors.UsageError with a one-line message (the CLI prints it,
+exit code 2).
 """
 
 from __future__ import annotations
@@ -15,21 +16,21 @@ import json
 from pathlib import Path
 
 from symcorpus.config import TrainSettings
+from symcorpus.errors import UsageError
 
-
-class CommandError(ValueError):
-    """A mistake in the user's call or inputs; the message says what to change."""
 
 
 def _user_errors(fn):
+    """Missing files, bad values and unknown names met while running a command are the user's
+    mistakes: UsageError with the message as one line."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except CommandError:
+        except UsageError:
             raise
         except (FileNotFoundError, ValueError, KeyError) as e:
-            raise CommandError(str(e).strip("'\"")) from e
+            raise UsageError(str(e).strip("'\"")) from e
     return wrapper
 
 
@@ -74,6 +75,7 @@ def finetune(
     max_steps: int | None = None,
     learning_rate: float | None = None,
     batch_size: int | None = None,
+    block_size: int | None = None,
     num_workers: int | None = None,
     use_gpu: bool | None = None,
     storage_path: str | None = None,
@@ -86,18 +88,18 @@ def finetune(
     from symcorpus.train.data import labelled_ids
     from symcorpus.train.runner import train
 
-    base = settings or TrainSettings()
-    ft = base.finetune
-    s = _settings(base, max_steps=max_steps if max_steps is not None else ft.max_steps,
-                  learning_rate=learning_rate if learning_rate is not None else ft.learning_rate,
-                  min_lr=min(ft.min_lr, learning_rate) if learning_rate is not None else ft.min_lr,
-                  warmup_steps=ft.warmup_steps, balance=ft.balance, family_dropout=ft.family_dropout,
-                  batch_size=batch_size, num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path)
+    s = (settings or TrainSettings()).for_finetune()
+    ft = s.finetune
+    # A lower --learning-rate pulls the floor of the decay down with it.
+    s = s.replace(max_steps=max_steps, learning_rate=learning_rate,
+                  min_lr=min(s.min_lr, learning_rate) if learning_rate is not None else None,
+                  batch_size=batch_size, block_size=block_size, num_workers=num_workers, use_gpu=use_gpu,
+                  storage_path=storage_path)
     init_path = Path(init)
     if not init_path.exists():
         init_path = Path(s.storage_path) / init
     if not init_path.exists():
-        raise CommandError(f"--init {init}: no such run directory or checkpoint (looked in {s.storage_path} too)")
+        raise UsageError(f"--init {init}: no such run directory or checkpoint (looked in {s.storage_path} too)")
     if ids_file is not None:
         ids = sorted({line.strip() for line in Path(ids_file).read_text().splitlines() if line.strip()})
         source = str(ids_file)
@@ -107,15 +109,14 @@ def finetune(
         ids = labelled_ids(corpus, "train", quality, ft.require_labels)
         source = f"{corpus} (quality_score >= {quality}, labelled)"
     if not ids:
-        raise CommandError(f"the fine-tuning subset is empty: no train piece selected from {source}")
-    return train(tokens, s, name, kind="finetune", init=init_path, ids=ids, no_ray=no_ray,
-                 ray_address=ray_address, condition_dropout=ft.condition_dropout)
+        raise UsageError(f"the fine-tuning subset is empty: no train piece selected from {source}")
+    return train(tokens, s, name, kind="finetune", init=init_path, ids=ids, no_ray=no_ray, ray_address=ray_address)
 
 
 def _corpus_of(tokens: Path) -> Path:
     manifest = Path(tokens) / "manifest.json"
     if not manifest.is_file():
-        raise CommandError(f"{tokens} has no manifest.json naming its corpus: give --corpus")
+        raise UsageError(f"{tokens} has no manifest.json naming its corpus: give --corpus")
     return Path(json.loads(manifest.read_text())["corpus"]["path"])
 
 
@@ -124,7 +125,7 @@ def _resolve_run(checkpoint: str, storage_path: str) -> Path:
     if not path.exists() and (Path(storage_path) / checkpoint).exists():
         path = Path(storage_path) / checkpoint
     if not path.exists():
-        raise CommandError(f"--checkpoint {checkpoint}: no such run directory or checkpoint")
+        raise UsageError(f"--checkpoint {checkpoint}: no such run directory or checkpoint")
     return path
 
 
@@ -150,13 +151,13 @@ def generate(
     s = settings or TrainSettings()
     g = s.generate
     if n is not None and n < 1:
-        raise CommandError("--n must be at least 1")
+        raise UsageError("--n must be at least 1")
     if temperature is not None and temperature < 0:
-        raise CommandError("--temperature must be >= 0 (0 = greedy)")
+        raise UsageError("--temperature must be >= 0 (0 = greedy)")
     if top_p is not None and not 0 < top_p <= 1:
-        raise CommandError("--top-p must be in (0, 1]")
+        raise UsageError("--top-p must be in (0, 1]")
     if top_k is not None and top_k < 1:
-        raise CommandError("--top-k must be at least 1")
+        raise UsageError("--top-k must be at least 1")
     run = load_run(_resolve_run(checkpoint, s.storage_path), device)
     return generate_samples(
         run, prompt or None, n or g.n, out,
@@ -198,7 +199,7 @@ def evaluate(
         if tokens is None:
             run_json = run.checkpoint.parent / "run.json"
             if not run_json.is_file():
-                raise CommandError("give --tokens (token shards with a valid split) or --prompt")
+                raise UsageError("give --tokens (token shards with a valid split) or --prompt")
             tokens = Path(json.loads(run_json.read_text())["tokens"])
         sets = sets_from_shards(run.tokenizer, tokens, n_sets or e.n_condition_sets)
     return evaluate_run(

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from symcorpus.train.loop import latest_checkpoint
+from symcorpus.train.checkpoints import latest_checkpoint
 from symcorpus.train.model import GPT, GPTConfig, KVCache
 
 SOUNDFONTS = (

@@ -3,6 +3,9 @@ scaled_dot_product_attention, RMSNorm, a GELU MLP, and the output layer tied to 
 
 `forward(idx, targets, cache, start)` serves training (targets given) and sampling (a KVCache filled
 from position `start` on).
+
+It imports only PyTorch: the presets that name model shapes live in symcorpus.config.train, and the
+training runner turns a preset into a GPTConfig.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from symcorpus.config import PRESETS
-
 
 @dataclass
 class GPTConfig:
@@ -26,10 +27,6 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0
     rope_base: float = 10000.0
-
-    @classmethod
-    def preset(cls, name: str, vocab_size: int, block_size: int, dropout: float = 0.0) -> GPTConfig:
-        return cls(vocab_size=vocab_size, block_size=block_size, dropout=dropout, **PRESETS[name])
 
     def to_dict(self) -> dict:
         return asdict(self)

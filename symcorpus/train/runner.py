@@ -15,9 +15,10 @@ import pyarrow as pa
 
 from symcorpus.tokenizers.augment import Augmentation
 from symcorpus.train.balance import RepeatFactors, repeat_factors
-from symcorpus.config import TrainSettings
+from symcorpus.config import PRESETS, TrainSettings
+from symcorpus.train.checkpoints import latest_checkpoint
 from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files, start_epoch_clock
-from symcorpus.train.loop import latest_checkpoint, train_loop_per_worker
+from symcorpus.train.loop import train_loop_per_worker
 from symcorpus.train.model import GPTConfig
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,18 @@ def run_tokenizer_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "tokenizer"
 
 
+def preset_config(settings: TrainSettings, vocab_size: int) -> GPTConfig:
+    """The model that settings.preset names, for `vocab_size` tokens and settings.block_size."""
+    return GPTConfig(vocab_size=vocab_size, block_size=settings.block_size, dropout=settings.dropout,
+                     **PRESETS[settings.preset])
+
+
 def _model_config(settings: TrainSettings, vocab_size: int, run_dir: Path, init: Path | None) -> GPTConfig:
     """The shape of a resumed run or of the run we start from; a preset only for a new run."""
     source = latest_checkpoint(run_dir) if run_dir.is_dir() else None
     source = source or init
     if source is None:
-        return GPTConfig.preset(settings.preset, vocab_size, settings.block_size, settings.dropout)
+        return preset_config(settings, vocab_size)
     config = GPTConfig(**json.loads((source / "state.json").read_text())["model"])
     if config.vocab_size != vocab_size:
         raise ValueError(f"{source} was trained with {config.vocab_size} tokens, this tokenizer has {vocab_size}")
@@ -87,10 +94,10 @@ def train(
     ids: list[str] | None = None,
     no_ray: bool = False,
     ray_address: str | None = None,
-    condition_dropout: float | None = None,
     fault: dict | None = None,
 ) -> RunResult:
-    """Train (or resume) the run `name` under settings.storage_path on the train split of tok_dir."""
+    """Train (or resume) the run `name` under settings.storage_path on the train split of tok_dir.
+    Fine-tuning passes settings.for_finetune() (its dropout, balance and schedule) and `init`."""
     from symcorpus.tokenizers import load_tokenizer
 
     tok_dir = Path(tok_dir).resolve()
@@ -104,8 +111,7 @@ def train(
     if init is not None and init_dir is None:
         raise FileNotFoundError(f"no checkpoint in {init}")
     model = _model_config(settings, tokenizer.vocab_size, run_dir, init_dir)
-    dropout = settings.condition_dropout if condition_dropout is None else condition_dropout
-    fmt = SequenceFormat.of(tokenizer, dropout, settings.family_dropout)
+    fmt = SequenceFormat.of(tokenizer, settings.condition_dropout, settings.family_dropout)
     repeats = _repeat_factors(tokenizer, settings, tok_dir, ids)
     repeated = None if repeats is None else describe_repeats(tokenizer, repeats)
     for line in repeated or []:
