@@ -18,6 +18,7 @@ import pytest
 import symusic
 
 from symcorpus.music.abc_text import decode_abc, split_tunes
+from symcorpus.music.abc_voices import AbcError, split_bars, unequal_voices_reason, voice_bar_counts
 from symcorpus.music.convert import to_midi
 from symcorpus.tokenizers import Tokenizer, TokenizeError, build_tokenizer, load_tokenizer
 from symcorpus.tokenizers import abc as abc_tok
@@ -247,7 +248,7 @@ def test_abc_voices_are_interleaved_bar_by_bar_and_play_the_same(rel, index):
     text = abc_tok.normalize_abc(original)
     header, body = text.split("K:", 1)
     bar_lines = body.split("\n")[1:-1]
-    voices = abc_tok.voice_bar_counts(original)
+    voices = voice_bar_counts(original)
     assert len(voices) >= 2 and len(set(voices.values())) == 1
     assert len(bar_lines) == next(iter(voices.values()))
     for line in bar_lines:
@@ -293,16 +294,16 @@ def test_abc_unequal_voices_are_rejected_with_a_reason():
     original = tune_text("airdsAirs/book3.abc", 135)
     # Voice 2 loses its first bar.
     broken = original.replace("[V:2] f3g f2f2  |", "[V:2] ", 1)
-    counts = abc_tok.voice_bar_counts(broken)
+    counts = voice_bar_counts(broken)
     assert counts == {"1": 8, "2": 7, "3": 8}
-    with pytest.raises(abc_tok.AbcError) as error:
+    with pytest.raises(AbcError) as error:
         abc_tok.normalize_abc(broken)
     assert error.value.reason == "unequal_bar_counts" and "2=7" in str(error.value)
-    assert abc_tok.unequal_voices_reason(counts) and abc_tok.unequal_voices_reason({"1": 8}) is None
+    assert unequal_voices_reason(counts) and unequal_voices_reason({"1": 8}) is None
 
 
 def test_abc_bars_are_cut_at_every_kind_of_bar_line():
-    bars = abc_tok.split_bars('|: "Am"A2 !trill!B| [K:G]c2 |1 d :|2 e |] [1 f "a|b" ||')
+    bars = split_bars('|: "Am"A2 !trill!B| [K:G]c2 |1 d :|2 e |] [1 f "a|b" ||')
     assert bars == ['|: "Am"A2 !trill!B|', "[K:G]c2|1", "d:|2", "e|]", '[1 f "a|b"||']
 
 

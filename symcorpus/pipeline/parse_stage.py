@@ -24,7 +24,7 @@ from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, pack
 from symcorpus.music.notes import note_table, quarter_notes, summarize
 from symcorpus.music.parse import ParseError, parse_piece
 from symcorpus.music.quality import evaluate, rules_for
-from symcorpus.tokenizers.abc import voice_bar_counts
+from symcorpus.music.abc_voices import voice_bar_counts
 from symcorpus.pipeline.ingest import IngestFailure, Item, Record, Skipped, read_unit
 from symcorpus.config import DedupSettings, Settings
 

@@ -118,7 +118,7 @@ def tokenize_batches(batches: Iterator[pa.RecordBatch], tokenizer_json: str) -> 
                     raise TokenizeError("no_tokens", "nothing to tokenize")
                 conditions = tok.encode_conditions(row)
             except TokenizeError as e:
-                values = [row["id"], 0, None, None, None, row["split"], e.reason, str(e.args[0])]
+                values = [row["id"], 0, None, None, None, row["split"], e.reason, e.detail]
                 for name, value in zip(_OUTPUT.names, values):
                     out[name].append(value)
                 continue

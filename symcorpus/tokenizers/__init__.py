@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from symcorpus.errors import ReasonError
 from symcorpus.tokenizers import abc as abc_tok
 from symcorpus.tokenizers import remi
 from symcorpus.tokenizers.conditions import FAMILIES, ConditionVocab
@@ -33,12 +34,9 @@ FORMAT_VERSION = 1
 __all__ = ["KINDS", "TokenizeError", "Tokenizer", "TokenizeSettings", "build_tokenizer", "load_tokenizer"]
 
 
-class TokenizeError(ValueError):
-    """A piece this tokenizer cannot take; `reason` is a short code for the rejects table."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class TokenizeError(ReasonError):
+    """A piece this tokenizer cannot take; `reason` is a short code for the rejects table, `detail`
+    says why."""
 
 
 class Tokenizer:
@@ -127,7 +125,7 @@ class Tokenizer:
         try:
             tune = abc_tok.normalize_tune(decode_abc(data), self.settings.abc_max_annotation)
         except abc_tok.AbcError as e:
-            raise TokenizeError(e.reason, str(e.args[0])) from None
+            raise TokenizeError(e.reason, e.detail) from None
         ids = self.abc.encode_lines(tune.header + tune.bars)
         header = [i for line in ids[: len(tune.header)] for i in line]
         try:
