@@ -1,4 +1,4 @@
-"""Labels (music/labels.py) and the composer catalog, on the metadata of music21's real corpus."""
+"""Labels (music/labels/) and the composer catalog, on the metadata of music21's real corpus."""
 
 from __future__ import annotations
 
@@ -13,32 +13,14 @@ from collections import Counter
 import pytest
 
 from symcorpus.music.abc_text import decode_abc, parse_header, split_tunes
-from symcorpus.music.labels import (
-    COMPOSERS_CSV,
-    GENRE_WORDS,
-    GENRES,
-    INSTRUMENTATIONS,
-    LABELS,
-    LENGTH_CLASSES,
-    MUSIC21_COLLECTIONS,
-    ORIGINS,
-    PERIODS,
-    PLAIN_TEMPO_WORDS,
-    TEMPO_WORDS,
-    LabelInput,
-    composer_credit,
-    composers,
-    genre_of_rhythm,
-    genre_of_title,
-    length_class,
-    match_composer,
-    music21_collection,
-    music21_part_names,
-    origin_of,
-    piece_labels,
-    plain_tempo_word,
-    tempo_word,
-)
+from symcorpus.music.labels import LABELS, LabelInput, piece_labels
+from symcorpus.music.labels.composers import COMPOSERS_CSV, PERIODS, composers, match_composer
+from symcorpus.music.labels.credits import composer_credit
+from symcorpus.music.labels.genres import GENRE_WORDS, GENRES, genre_of_rhythm, genre_of_title
+from symcorpus.music.labels.instrumentation import INSTRUMENTATIONS, music21_part_names
+from symcorpus.music.labels.music21_corpus import MUSIC21_COLLECTIONS, music21_collection
+from symcorpus.music.labels.places import ORIGINS, origin_of
+from symcorpus.music.labels.tempo import LENGTH_CLASSES, PLAIN_TEMPO_WORDS, TEMPO_WORDS, length_class, plain_tempo_word, tempo_word
 from symcorpus.music.notes import summarize
 from symcorpus.music.parse import Limits, parse_piece
 
@@ -71,7 +53,7 @@ def all_tunes():
 
 
 def test_catalog_rows_are_sane():
-    with open(COMPOSERS_CSV, encoding="utf-8", newline="") as f:
+    with COMPOSERS_CSV.open("r", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["composer", "aliases", "period", "born", "died"]
     rows_by_name = Counter(r["composer"] for r in rows)
