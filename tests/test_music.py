@@ -8,7 +8,7 @@ import pytest
 import symusic
 
 from symcorpus.music.abc_text import decode_abc, parse_header, split_tunes
-from symcorpus.music.convert import scale_tempo, transpose
+from symcorpus.testing.variants import scale_tempo, transpose
 from symcorpus.music.formats import detect_format, sniff_format
 from symcorpus.music.notes import TempoMap, canonical_notes, key_signature_name, summarize
 from symcorpus.music.parse import Limits, ParseError, check_midi_structure, parse_piece
