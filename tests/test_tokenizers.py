@@ -140,7 +140,7 @@ def test_remi_round_trip_is_lossless_at_the_grid(midi_from_abc):
         assert got["time_signatures"] == want["time_signatures"], name
         assert encoding.n_notes == score.note_num() == len(got["notes"])
         # Decoding then encoding again changes nothing.
-        assert np.array_equal(remi.encode_midi(midi, VOCAB).tokens, encoding.tokens), name
+        assert np.array_equal(remi.encode_score(symusic.Score.from_midi(midi), VOCAB).tokens, encoding.tokens), name
 
 
 def test_remi_round_trip_of_multi_track_scores_and_drums():
@@ -162,7 +162,7 @@ def test_remi_round_trip_of_multi_track_scores_and_drums():
 
 def test_remi_tokens_follow_the_grammar(midi_from_abc):
     names = ["<special>"] * VOCAB.offset + VOCAB.names()
-    tokens = remi.encode_midi(midi_from_abc[0][1], VOCAB).tokens
+    tokens = remi.encode_score(symusic.Score.from_midi(midi_from_abc[0][1]), VOCAB).tokens
     kinds = [names[t].split("_")[0] for t in tokens]
     assert kinds[:3] == ["Bar", "TimeSig", "Position"]
     for i, kind in enumerate(kinds):

@@ -112,11 +112,6 @@ def band_hashes(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return mixed.view(np.int64)
 
 
-def estimated_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
-    """MinHash estimate of the Jaccard similarity of the two shingle sets."""
-    return float(np.mean(np.asarray(sig_a) == np.asarray(sig_b)))
-
-
 def pack_signature(signature: np.ndarray) -> bytes:
     """A signature as little-endian uint32 bytes: one compact value per piece in Spark."""
     return np.asarray(signature, dtype="<u4").tobytes()

@@ -42,7 +42,6 @@ class PieceTooLong(ValueError):
 
 # Token kinds, in vocabulary order.
 BAR, TIMESIG, POSITION, TEMPO, PROGRAM, PITCH, VELOCITY, DURATION = range(8)
-KIND_NAMES = ("Bar", "TimeSig", "Position", "Tempo", "Program", "Pitch", "Velocity", "Duration")
 
 
 def _changes(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -292,10 +291,6 @@ def encode_score(score: symusic.Score, vocab: RemiVocab) -> RemiEncoding:
     bar_tempo = np.where(before >= 0, vocab.tempo0 + tempo_bin[np.maximum(before, 0)], -1) if n_tempos else \
         np.full(n_bars, -1, dtype=np.int64)
     return RemiEncoding(tokens.astype(np.int32), bar_off, vocab.ts0 + bar_ts, bar_tempo, n)
-
-
-def encode_midi(data: bytes, vocab: RemiVocab) -> RemiEncoding:
-    return encode_score(symusic.Score.from_midi(data), vocab)
 
 
 def chunk_encoding(encoding: RemiEncoding, vocab: RemiVocab, budget: int) -> list[np.ndarray]:

@@ -157,17 +157,3 @@ def instrumentation_of(info: LabelInput, folk: bool = False) -> str | None:
         if "strings" in kinds:
             return "Orchestral"  # string orchestra
     return None
-
-
-def music21_part_names(stream) -> list[str]:
-    """Part names of a music21 score for `LabelInput.part_names`: each part's name, or its
-    instrument's name when the part name is missing or generic ("MusicXML Part")."""
-    names = []
-    for part in getattr(stream, "parts", []):
-        name = (part.partName or "").strip()
-        if part_role(name) is None:
-            instrument = part.getInstrument(returnDefault=False)
-            alternative = (getattr(instrument, "instrumentName", None) or "").strip() if instrument else ""
-            name = alternative or name
-        names.append(name)
-    return names

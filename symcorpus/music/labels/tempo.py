@@ -12,8 +12,6 @@ TEMPO_CUTS: tuple[int, ...] = (40, 60, 70, 90, 110, 140, 160, 210)
 TEMPO_WORDS: tuple[str, ...] = (
     "Grave", "Largo", "Adagio", "Andante", "Moderato", "Allegro", "Vivace", "Presto", "Prestissimo",
 )
-PLAIN_TEMPO_CUTS: tuple[int, ...] = (80, 120, 160)
-PLAIN_TEMPO_WORDS: tuple[str, ...] = ("slow", "moderate", "fast", "very fast")
 LENGTH_CUTS: tuple[int, ...] = (30, 120, 300)  # seconds
 LENGTH_CLASSES: tuple[str, ...] = ("short fragment", "short piece", "medium-length piece", "long piece")
 
@@ -29,11 +27,6 @@ def tempo_word(bpm: float | None) -> str | None:
     """Italian tempo word for a quarter-note BPM: <=40 Grave, <=60 Largo, <=70 Adagio, <=90 Andante,
     <=110 Moderato, <=140 Allegro, <=160 Vivace, <=210 Presto, faster Prestissimo (MidiCaps)."""
     return _bin(bpm, TEMPO_CUTS, TEMPO_WORDS)
-
-
-def plain_tempo_word(bpm: float | None) -> str | None:
-    """Plain tempo word: <=80 slow, <=120 moderate, <=160 fast, faster very fast (MidiCaps)."""
-    return _bin(bpm, PLAIN_TEMPO_CUTS, PLAIN_TEMPO_WORDS)
 
 
 def length_class(seconds: float | None) -> str | None:
