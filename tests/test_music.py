@@ -10,7 +10,8 @@ import symusic
 from symcorpus.music.abc_text import decode_abc, parse_header, split_tunes
 from symcorpus.testing.variants import scale_tempo, transpose
 from symcorpus.music.formats import detect_format, sniff_format
-from symcorpus.music.notes import TempoMap, canonical_notes, key_signature_name, summarize
+from symcorpus.music.keys import key_signature_name
+from symcorpus.music.notes import TempoMap, canonical_notes, summarize
 from symcorpus.music.parse import Limits, ParseError, check_midi_structure, parse_piece
 
 from .conftest import HUMDRUM_FILES, M21, MUSICXML_FILES

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -508,3 +511,35 @@ def test_augmentation_moves_notes_tempo_and_their_conditions_together():
         Augmentation.of(build_tokenizer("abc", TokenizeSettings(max_seq_len=160), {}), 5, 8)
     shifts = aug.draw(np.linspace(0, 0.999, 1000), np.linspace(0, 0.999, 1000))
     assert shifts[0].min() == -5 and shifts[0].max() == 5 and shifts[1].min() == -8 and shifts[1].max() == 8
+
+
+BLOCK_SYMUSIC = """
+import importlib, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("symusic", "music21"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+from symcorpus.config import TokenizeSettings
+from symcorpus.tokenizers import build_tokenizer
+from symcorpus.tokenizers.conditions import FAMILIES
+assert build_tokenizer("abc", TokenizeSettings(), {}).kind == "abc"
+assert "symusic" not in sys.modules and len(FAMILIES) > 0
+"""
+
+
+def test_conditions_labels_and_the_abc_tokenizer_load_without_symusic():
+    """A process that only reads prompts or condition families (config, a trainer) need not load
+    symusic; only the REMI tokenizer does."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    modules = ["symcorpus.tokenizers.conditions", "symcorpus.tokenizers.special", "symcorpus.tokenizers.abc",
+               "symcorpus.music.labels", "symcorpus.music.keys", "symcorpus.music.abc_voices"]
+    done = subprocess.run([sys.executable, "-c", BLOCK_SYMUSIC, *modules], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    blocked = subprocess.run([sys.executable, "-c", BLOCK_SYMUSIC, "symcorpus.tokenizers.remi"], env=env,
+                             capture_output=True, text=True)
+    assert blocked.returncode != 0 and "blocked: symusic" in blocked.stderr  # the blocker does block
+

@@ -18,7 +18,8 @@ import symusic
 from symcorpus.arrays import mix64
 from symcorpus.music.chords import chord_names, progression_of_indices, recognize, window_histograms, windows
 from symcorpus.music.instruments import DRUMS, program_family
-from symcorpus.music.notes import DEFAULT_TIME_SIGNATURE, TempoMap, key_signature_name
+from symcorpus.music.keys import key_signature_name
+from symcorpus.music.notes import DEFAULT_TIME_SIGNATURE, TempoMap
 
 FEATURES = pa.struct(
     [

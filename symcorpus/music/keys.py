@@ -11,7 +11,7 @@ Profiles: Krumhansl-Kessler (probe-tone ratings), Aarden-Essen (note counts in t
 collection) and Temperley (Kostka-Payne textbook excerpts). Their values are published facts.
 
 Declared keys (MIDI key signatures, ABC `K:`) are never an input here, so accuracy against them
-measures the estimator.
+measures the estimator; `key_signature_name` and `abc_key` read them, for columns and for that check.
 """
 
 from __future__ import annotations
@@ -135,6 +135,21 @@ def key_of_notes(
     best = int(np.argmax(scores))
     probability = 1.0 / float(np.exp(scores - scores[best]).sum())
     return Key(best % 12, best >= 12, probability)
+
+
+# --------------------------------------------------------------------------------------------------
+# Declared keys: MIDI key signatures (spelled as the signature spells its tonic) and ABC `K:` fields
+
+_MAJOR_BY_FIFTHS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")
+_MINOR_BY_FIFTHS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#")
+
+
+def key_signature_name(sharps: int, minor: bool) -> str | None:
+    """A MIDI key signature (sharps, -7..7, and mode) as a name like 'D minor'."""
+    if not -7 <= sharps <= 7:
+        return None
+    names = _MINOR_BY_FIFTHS if minor else _MAJOR_BY_FIFTHS
+    return f"{names[sharps + 7]} {'minor' if minor else 'major'}"
 
 
 _ABC_KEY = re.compile(r"^\s*([A-Ga-g])([#b]?)\s*([A-Za-z]*)")

@@ -14,6 +14,7 @@ import numpy as np
 import symusic
 
 from symcorpus.music.instruments import program_name
+from symcorpus.music.keys import key_signature_name
 from symcorpus.music.parse import ParsedPiece
 
 DEFAULT_QPM = 120.0  # the MIDI default when a file has no tempo event
@@ -32,17 +33,6 @@ NOTE_DTYPE = np.dtype(
         ("track", "i4"),
     ]
 )
-
-_MAJOR_BY_FIFTHS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")
-_MINOR_BY_FIFTHS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#")
-
-
-def key_signature_name(sharps: int, minor: bool) -> str | None:
-    """A MIDI key signature (sharps, -7..7, and mode) as a name like 'D minor'."""
-    if not -7 <= sharps <= 7:
-        return None
-    names = _MINOR_BY_FIFTHS if minor else _MAJOR_BY_FIFTHS
-    return f"{names[sharps + 7]} {'minor' if minor else 'major'}"
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ import numpy as np
 
 from symcorpus.errors import ReasonError
 from symcorpus.tokenizers import abc as abc_tok
-from symcorpus.tokenizers import remi
 from symcorpus.tokenizers.conditions import FAMILIES, ConditionVocab
 from symcorpus.config import TokenizeSettings
 from symcorpus.tokenizers.special import BOS_ID, EOS_ID, PAD_ID, SEP_ID, SPECIAL_TOKENS
 
+# `remi` (and so symusic) is imported where a REMI tokenizer needs it: conditions, special tokens and
+# the ABC tokenizer load without it.
 KINDS = ("remi", "abc")
 TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
@@ -52,6 +53,8 @@ class Tokenizer:
         offset = len(SPECIAL_TOKENS)
         self.bpe_json = bpe_json if kind == "abc" else None
         if kind == "remi":
+            from symcorpus.tokenizers import remi
+
             self.remi = remi.RemiVocab(settings, offset)
             music_size = self.remi.size
         else:
@@ -86,6 +89,8 @@ class Tokenizer:
     def decode(self, tokens) -> bytes:
         """Music tokens to a file: MIDI bytes (remi) or ABC text (abc) that ABC readers accept."""
         if self.kind == "remi":
+            from symcorpus.tokenizers import remi
+
             return remi.decode_to_midi(tokens, self.remi)
         return abc_tok.playable(self.abc.decode(tokens)).encode("ascii")
 
@@ -106,6 +111,8 @@ class Tokenizer:
 
     def _encode_remi(self, midi: bytes) -> list[np.ndarray]:
         import symusic
+
+        from symcorpus.tokenizers import remi
 
         try:
             score = symusic.Score.from_midi(midi)
