@@ -22,6 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from symcorpus.errors import ReasonError
+from symcorpus.music.abc_text import without_comment
 
 KEEP_FIELDS = frozenset("LMQKVPU")
 KEEP_DIRECTIVES = ("%%score", "%%staves")
@@ -43,12 +44,6 @@ def to_ascii(text: str) -> str:
     """Accents folded (e -> e), tabs to spaces, anything else outside printable ASCII dropped."""
     folded = unicodedata.normalize("NFKD", text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", " "))
     return "".join(c for c in folded if c == "\n" or " " <= c <= "~")
-
-
-def _strip_comment(line: str) -> str:
-    """A line without its `%` comment (`\\%` is a literal percent sign)."""
-    m = re.search(r"(?<!\\)%", line)
-    return (line[: m.start()] if m else line).rstrip()
 
 
 def _drop_long_annotations(music: str, limit: int) -> str:
@@ -167,7 +162,7 @@ def parse_tune(text: str, max_annotation: int = 40) -> VoicedTune:
             if in_header and stripped.startswith(KEEP_DIRECTIVES):
                 tune.header.append(stripped)
             continue
-        line = _strip_comment(raw)
+        line = without_comment(raw).rstrip()
         if not line.strip():
             continue
         m = _FIELD.match(line)
