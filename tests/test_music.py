@@ -130,6 +130,8 @@ def test_bounds_are_errors_with_reasons(midi_from_abc, limits, reason):
     with pytest.raises(ParseError) as err:
         parse_piece(midi_from_abc[0][1], "midi", limits)
     assert err.value.reason == reason
+    # the errors table stores str(error): the reason code, then what was over the limit
+    assert str(err.value) == f"{reason}: {err.value.detail}" and "over max_" in err.value.detail
 
 
 def test_subprocess_time_limit():

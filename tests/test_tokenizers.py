@@ -440,6 +440,8 @@ def test_tokenizer_saves_and_loads(tmp_path):
     with pytest.raises(TokenizeError) as error:
         again.encode_music(b"MThd garbage", "midi")
     assert error.value.reason == "bad_midi"
+    # the rejects table stores reason and detail apart: the detail is symusic's message alone
+    assert error.value.detail and not error.value.detail.startswith("bad_midi")
     far = symusic.Score(1)  # one tick per quarter: the latest time MIDI can say is far past the limit
     track = symusic.Track("x", 0, False)
     track.notes.append(symusic.Note(2**28 - 1, 1, 60, 80))
