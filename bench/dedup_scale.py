@@ -2,7 +2,7 @@
 datasketch MinHash LSH over the same files.
 
 Records are music21's tunes (rendered by our converter) and variants of them (every kind in
-symcorpus.music.variants.MUST_MATCH), so duplicates are plentiful, as in a scraped corpus. For our
+symcorpus.testing.variants.MUST_MATCH), so duplicates are plentiful, as in a scraped corpus. For our
 build the manifest gives the dedup stage's own seconds; the driver's memory is read after the build
 (the JVM heap in use once cached blocks are dropped and a GC has run — local mode shares one JVM
 between driver and executor — and the Python driver's peak RSS). The datasketch side does the same
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from make_midi import base_midi  # noqa: E402
 
-from symcorpus.music.variants import MUST_MATCH  # noqa: E402
+from symcorpus.testing.variants import MUST_MATCH  # noqa: E402
 
 OUT = Path("bench/out")
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(str(Path(__file__).resolve().parent))  # after the stdlib: bench/ holds a tokenize.py
 from make_midi import make  # noqa: E402
 
-from symcorpus.music.chords import bar_chords  # noqa: E402
+from symcorpus.music.chords import chord_names, recognize, window_histograms, windows  # noqa: E402
 from symcorpus.music.features import TimeSignatureMap, bar_starts, piece_features  # noqa: E402
 from symcorpus.music.notes import note_table  # noqa: E402
 
@@ -60,7 +60,10 @@ def timed(fn, items, repeats: int) -> tuple[float, float]:
 def chords_only(score: symusic.Score, table: np.ndarray) -> list[str]:
     """What `piece_features` spends on chords: the bar grid, then one chord per bar."""
     end = float((table["onset"] + table["duration"]).max())
-    return bar_chords(table, bar_starts(TimeSignatureMap.of(score), end), end)
+    pitched = table[~table["is_drum"]]
+    onset = pitched["onset"]
+    starts, ends = windows(bar_starts(TimeSignatureMap.of(score), end), end)
+    return chord_names(recognize(*window_histograms(onset, onset + pitched["duration"], pitched["pitch"], starts, ends)))
 
 
 def music21_bar_chords(stream) -> list[str]:

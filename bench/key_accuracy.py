@@ -38,19 +38,11 @@ import symusic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from symcorpus.music.abc_text import decode_abc, parse_header, split_tunes  # noqa: E402
 from symcorpus.music.convert import to_midi  # noqa: E402
-from symcorpus.music.keys import (  # noqa: E402
-    KEY_CUES,
-    Key,
-    abc_key,
-    estimate_key,
-    key_cues,
-    key_of_notes,
-    mirex_score,
-    pitch_class_histogram,
-)
+from symcorpus.music.keys import KEY_CUES, Key, abc_key, key_cues, key_of_notes, mirex_score  # noqa: E402
 from symcorpus.music.notes import canonical_notes  # noqa: E402
 from symcorpus.music.parse import ParseError  # noqa: E402
 from symcorpus.sources.music21 import corpus_root as music21_corpus_root  # noqa: E402
+from symcorpus.testing.profile_key import estimate_key, pitch_class_histogram  # noqa: E402
 
 OUT = Path("bench/out")
 TUNING, HELD_OUT = 0, 1

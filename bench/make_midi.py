@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from symcorpus.music.abc_text import split_tunes  # noqa: E402
-from symcorpus.music.convert import scale_tempo, to_midi, transpose  # noqa: E402
+from symcorpus.music.convert import to_midi  # noqa: E402
+from symcorpus.testing.variants import scale_tempo, transpose  # noqa: E402
 from symcorpus.music.parse import ParseError  # noqa: E402
 from symcorpus.sources.music21 import corpus_root as music21_corpus_root  # noqa: E402
 

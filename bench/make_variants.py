@@ -5,7 +5,7 @@ same reel in O'Neill's and in Ryan's), so bases are first thinned until no two o
 their shingles (exact Jaccard, well below the 0.45 dedup threshold and far above the 0.07 that
 unrelated tunes reach at the 99.9th percentile); otherwise "unrelated" pairs would really be copies.
 
-Every variant kind in symcorpus.music.variants.MUST_MATCH must be found as a duplicate of its base:
+Every variant kind in symcorpus.testing.variants.MUST_MATCH must be found as a duplicate of its base:
 transposed, tempo-scaled, re-encoded at another resolution, instruments changed, tracks split or
 merged, 5% of notes dropped or added, velocities humanized, 10% trimmed, an intro added.
 """
@@ -25,7 +25,7 @@ from make_midi import base_midi  # noqa: E402
 
 from symcorpus.music.fingerprint import jaccard, shingles  # noqa: E402
 from symcorpus.music.notes import canonical_notes  # noqa: E402
-from symcorpus.music.variants import MUST_MATCH  # noqa: E402
+from symcorpus.testing.variants import MUST_MATCH  # noqa: E402
 
 DISTINCT_BELOW = 0.30
 

@@ -11,10 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 import symusic
 
-from symcorpus.music.convert import scale_tempo, transpose
 from symcorpus.music.fingerprint import jaccard, shingles
 from symcorpus.music.notes import canonical_notes
-from symcorpus.music.variants import MUST_MATCH, retick
+from symcorpus.testing.variants import MUST_MATCH, retick, scale_tempo, transpose
 from symcorpus.spark.build import build, restage
 from symcorpus.spark.split import split_of
 

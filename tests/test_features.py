@@ -20,9 +20,8 @@ from symcorpus.music.chords import (
     CHORD_NAMES,
     NO_CHORD,
     QUALITIES,
-    bar_chords,
-    beat_chords,
-    most_common_progression,
+    chord_names,
+    progression_of_indices,
     recognize,
     window_histograms,
     windows,
@@ -49,6 +48,18 @@ CHORALES = ["bwv1.6.mxl", "bwv10.7.mxl", "bwv101.7.mxl"]
 
 def features_of(score: symusic.Score) -> dict:
     return piece_features(score, note_table(score))
+
+
+def window_chords(table: np.ndarray, starts: np.ndarray, end: float) -> list[str]:
+    """One chord per window from grid starts (ticks; the last window ends at `end`), drums left out."""
+    pitched = table[~table["is_drum"]]
+    onset = pitched["onset"]
+    return chord_names(recognize(*window_histograms(onset, onset + pitched["duration"], pitched["pitch"],
+                                                    *windows(starts, end))))
+
+
+def most_common_progression(chords: list[str], length: int = 4) -> str | None:
+    return progression_of_indices(np.array([CHORD_NAMES.index(c) if c != NO_CHORD else -1 for c in chords]), length)
 
 
 def abc_tunes(rel: str, count: int) -> list[bytes]:
@@ -377,7 +388,7 @@ def test_beat_chords_agree_with_music21_chordify(chorales):
     for name, score in chorales.items():
         table = note_table(score)
         _, beats, end = metric_grid(score, table)
-        ours = beat_chords(table, beats, end)
+        ours = window_chords(table, beats, end)
         slices = [
             (float(c.offset), float(c.offset + c.quarterLength), c)
             for c in music21.corpus.parse(f"bach/{name}").chordify().flatten().getElementsByClass("Chord")
@@ -405,11 +416,11 @@ def test_bar_chords_of_a_chorale_follow_its_key(chorales):
     score = chorales["bwv10.7.mxl"]
     table = note_table(score)
     starts, _, end = metric_grid(score, table)
-    chords = [c for c in bar_chords(table, starts, end) if c != NO_CHORD]
+    chords = [c for c in window_chords(table, starts, end) if c != NO_CHORD]
     scale = {"G", "A", "Bb", "C", "D", "Eb", "F", "F#"}
     roots = [c[:2] if c[1:2] in ("#", "b") else c[:1] for c in chords]
     assert np.mean([r in scale for r in roots]) >= 0.9
-    assert features_of(score)["chords"] == bar_chords(table, starts, end)
+    assert features_of(score)["chords"] == window_chords(table, starts, end)
 
 
 def test_long_pieces_name_each_window_as_if_alone():

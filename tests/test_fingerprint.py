@@ -8,17 +8,19 @@ import numpy as np
 import pytest
 import symusic
 
-from symcorpus.music.convert import scale_tempo, transpose
 from symcorpus.music.fingerprint import (
     MinHasher,
     band_hashes,
-    estimated_similarity,
     jaccard,
     notes_hash,
+    pack_signature,
+    packed_similarities,
     shingles,
 )
 from symcorpus.music.notes import canonical_notes
-from symcorpus.music.variants import MUST_MATCH, change_instruments, humanize_velocities, merge_tracks, retick, split_tracks
+from symcorpus.testing.variants import (
+    MUST_MATCH, change_instruments, humanize_velocities, merge_tracks, retick, scale_tempo, split_tracks, transpose,
+)
 from symcorpus.spark.split import split_of
 
 
@@ -81,7 +83,7 @@ def test_minhash_estimates_jaccard(midi_from_abc):
     for _, midi in midi_from_abc[:6]:
         a = shingles(notes_of(midi))
         b = shingles(notes_of(MUST_MATCH["notes_dropped_5pct"](midi, rng)))
-        estimate = estimated_similarity(hasher.signature(a), hasher.signature(b))
+        estimate = packed_similarities([pack_signature(hasher.signature(a))], [pack_signature(hasher.signature(b))])[0]
         assert abs(estimate - jaccard(a, b)) < 0.12
 
 

@@ -7,19 +7,11 @@ import pytest
 import symusic
 
 from symcorpus.music.abc_text import decode_abc, parse_header, split_tunes
-from symcorpus.music.convert import to_midi, transpose
-from symcorpus.music.keys import (
-    KEY_CUES,
-    KEY_WEIGHTS,
-    Key,
-    abc_key,
-    estimate_key,
-    key_cues,
-    key_of_notes,
-    mirex_score,
-    pitch_class_histogram,
-)
+from symcorpus.music.convert import to_midi
+from symcorpus.music.keys import KEY_CUES, KEY_WEIGHTS, Key, abc_key, key_cues, key_of_notes, mirex_score
 from symcorpus.music.notes import canonical_notes
+from symcorpus.testing.profile_key import estimate_key, pitch_class_histogram
+from symcorpus.testing.variants import transpose
 
 from .conftest import M21
 

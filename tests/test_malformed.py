@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from symcorpus.music.convert import transpose
+from symcorpus.testing.variants import transpose
 from symcorpus.spark.build import build
 
 from .conftest import M21, MUSICXML_FILES, make_settings

@@ -8,9 +8,10 @@ import pytest
 import symusic
 
 from symcorpus.music.abc_text import decode_abc, parse_header, split_tunes
-from symcorpus.music.convert import scale_tempo, transpose
+from symcorpus.testing.variants import scale_tempo, transpose
 from symcorpus.music.formats import detect_format, sniff_format
-from symcorpus.music.notes import TempoMap, canonical_notes, key_signature_name, summarize
+from symcorpus.music.keys import key_signature_name
+from symcorpus.music.notes import TempoMap, canonical_notes, summarize
 from symcorpus.music.parse import Limits, ParseError, check_midi_structure, parse_piece
 
 from .conftest import HUMDRUM_FILES, M21, MUSICXML_FILES
@@ -129,6 +130,8 @@ def test_bounds_are_errors_with_reasons(midi_from_abc, limits, reason):
     with pytest.raises(ParseError) as err:
         parse_piece(midi_from_abc[0][1], "midi", limits)
     assert err.value.reason == reason
+    # the errors table stores str(error): the reason code, then what was over the limit
+    assert str(err.value) == f"{reason}: {err.value.detail}" and "over max_" in err.value.detail
 
 
 def test_subprocess_time_limit():

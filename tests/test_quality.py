@@ -6,13 +6,13 @@ import pytest
 import symusic
 
 from symcorpus.music.abc_text import decode_abc, split_tunes
+from symcorpus.music.abc_voices import voice_bar_counts
 from symcorpus.music.convert import to_midi
 from symcorpus.music.features import piece_features
 from symcorpus.music.notes import note_table, summarize
 from symcorpus.music.parse import Limits, parse_piece
 from symcorpus.music.quality import DEFAULT_RULES, RULE_CODES, evaluate, rules_for
 from symcorpus.config import SettingsError, load_settings
-from symcorpus.tokenizers.abc import voice_bar_counts
 
 from .conftest import M21
 from .musical_rejects import UNEQUAL_VOICES_ABC, musical_rejects

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import pytest
 import symusic
 
 from symcorpus.music.abc_text import decode_abc, split_tunes
+from symcorpus.music.abc_voices import AbcError, split_bars, unequal_voices_reason, voice_bar_counts
 from symcorpus.music.convert import to_midi
 from symcorpus.tokenizers import Tokenizer, TokenizeError, build_tokenizer, load_tokenizer
 from symcorpus.tokenizers import abc as abc_tok
@@ -139,7 +143,7 @@ def test_remi_round_trip_is_lossless_at_the_grid(midi_from_abc):
         assert got["time_signatures"] == want["time_signatures"], name
         assert encoding.n_notes == score.note_num() == len(got["notes"])
         # Decoding then encoding again changes nothing.
-        assert np.array_equal(remi.encode_midi(midi, VOCAB).tokens, encoding.tokens), name
+        assert np.array_equal(remi.encode_score(symusic.Score.from_midi(midi), VOCAB).tokens, encoding.tokens), name
 
 
 def test_remi_round_trip_of_multi_track_scores_and_drums():
@@ -161,7 +165,7 @@ def test_remi_round_trip_of_multi_track_scores_and_drums():
 
 def test_remi_tokens_follow_the_grammar(midi_from_abc):
     names = ["<special>"] * VOCAB.offset + VOCAB.names()
-    tokens = remi.encode_midi(midi_from_abc[0][1], VOCAB).tokens
+    tokens = remi.encode_score(symusic.Score.from_midi(midi_from_abc[0][1]), VOCAB).tokens
     kinds = [names[t].split("_")[0] for t in tokens]
     assert kinds[:3] == ["Bar", "TimeSig", "Position"]
     for i, kind in enumerate(kinds):
@@ -247,7 +251,7 @@ def test_abc_voices_are_interleaved_bar_by_bar_and_play_the_same(rel, index):
     text = abc_tok.normalize_abc(original)
     header, body = text.split("K:", 1)
     bar_lines = body.split("\n")[1:-1]
-    voices = abc_tok.voice_bar_counts(original)
+    voices = voice_bar_counts(original)
     assert len(voices) >= 2 and len(set(voices.values())) == 1
     assert len(bar_lines) == next(iter(voices.values()))
     for line in bar_lines:
@@ -293,16 +297,16 @@ def test_abc_unequal_voices_are_rejected_with_a_reason():
     original = tune_text("airdsAirs/book3.abc", 135)
     # Voice 2 loses its first bar.
     broken = original.replace("[V:2] f3g f2f2  |", "[V:2] ", 1)
-    counts = abc_tok.voice_bar_counts(broken)
+    counts = voice_bar_counts(broken)
     assert counts == {"1": 8, "2": 7, "3": 8}
-    with pytest.raises(abc_tok.AbcError) as error:
+    with pytest.raises(AbcError) as error:
         abc_tok.normalize_abc(broken)
     assert error.value.reason == "unequal_bar_counts" and "2=7" in str(error.value)
-    assert abc_tok.unequal_voices_reason(counts) and abc_tok.unequal_voices_reason({"1": 8}) is None
+    assert unequal_voices_reason(counts) and unequal_voices_reason({"1": 8}) is None
 
 
 def test_abc_bars_are_cut_at_every_kind_of_bar_line():
-    bars = abc_tok.split_bars('|: "Am"A2 !trill!B| [K:G]c2 |1 d :|2 e |] [1 f "a|b" ||')
+    bars = split_bars('|: "Am"A2 !trill!B| [K:G]c2 |1 d :|2 e |] [1 f "a|b" ||')
     assert bars == ['|: "Am"A2 !trill!B|', "[K:G]c2|1", "d:|2", "e|]", '[1 f "a|b"||']
 
 
@@ -436,6 +440,8 @@ def test_tokenizer_saves_and_loads(tmp_path):
     with pytest.raises(TokenizeError) as error:
         again.encode_music(b"MThd garbage", "midi")
     assert error.value.reason == "bad_midi"
+    # the rejects table stores reason and detail apart: the detail is symusic's message alone
+    assert error.value.detail and not error.value.detail.startswith("bad_midi")
     far = symusic.Score(1)  # one tick per quarter: the latest time MIDI can say is far past the limit
     track = symusic.Track("x", 0, False)
     track.notes.append(symusic.Note(2**28 - 1, 1, 60, 80))
@@ -507,3 +513,35 @@ def test_augmentation_moves_notes_tempo_and_their_conditions_together():
         Augmentation.of(build_tokenizer("abc", TokenizeSettings(max_seq_len=160), {}), 5, 8)
     shifts = aug.draw(np.linspace(0, 0.999, 1000), np.linspace(0, 0.999, 1000))
     assert shifts[0].min() == -5 and shifts[0].max() == 5 and shifts[1].min() == -8 and shifts[1].max() == 8
+
+
+BLOCK_SYMUSIC = """
+import importlib, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("symusic", "music21"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+from symcorpus.config import TokenizeSettings
+from symcorpus.tokenizers import build_tokenizer
+from symcorpus.tokenizers.conditions import FAMILIES
+assert build_tokenizer("abc", TokenizeSettings(), {}).kind == "abc"
+assert "symusic" not in sys.modules and len(FAMILIES) > 0
+"""
+
+
+def test_conditions_labels_and_the_abc_tokenizer_load_without_symusic():
+    """A process that only reads prompts or condition families (config, a trainer) need not load
+    symusic; only the REMI tokenizer does."""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    modules = ["symcorpus.tokenizers.conditions", "symcorpus.tokenizers.special", "symcorpus.tokenizers.abc",
+               "symcorpus.music.labels", "symcorpus.music.keys", "symcorpus.music.abc_voices"]
+    done = subprocess.run([sys.executable, "-c", BLOCK_SYMUSIC, *modules], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    blocked = subprocess.run([sys.executable, "-c", BLOCK_SYMUSIC, "symcorpus.tokenizers.remi"], env=env,
+                             capture_output=True, text=True)
+    assert blocked.returncode != 0 and "blocked: symusic" in blocked.stderr  # the blocker does block
+

@@ -25,6 +25,7 @@ HEADER_FIELDS: dict[str, str] = {
 
 _TUNE_START = re.compile(rb"^X:", re.MULTILINE)
 _FIELD_LINE = re.compile(r"^([A-Za-z]):(.*)$")
+_COMMENT = re.compile(r"(?<!\\)%")  # `%` starts a comment unless escaped as `\%`
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,10 @@ def split_tunes(data: bytes) -> list[AbcTune]:
     return [AbcTune(i + 1, header + data[s:e]) for i, (s, e) in enumerate(zip(starts, ends))]
 
 
-def _strip_comment(value: str) -> str:
-    # `%` starts a comment unless escaped as `\%`.
-    return re.split(r"(?<!\\)%", value, maxsplit=1)[0].strip()
+def without_comment(text: str) -> str:
+    """The text before its `%` comment (`\\%` is a literal percent sign), unstripped."""
+    m = _COMMENT.search(text)
+    return text[: m.start()] if m else text
 
 
 def parse_header(text: str) -> dict[str, str]:
@@ -77,7 +79,7 @@ def parse_header(text: str) -> dict[str, str]:
         m = _FIELD_LINE.match(line)
         if not m:
             continue
-        letter, value = m.group(1), _strip_comment(m.group(2))
+        letter, value = m.group(1), without_comment(m.group(2)).strip()
         name = HEADER_FIELDS.get(letter)
         if name and value:
             values.setdefault(name, []).append(value)

@@ -131,14 +131,6 @@ def chord_names(indices: np.ndarray) -> list[str]:
     return _NAMES_AND_N[np.asarray(indices, dtype=np.int64)].tolist()  # -1 picks the trailing "N"
 
 
-def window_chord_indices(table: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Chord index per window (-1 = "N") for a note table (ticks, notes.TABLE_DTYPE); drums ignored."""
-    pitched = table[~table["is_drum"]] if table["is_drum"].any() else table
-    onset = pitched["onset"]
-    hist, bass = window_histograms(onset, onset + pitched["duration"], pitched["pitch"], starts, ends)
-    return recognize(hist, bass)
-
-
 def windows(starts: np.ndarray, end: float) -> tuple[np.ndarray, np.ndarray]:
     """Consecutive [start, end) windows from grid starts (ticks); the last one closes at `end`."""
     starts = np.asarray(starts, dtype=np.float64)
@@ -150,19 +142,9 @@ def windows(starts: np.ndarray, end: float) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def bar_chords(table: np.ndarray, bar_starts: np.ndarray, end: float) -> list[str]:
-    """One chord per bar; `bar_starts` in ticks (features.metric_grid), the last bar ends at `end`."""
-    return chord_names(window_chord_indices(table, *windows(bar_starts, end)))
-
-
-def beat_chords(table: np.ndarray, beat_starts: np.ndarray, end: float) -> list[str]:
-    """One chord per beat (the harmonic grain Amadeus tokenises); `beat_starts` in ticks
-    (features.metric_grid), the last beat ends at `end`."""
-    return chord_names(window_chord_indices(table, *windows(beat_starts, end)))
-
-
 def progression_of_indices(indices: np.ndarray, length: int = 4) -> str | None:
-    """`most_common_progression` over chord indices (-1 = "N"), vectorised."""
+    """The most frequent run of `length` consecutive chords (indices into CHORD_NAMES, -1 = "N")
+    with no "N" in it, as "C G Am F"; ties go to the run heard first. None when no such run exists."""
     indices = np.asarray(indices, dtype=np.int64)
     m = len(indices) - length + 1
     if length < 1 or m < 1:
@@ -193,12 +175,3 @@ def _progression_by_rows(indices: np.ndarray, length: int) -> str | None:
     _, first, counts = np.unique(runs, axis=0, return_index=True, return_counts=True)
     best = first[counts == counts.max()].min()
     return " ".join(CHORD_NAMES[k] for k in runs[best].tolist())
-
-
-_INDEX = {name: k for k, name in enumerate(CHORD_NAMES)}
-
-
-def most_common_progression(chords: list[str], length: int = 4) -> str | None:
-    """The most frequent run of `length` consecutive chords with no "N" in it, as "C G Am F";
-    ties go to the run heard first. None when no such run exists."""
-    return progression_of_indices(np.array([_INDEX.get(c, -1) for c in chords], dtype=np.int64), length)

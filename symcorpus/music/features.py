@@ -15,9 +15,11 @@ import numpy as np
 import pyarrow as pa
 import symusic
 
+from symcorpus.arrays import mix64
 from symcorpus.music.chords import chord_names, progression_of_indices, recognize, window_histograms, windows
 from symcorpus.music.instruments import DRUMS, program_family
-from symcorpus.music.notes import DEFAULT_TIME_SIGNATURE, TempoMap, key_signature_name
+from symcorpus.music.keys import key_signature_name
+from symcorpus.music.notes import DEFAULT_TIME_SIGNATURE, TempoMap
 
 FEATURES = pa.struct(
     [
@@ -198,18 +200,6 @@ def track_depths(depth: np.ndarray, track: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # Bars as content: repetition and loops
 
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
-_S1, _S2, _S3 = np.uint64(30), np.uint64(27), np.uint64(31)
-
-
-def _mix(key: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser: spreads an int64 key over 64 bits, so sums of keys rarely collide."""
-    z = key.view(np.uint64)
-    z = (z ^ (z >> _S1)) * _M1
-    z = (z ^ (z >> _S2)) * _M2
-    return z ^ (z >> _S3)
-
-
 def bar_hashes(table: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per bar, an order-free hash of its notes (onset within the bar, pitch, duration, drum flag)
     and its note count. Notes belong to the bar they start in (the last bar takes any later ones)."""
@@ -228,7 +218,7 @@ def bar_hashes(table: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.nd
     sums = np.zeros(n_bars, dtype=np.uint64)
     # Notes are sorted by onset, so each bar's notes are one run: a wrapping sum per run.
     filled = counts > 0
-    sums[filled] = np.add.reduceat(_mix(key), (counts.cumsum() - counts)[filled])
+    sums[filled] = np.add.reduceat(mix64(key), (counts.cumsum() - counts)[filled])
     return sums, counts
 
 

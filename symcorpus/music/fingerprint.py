@@ -16,20 +16,9 @@ import hashlib
 
 import numpy as np
 
+from symcorpus.arrays import mix64
+
 _U64 = np.uint64
-_MASK32 = _U64(0xFFFFFFFF)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """A fast 64-bit mixer (SplitMix64's finalizer): spreads structured integers over all bits."""
-    with np.errstate(over="ignore"):
-        x = x.astype(_U64, copy=True)
-        x ^= x >> _U64(30)
-        x *= _U64(0xBF58476D1CE4E5B9)
-        x ^= x >> _U64(27)
-        x *= _U64(0x94D049BB133111EB)
-        x ^= x >> _U64(31)
-    return x
 
 
 def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: int = 48) -> str:
@@ -92,7 +81,7 @@ def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
         for j in range(1, k):  # polynomial rolling combination of k consecutive tokens
             combined *= _U64(0x100000001B3)
             combined += tokens[j : j + n]
-    return np.unique(_splitmix64(combined))
+    return np.unique(mix64(combined))
 
 
 class MinHasher:
@@ -108,7 +97,7 @@ class MinHasher:
         """uint32 signature (as int64 for Arrow); all 2**32-1 for an empty set."""
         if len(shingle_set) == 0:
             return np.full(self.num_perm, 2**32 - 1, dtype=np.int64)
-        x = (_splitmix64(shingle_set) >> _U64(32))[:, None]
+        x = (mix64(shingle_set) >> _U64(32))[:, None]
         with np.errstate(over="ignore"):
             h = (x * self.a[None, :] + self.b[None, :]) >> _U64(32)
         return h.min(axis=0).astype(np.int64)
@@ -119,13 +108,8 @@ def band_hashes(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
     sig = np.asarray(signature, dtype=np.int64)[: bands * rows].astype(_U64).reshape(bands, rows)
     with np.errstate(over="ignore"):
         powers = _U64(0x9E3779B97F4A7C15) ** np.arange(1, rows + 1, dtype=_U64)
-        mixed = _splitmix64((sig * powers).sum(axis=1, dtype=_U64) + np.arange(bands, dtype=_U64))
+        mixed = mix64((sig * powers).sum(axis=1, dtype=_U64) + np.arange(bands, dtype=_U64))
     return mixed.view(np.int64)
-
-
-def estimated_similarity(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
-    """MinHash estimate of the Jaccard similarity of the two shingle sets."""
-    return float(np.mean(np.asarray(sig_a) == np.asarray(sig_b)))
 
 
 def pack_signature(signature: np.ndarray) -> bytes:

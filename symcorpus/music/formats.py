@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 MIDI, ABC, MUSICXML, HUMDRUM = "midi", "abc", "musicxml", "humdrum"
-FORMATS: tuple[str, ...] = (MIDI, ABC, MUSICXML, HUMDRUM)
 
 EXTENSIONS: dict[str, str] = {
     ".mid": MIDI, ".midi": MIDI, ".kar": MIDI, ".smf": MIDI,

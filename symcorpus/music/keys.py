@@ -11,7 +11,7 @@ Profiles: Krumhansl-Kessler (probe-tone ratings), Aarden-Essen (note counts in t
 collection) and Temperley (Kostka-Payne textbook excerpts). Their values are published facts.
 
 Declared keys (MIDI key signatures, ABC `K:`) are never an input here, so accuracy against them
-measures the estimator.
+measures the estimator; `key_signature_name` and `abc_key` read them, for columns and for that check.
 """
 
 from __future__ import annotations
@@ -41,39 +41,21 @@ PROFILES: dict[str, tuple[np.ndarray, np.ndarray]] = {
 }
 
 
-def _key_matrix(profile: str) -> np.ndarray:
-    """24 x 12: row k < 12 is the major key on tonic k, row 12 + k the minor key on tonic k,
-    each rotated profile centred and scaled so that a dot product is a Pearson correlation."""
-    major, minor = PROFILES[profile]
-    rows = [np.roll(major, k) for k in range(12)] + [np.roll(minor, k) for k in range(12)]
-    keys = np.array(rows, dtype=np.float64)
-    keys -= keys.mean(axis=1, keepdims=True)
-    return keys / np.linalg.norm(keys, axis=1, keepdims=True)
-
-
-_KEY_MATRICES = {name: _key_matrix(name) for name in PROFILES}
-
-
 @dataclass(frozen=True)
 class Key:
     tonic: int  # pitch class, 0 = C
     minor: bool
-    # key_of_notes: the key's probability under the fitted model, in (0, 1];
-    # estimate_key: the best correlation minus the runner-up's, in [0, 2].
-    confidence: float
+    confidence: float  # key_of_notes: the key's probability under the fitted model, in (0, 1]
 
     @property
     def name(self) -> str:
         return f"{PITCH_NAMES[self.tonic]} {'minor' if self.minor else 'major'}"
 
 
-DEFAULT_PROFILE = "temperley"  # best of the three on music21's folk tunes (BENCHMARKS.md)
-DEFAULT_FINAL_WEIGHT = 0.1
-
 # --------------------------------------------------------------------------------------------------
 # key_of_notes: several cues per candidate key, weighted
 
-# Candidate key k: tonic k % 12, minor when k >= 12 (the same order as _key_matrix's rows).
+# Candidate key k: tonic k % 12, minor when k >= 12.
 _TONIC = np.tile(np.arange(12), 2)
 _THIRD = np.repeat([4, 3], 12)  # semitones from tonic to the mode's third
 # _ROTATE[t, i] = (t + i) % 12: h[_ROTATE] lists h from each candidate tonic upwards, so every key's
@@ -155,27 +137,19 @@ def key_of_notes(
     return Key(best % 12, best >= 12, probability)
 
 
-def pitch_class_histogram(
-    pitch: np.ndarray, duration_q: np.ndarray, final_weight: float = DEFAULT_FINAL_WEIGHT
-) -> np.ndarray:
-    """Duration-weighted pitch-class histogram; `final_weight` adds the last note's pitch class
-    (as a share of the total), since tunes end on their tonic far more often than anywhere else."""
-    histogram = np.bincount(np.asarray(pitch) % 12, weights=np.asarray(duration_q, dtype=np.float64), minlength=12)
-    if final_weight and len(pitch) and histogram.sum() > 0:
-        histogram[int(pitch[-1]) % 12] += final_weight * histogram.sum()
-    return histogram
+# --------------------------------------------------------------------------------------------------
+# Declared keys: MIDI key signatures (spelled as the signature spells its tonic) and ABC `K:` fields
+
+_MAJOR_BY_FIFTHS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")
+_MINOR_BY_FIFTHS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#")
 
 
-def estimate_key(histogram: np.ndarray, profile: str = DEFAULT_PROFILE) -> Key | None:
-    """The key whose profile best correlates with `histogram`; None for an empty histogram."""
-    h = np.asarray(histogram, dtype=np.float64)
-    h = h - h.mean()
-    norm = np.linalg.norm(h)
-    if norm == 0:
+def key_signature_name(sharps: int, minor: bool) -> str | None:
+    """A MIDI key signature (sharps, -7..7, and mode) as a name like 'D minor'."""
+    if not -7 <= sharps <= 7:
         return None
-    scores = _KEY_MATRICES[profile] @ (h / norm)
-    best, runner_up = np.argsort(scores)[::-1][:2]
-    return Key(int(best % 12), bool(best >= 12), float(scores[best] - scores[runner_up]))
+    names = _MINOR_BY_FIFTHS if minor else _MAJOR_BY_FIFTHS
+    return f"{names[sharps + 7]} {'minor' if minor else 'major'}"
 
 
 _ABC_KEY = re.compile(r"^\s*([A-Ga-g])([#b]?)\s*([A-Za-z]*)")

@@ -14,6 +14,7 @@ import numpy as np
 import symusic
 
 from symcorpus.music.instruments import program_name
+from symcorpus.music.keys import key_signature_name
 from symcorpus.music.parse import ParsedPiece
 
 DEFAULT_QPM = 120.0  # the MIDI default when a file has no tempo event
@@ -32,17 +33,6 @@ NOTE_DTYPE = np.dtype(
         ("track", "i4"),
     ]
 )
-
-_MAJOR_BY_FIFTHS = ("Cb", "Gb", "Db", "Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#")
-_MINOR_BY_FIFTHS = ("Ab", "Eb", "Bb", "F", "C", "G", "D", "A", "E", "B", "F#", "C#", "G#", "D#", "A#")
-
-
-def key_signature_name(sharps: int, minor: bool) -> str | None:
-    """A MIDI key signature (sharps, -7..7, and mode) as a name like 'D minor'."""
-    if not -7 <= sharps <= 7:
-        return None
-    names = _MINOR_BY_FIFTHS if minor else _MAJOR_BY_FIFTHS
-    return f"{names[sharps + 7]} {'minor' if minor else 'major'}"
 
 
 @dataclass(frozen=True)
@@ -92,29 +82,42 @@ TABLE_DTYPE = np.dtype(
 )
 
 
-def note_table(score: symusic.Score) -> np.ndarray:
-    """Every note of the score in ticks (TABLE_DTYPE), sorted by onset, pitch, duration, track.
+def note_columns(score: symusic.Score) -> dict[str, np.ndarray]:
+    """Every note of the score in ticks, track after track as the file has them: one array per
+    TABLE_DTYPE field (onset, duration, pitch and velocity in symusic's own dtypes).
 
-    The one walk over a score's tracks: summaries, canonical notes and fingerprints all start here.
+    The one walk over a score's tracks: the note table (summaries, canonical notes, fingerprints,
+    features) and the REMI encoder, which sorts its own way, both start here.
     """
-    parts = []
+    raws, per_track = [], []  # per_track: (notes, program, is_drum, track index)
     for index, track in enumerate(score.tracks):
-        raw = track.notes.numpy()
-        n = len(raw["time"])
-        if n == 0:
-            continue
-        part = np.empty(n, dtype=TABLE_DTYPE)
-        part["onset"] = raw["time"]
-        part["duration"] = raw["duration"]
-        part["pitch"] = raw["pitch"]
-        part["velocity"] = raw["velocity"]
-        part["program"] = track.program
-        part["is_drum"] = track.is_drum
-        part["track"] = index
-        parts.append(part)
-    if not parts:
-        return np.empty(0, dtype=TABLE_DTYPE)
-    table = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        n = track.note_num()
+        if n:
+            raws.append(track.notes.numpy())
+            per_track.append((n, track.program, track.is_drum, index))
+    if not raws:
+        return {name: np.empty(0, dtype=TABLE_DTYPE[name]) for name in TABLE_DTYPE.names}
+    if len(raws) == 1:  # most pieces: views of symusic's arrays, constants filled
+        raw, (n, program, is_drum, index) = raws[0], per_track[0]
+        return {"onset": raw["time"], "duration": raw["duration"], "pitch": raw["pitch"],
+                "velocity": raw["velocity"], "program": np.full(n, program, dtype=TABLE_DTYPE["program"]),
+                "is_drum": np.full(n, is_drum, dtype=bool), "track": np.full(n, index, dtype=TABLE_DTYPE["track"])}
+    counts, programs, drums, tracks = (np.array(values) for values in zip(*per_track))
+    return {"onset": np.concatenate([raw["time"] for raw in raws]),
+            "duration": np.concatenate([raw["duration"] for raw in raws]),
+            "pitch": np.concatenate([raw["pitch"] for raw in raws]),
+            "velocity": np.concatenate([raw["velocity"] for raw in raws]),
+            "program": np.repeat(programs.astype(TABLE_DTYPE["program"]), counts),
+            "is_drum": np.repeat(drums.astype(bool), counts),
+            "track": np.repeat(tracks.astype(TABLE_DTYPE["track"]), counts)}
+
+
+def note_table(score: symusic.Score) -> np.ndarray:
+    """Every note of the score in ticks (TABLE_DTYPE), sorted by onset, pitch, duration, track."""
+    columns = note_columns(score)
+    table = np.empty(len(columns["onset"]), dtype=TABLE_DTYPE)
+    for name, values in columns.items():
+        table[name] = values
     return table[np.lexsort((table["track"], table["duration"], table["pitch"], table["onset"]))]
 
 

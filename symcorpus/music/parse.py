@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import symusic
 
+from symcorpus.errors import ReasonError
 from symcorpus.music import abc_text
 from symcorpus.music.formats import ABC, HUMDRUM, MIDI, MUSICXML
 
@@ -41,15 +42,8 @@ class Limits:
     strict_midi: bool = True
 
 
-class ParseError(Exception):
-    """A record we cannot read. `reason` is a stable short code; the message says why."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.args[0]}"
+class ParseError(ReasonError):
+    """A record we cannot read. `reason` is a stable short code; `detail` says why."""
 
 
 @dataclass

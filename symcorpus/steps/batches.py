@@ -10,21 +10,11 @@ import numpy as np
 import pyarrow as pa
 
 from symcorpus import schema
+from symcorpus.arrays import list_column
 from symcorpus.steps.base import Piece, Step, chain
 from symcorpus.steps.read import Read
 
 OUTPUT_BATCH_ROWS = 256
-
-
-def _numpy_list_column(values: list, arrow_type: pa.ListType) -> pa.Array:
-    """A list column from numpy arrays (or None) per row, without a Python object per element."""
-    lengths = np.array([0 if v is None else len(v) for v in values], dtype=np.int32)
-    offsets = np.zeros(len(values) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    present = [v for v in values if v is not None]
-    flat = np.concatenate(present) if present else np.empty(0)
-    mask = pa.array([v is None for v in values]) if len(present) < len(values) else None
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=arrow_type.value_type), mask=mask)
 
 
 def to_batch(rows: Sequence[dict[str, Any]], arrow_schema: pa.Schema) -> pa.RecordBatch:
@@ -33,7 +23,7 @@ def to_batch(rows: Sequence[dict[str, Any]], arrow_schema: pa.Schema) -> pa.Reco
     for field in arrow_schema:
         values = [row.get(field.name) for row in rows]
         if pa.types.is_list(field.type) and any(isinstance(v, np.ndarray) for v in values):
-            columns.append(_numpy_list_column(values, field.type))
+            columns.append(list_column(values, field.type))
         else:
             columns.append(pa.array(values, type=field.type))
     return pa.RecordBatch.from_arrays(columns, schema=arrow_schema)

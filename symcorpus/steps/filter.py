@@ -8,9 +8,9 @@ from typing import Any
 
 from symcorpus.config import FilterSettings
 from symcorpus.music.abc_text import decode_abc
+from symcorpus.music.abc_voices import voice_bar_counts
 from symcorpus.music.quality import evaluate, rules_for
 from symcorpus.steps.base import Filter, Piece
-from symcorpus.tokenizers.abc import voice_bar_counts
 
 
 @functools.lru_cache(maxsize=64)

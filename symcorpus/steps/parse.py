@@ -7,7 +7,7 @@ import symusic
 
 from symcorpus import schema
 from symcorpus.music.notes import note_table, summarize
-from symcorpus.music.parse import Limits, ParseError, parse_piece
+from symcorpus.music.parse import Limits, parse_piece
 from symcorpus.steps.base import PARSED, PENDING, Piece, Step
 
 
@@ -20,11 +20,8 @@ class Parse(Step):
 
     def process(self, piece: Piece) -> None:
         row = piece.row
-        try:
-            parsed = parse_piece(row["content"], row["format"], self.limits, name=row["path"].split("#")[0])
-        except ParseError as e:
-            piece.fail(self.name, str(e))
-            return
+        # A ParseError (a ReasonError) becomes this step's error row in Step.run.
+        parsed = parse_piece(row["content"], row["format"], self.limits, name=row["path"].split("#")[0])
         piece.score, piece.table, piece.abc_header = parsed.score, note_table(parsed.score), parsed.abc_header
         row.update(summarize(parsed, piece.table))
         row.update(status=schema.STATUS_OK, abc=parsed.abc_header, score_midi=parsed.rendered_midi,

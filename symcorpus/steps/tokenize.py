@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
+from symcorpus.arrays import list_column
 from symcorpus.schema import TOKENS
 from symcorpus.tokenizers import TokenizeError, Tokenizer
 from symcorpus.tokenizers.abc import AbcError, normalize_abc
@@ -86,7 +87,7 @@ def tokenize_batches(batches: Iterator[pa.RecordBatch], tokenizer_json: str) -> 
                     raise TokenizeError("no_tokens", "nothing to tokenize")
                 conditions = tok.encode_conditions(row)
             except TokenizeError as e:
-                values = [row["id"], 0, None, None, None, row["split"], e.reason, str(e.args[0])]
+                values = [row["id"], 0, None, None, None, row["split"], e.reason, e.detail]
                 for name, value in zip(OUTPUT.names, values):
                     out[name].append(value)
                 continue
@@ -99,10 +100,7 @@ def tokenize_batches(batches: Iterator[pa.RecordBatch], tokenizer_json: str) -> 
                 out["split"].append(row["split"])
                 out["reason"].append(None)
                 out["detail"].append(None)
-        tokens = pa.ListArray.from_arrays(
-            pa.array(_offsets(out["tokens"]), pa.int32()),
-            pa.array(_flat(out["tokens"]), pa.int32()),
-        )
+        tokens = list_column(out["tokens"], TOKENS.field("tokens").type)
         conditions = pa.array(out["conditions"], pa.list_(pa.int32()))
         yield pa.RecordBatch.from_arrays(
             [pa.array(out["id"], pa.string()), pa.array(out["chunk"], pa.int32()), tokens,
@@ -110,17 +108,3 @@ def tokenize_batches(batches: Iterator[pa.RecordBatch], tokenizer_json: str) -> 
              pa.array(out["reason"], pa.string()), pa.array(out["detail"], pa.string())],
             schema=OUTPUT,
         )
-
-
-def _offsets(lists: list) -> list[int]:
-    import numpy as np
-
-    lengths = np.array([0 if x is None else len(x) for x in lists], dtype=np.int64)
-    return np.concatenate([[0], np.cumsum(lengths)]).tolist()
-
-
-def _flat(lists: list):
-    import numpy as np
-
-    parts = [np.asarray(x, dtype=np.int32) for x in lists if x is not None]
-    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int32)

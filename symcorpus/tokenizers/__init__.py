@@ -20,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from symcorpus.errors import ReasonError
 from symcorpus.tokenizers import abc as abc_tok
-from symcorpus.tokenizers import remi
 from symcorpus.tokenizers.conditions import FAMILIES, ConditionVocab
 from symcorpus.config import TokenizeSettings
 from symcorpus.tokenizers.special import BOS_ID, EOS_ID, PAD_ID, SEP_ID, SPECIAL_TOKENS
 
+# `remi` (and so symusic) is imported where a REMI tokenizer needs it: conditions, special tokens and
+# the ABC tokenizer load without it.
 KINDS = ("remi", "abc")
 TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
@@ -33,12 +35,9 @@ FORMAT_VERSION = 1
 __all__ = ["KINDS", "TokenizeError", "Tokenizer", "TokenizeSettings", "build_tokenizer", "load_tokenizer"]
 
 
-class TokenizeError(ValueError):
-    """A piece this tokenizer cannot take; `reason` is a short code for the rejects table."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class TokenizeError(ReasonError):
+    """A piece this tokenizer cannot take; `reason` is a short code for the rejects table, `detail`
+    says why."""
 
 
 class Tokenizer:
@@ -54,6 +53,8 @@ class Tokenizer:
         offset = len(SPECIAL_TOKENS)
         self.bpe_json = bpe_json if kind == "abc" else None
         if kind == "remi":
+            from symcorpus.tokenizers import remi
+
             self.remi = remi.RemiVocab(settings, offset)
             music_size = self.remi.size
         else:
@@ -88,6 +89,8 @@ class Tokenizer:
     def decode(self, tokens) -> bytes:
         """Music tokens to a file: MIDI bytes (remi) or ABC text (abc) that ABC readers accept."""
         if self.kind == "remi":
+            from symcorpus.tokenizers import remi
+
             return remi.decode_to_midi(tokens, self.remi)
         return abc_tok.playable(self.abc.decode(tokens)).encode("ascii")
 
@@ -109,6 +112,8 @@ class Tokenizer:
     def _encode_remi(self, midi: bytes) -> list[np.ndarray]:
         import symusic
 
+        from symcorpus.tokenizers import remi
+
         try:
             score = symusic.Score.from_midi(midi)
         except Exception as e:  # symusic raises RuntimeError with its parser's message
@@ -127,7 +132,7 @@ class Tokenizer:
         try:
             tune = abc_tok.normalize_tune(decode_abc(data), self.settings.abc_max_annotation)
         except abc_tok.AbcError as e:
-            raise TokenizeError(e.reason, str(e.args[0])) from None
+            raise TokenizeError(e.reason, e.detail) from None
         ids = self.abc.encode_lines(tune.header + tune.bars)
         header = [i for line in ids[: len(tune.header)] for i in line]
         try:

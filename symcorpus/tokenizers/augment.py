@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pyarrow as pa
 
+from symcorpus.arrays import list_array, list_parts
 from symcorpus.music.keys import PITCH_NAMES, abc_key
 from symcorpus.music.labels import tempo_word
 from symcorpus.tokenizers.conditions import UNKNOWN
-from symcorpus.tokenizers.rows import list_array, list_parts
 
 _NO_TEMPO = -1
 

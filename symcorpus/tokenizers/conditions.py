@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from symcorpus.music.instruments import DRUMS, GM_PROGRAMS
-from symcorpus.music.keys import PITCH_NAMES
+from symcorpus.music.keys import PITCH_NAMES, key_signature_name
 from symcorpus.music.labels import (
     GENRES, INSTRUMENTATIONS, LENGTH_CLASSES, PERIODS, TEMPO_WORDS, composers, length_class, match_composer,
     tempo_word,
 )
-from symcorpus.music.notes import key_signature_name
 
 FAMILIES: tuple[str, ...] = (
     "period", "composer", "instrumentation", "genre", "key", "time_signature", "tempo", "instruments",

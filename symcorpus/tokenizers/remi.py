@@ -27,6 +27,7 @@ import numpy as np
 import symusic
 
 from symcorpus.music.instruments import program_name
+from symcorpus.music.notes import note_columns
 from symcorpus.config import TokenizeSettings
 from symcorpus.tokenizers.special import SPECIAL_TOKENS
 
@@ -42,7 +43,6 @@ class PieceTooLong(ValueError):
 
 # Token kinds, in vocabulary order.
 BAR, TIMESIG, POSITION, TEMPO, PROGRAM, PITCH, VELOCITY, DURATION = range(8)
-KIND_NAMES = ("Bar", "TimeSig", "Position", "Tempo", "Program", "Pitch", "Velocity", "Duration")
 
 
 def _changes(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -144,26 +144,6 @@ def _empty_encoding() -> RemiEncoding:
     return RemiEncoding(np.empty(0, dtype=np.int32), empty, empty, empty, 0)
 
 
-def note_arrays(score: symusic.Score) -> dict[str, np.ndarray]:
-    """Every note of the score in ticks with its program (drums = 128), unsorted."""
-    parts = []
-    for track in score.tracks:
-        if track.note_num() == 0:
-            continue
-        raw = track.notes.numpy()
-        program = DRUM_PROGRAM if track.is_drum else int(track.program) & 127
-        parts.append((raw, program, len(raw["time"])))
-    if not parts:
-        return {k: np.empty(0, dtype=np.int64) for k in ("time", "duration", "pitch", "velocity", "program")}
-    if len(parts) == 1:
-        raw, program, n = parts[0]
-        return {**{k: raw[k] for k in ("time", "duration", "pitch", "velocity")},
-                "program": np.full(n, program, dtype=np.int64)}
-    out = {k: np.concatenate([p[0][k] for p in parts]) for k in ("time", "duration", "pitch", "velocity")}
-    out["program"] = np.repeat(np.array([p[1] for p in parts], dtype=np.int64), [p[2] for p in parts])
-    return out
-
-
 def _grid_time(vocab: RemiVocab, ticks: int, tpq: int) -> int:
     """One tick time to grid steps, rounded half up (as RemiVocab.to_grid)."""
     return (int(ticks) * 2 * vocab.grid + tpq) // (2 * tpq)
@@ -222,17 +202,17 @@ def _tempos(vocab: RemiVocab, score: symusic.Score, tpq: int, end: int) -> tuple
 def encode_score(score: symusic.Score, vocab: RemiVocab) -> RemiEncoding:
     """The REMI+ tokens of a score (any ticks per quarter)."""
     tpq = max(int(score.ticks_per_quarter), 1)
-    notes = note_arrays(score)
-    n = len(notes["time"])
+    notes = note_columns(score)  # unsorted: the items below get their own sort key
+    n = len(notes["onset"])
     if n == 0:
         return _empty_encoding()
-    onset = vocab.to_grid(notes["time"], tpq)
+    onset = vocab.to_grid(notes["onset"], tpq)
     steps = np.minimum(vocab.to_grid(np.maximum(notes["duration"], 0), tpq), len(vocab.duration_lut) - 1)
     duration = vocab.duration_lut[steps]
     # symusic keeps pitches and velocities in int8: 0..127 in any file it reads.
     velocity = vocab.velocity_lut[np.maximum(notes["velocity"], 0)]
     pitch = np.maximum(notes["pitch"], 0).astype(np.int64)
-    program = notes["program"]
+    program = np.where(notes["is_drum"], DRUM_PROGRAM, notes["program"] & 127).astype(np.int64)
     end = int(onset.max())
     if end >= MAX_GRID_TIME:
         raise PieceTooLong(f"last onset at {end / vocab.grid:.0f} quarters")
@@ -292,10 +272,6 @@ def encode_score(score: symusic.Score, vocab: RemiVocab) -> RemiEncoding:
     bar_tempo = np.where(before >= 0, vocab.tempo0 + tempo_bin[np.maximum(before, 0)], -1) if n_tempos else \
         np.full(n_bars, -1, dtype=np.int64)
     return RemiEncoding(tokens.astype(np.int32), bar_off, vocab.ts0 + bar_ts, bar_tempo, n)
-
-
-def encode_midi(data: bytes, vocab: RemiVocab) -> RemiEncoding:
-    return encode_score(symusic.Score.from_midi(data), vocab)
 
 
 def chunk_encoding(encoding: RemiEncoding, vocab: RemiVocab, budget: int) -> list[np.ndarray]:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from symcorpus.tokenizers.rows import as_array, list_parts
+from symcorpus.arrays import as_array, list_parts
 
 if TYPE_CHECKING:
     from symcorpus.tokenizers.conditions import ConditionVocab

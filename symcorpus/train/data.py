@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from symcorpus.tokenizers.augment import Augmentation
-from symcorpus.tokenizers.rows import as_array, list_parts
+from symcorpus.arrays import as_array, list_parts, splitmix64 as _mix
 from symcorpus.train.balance import RepeatFactors, copies, repeat_rows
 
 COLUMNS = ["id", "chunk", "tokens", "conditions"]
@@ -69,14 +69,6 @@ def shard_files(tok_dir: str | Path, split: str) -> list[Path]:
     if not files:
         raise FileNotFoundError(f"no token shards in {Path(tok_dir) / split} (run `symcorpus tokenize` first)")
     return files
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: a well-spread 64-bit hash, vectorised."""
-    x = (x + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
 
 
 def _row_hash(ids: pa.Array, chunks: pa.Array, seed: int, epoch: int) -> np.ndarray:

@@ -11,11 +11,30 @@ from collections.abc import Callable
 import numpy as np
 import symusic
 
-from symcorpus.music.convert import scale_tempo, transpose
-
 
 def _score(midi: bytes) -> symusic.Score:
     return symusic.Score.from_midi(midi)
+
+
+def transpose(midi: bytes, semitones: int) -> bytes:
+    """Every pitched note moved by `semitones` (drums untouched), clipped to the MIDI range."""
+    score = _score(midi)
+    for track in score.tracks:
+        if track.is_drum:
+            continue
+        for note in track.notes:
+            note.pitch = min(127, max(0, note.pitch + semitones))
+    return score.dumps_midi()
+
+
+def scale_tempo(midi: bytes, factor: float) -> bytes:
+    """Same notes in ticks, every tempo multiplied by `factor` (faster when > 1)."""
+    score = _score(midi)
+    if len(score.tempos) == 0:
+        score.tempos.append(symusic.Tempo(0, 120.0))
+    for tempo in score.tempos:
+        tempo.qpm = tempo.qpm * factor
+    return score.dumps_midi()
 
 
 def _pitched_tracks(score: symusic.Score) -> list:

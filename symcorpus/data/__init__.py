@@ -1,0 +1,1 @@
+"""Data files shipped with the package (composers.csv), read with importlib.resources."""

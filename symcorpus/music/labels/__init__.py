@@ -1,0 +1,30 @@
+"""Text labels of a piece, NotaGen- and MidiCaps-style: period, composer, instrumentation, genre,
+origin, tempo word and length class.
+
+Every label comes from metadata a file declares (ABC `C:`/`O:`/`R:`/`T:`, score part names, General
+MIDI programs, the music21 corpus folder it sits in) or from a measured number (tempo, duration),
+through small data tables; nothing is guessed from the notes. A label we cannot support is None.
+
+One module per job:
+- composers: the catalog (symcorpus/data/composers.csv) and matching a credit to a row of it;
+- credits: what a `C:` credit names (a composer, traditional material, a collector, a place...);
+- places: `O:` as a country or region;
+- music21_corpus: what the files of one music21 corpus folder share;
+- instrumentation: NotaGen's classes from part names, GM programs and track counts;
+- genres: from `R:`, the title or the collection;
+- tempo: MidiCaps' tempo words and length classes;
+- piece: `LabelInput`, `LABELS` and `piece_labels`, which puts them together (the period is the
+  composer's; else Traditional for folk material; else a collection's period, e.g. the trecento).
+"""
+
+from symcorpus.music.labels.composers import PERIODS, Composer, composers, match_composer
+from symcorpus.music.labels.genres import GENRES
+from symcorpus.music.labels.instrumentation import INSTRUMENTATIONS
+from symcorpus.music.labels.piece import LABELS, LabelInput, piece_labels
+from symcorpus.music.labels.places import ORIGINS
+from symcorpus.music.labels.tempo import LENGTH_CLASSES, TEMPO_WORDS, length_class, tempo_word
+
+__all__ = [
+    "GENRES", "INSTRUMENTATIONS", "LABELS", "LENGTH_CLASSES", "ORIGINS", "PERIODS", "TEMPO_WORDS",
+    "Composer", "LabelInput", "composers", "length_class", "match_composer", "piece_labels", "tempo_word",
+]
