@@ -13,7 +13,8 @@ One module per job:
 - instrumentation: NotaGen's classes from part names, GM programs and track counts;
 - genres: from `R:`, the title or the collection;
 - tempo: MidiCaps' tempo words and length classes;
-- piece: `LabelInput`, `LABELS` and `piece_labels`, which puts them together (the period is the
+- inputs: `LabelInput`, what every label function reads
+- piece: `LABELS` and `piece_labels`, which puts them together (the period is the
   composer's; else Traditional for folk material; else a collection's period, e.g. the trecento).
 """
 

@@ -9,13 +9,11 @@ longest. Values are the genre vocabulary.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from symcorpus.music.labels.folding import PARENTHESES, fold_joined
+from symcorpus.music.labels.inputs import LabelInput
 from symcorpus.music.labels.music21_corpus import MUSIC21_COLLECTIONS
 
-if TYPE_CHECKING:
-    from symcorpus.music.labels.piece import LabelInput
 
 GENRE_WORDS: dict[str, str] = {
     # dance and tune types (ABC R:)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from symcorpus.music.instruments import GM_PROGRAMS
 from symcorpus.music.labels.folding import fold
+from symcorpus.music.labels.inputs import LabelInput
 
-if TYPE_CHECKING:
-    from symcorpus.music.labels.piece import LabelInput
 
 INSTRUMENTATIONS: tuple[str, ...] = (
     "Keyboard", "Chamber", "Orchestral", "Art Song", "Choral", "Vocal-Orchestral",

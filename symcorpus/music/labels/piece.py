@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pyarrow as pa
 
 from symcorpus.music.labels.composers import TRADITIONAL, match_composer
 from symcorpus.music.labels.credits import composer_credit
+from symcorpus.music.labels.inputs import LabelInput
 from symcorpus.music.labels.genres import genre_of
 from symcorpus.music.labels.instrumentation import instrumentation_of
 from symcorpus.music.labels.music21_corpus import MUSIC21_COLLECTIONS, music21_collection
@@ -20,27 +19,6 @@ LABELS = pa.struct(
         for name in ("period", "composer", "instrumentation", "genre", "origin", "tempo_word", "length_class")
     ]
 )
-
-
-@dataclass
-class LabelInput:
-    """What labelling reads of one piece. Every field may be None or empty."""
-
-    source: str | None = None
-    path: str | None = None
-    format: str | None = None
-    title: str | None = None
-    composer: str | None = None  # raw: ABC C: or the score's composer metadata
-    origin: str | None = None  # ABC O:
-    rhythm: str | None = None  # ABC R:
-    part_names: list[str] = field(default_factory=list)  # score parts with notes; not read for MIDI
-    instruments: list[str] = field(default_factory=list)  # General MIDI names, drums excluded
-    instrument_families: list[str] = field(default_factory=list)
-    has_drums: bool | None = None
-    n_tracks: int | None = None
-    tempo_bpm: float | None = None  # None when the file declares no tempo
-    duration_seconds: float | None = None
-    time_signature: str | None = None
 
 
 def piece_labels(info: LabelInput) -> dict[str, str | None]:
