@@ -14,7 +14,7 @@ from symcorpus.sources import (IngestFailure, Record, Skipped, SourceError, Unit
                                pack_partitions, read_unit, resolve_source)
 from symcorpus.sources.music21 import NAME as MUSIC21
 
-from ...conftest import M21
+from tests.conftest import M21
 
 TUNES = (M21 / "nottingham-dataset/reelsa-c.abc").read_bytes()
 

@@ -17,7 +17,7 @@ from symcorpus.steps import Fingerprint, LoadScore, Piece, Step, chain, run_loca
 from symcorpus.steps.batches import to_batch
 from symcorpus.steps.counts import local_outcomes, step_counts
 
-from ...conftest import M21
+from tests.conftest import M21
 
 SHORT_TUNE = b"X:1\nT:Too short\nM:4/4\nL:1/4\nK:C\nCDEF|\n"
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import M21
+from tests.conftest import M21
 
 SYMCORPUS = [sys.executable, "-m", "symcorpus.cli"]
 

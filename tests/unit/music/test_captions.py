@@ -39,7 +39,7 @@ from symcorpus.music.labels import (
 from symcorpus.music.notes import note_table, summarize
 from symcorpus.music.parse import Limits, ParseError, parse_piece
 
-from .conftest import M21
+from tests.conftest import M21
 
 COLLECTIONS = ["essenFolksong", "oneills1850", "ryansMammoth", "airdsAirs", "nottingham-dataset", "josquin",
                "miscFolk"]

@@ -13,7 +13,7 @@ from symcorpus.music.notes import canonical_notes
 from symcorpus.testing.profile_key import estimate_key, pitch_class_histogram
 from symcorpus.testing.variants import transpose
 
-from .conftest import M21
+from tests.conftest import M21
 
 # Collections whose K: states the mode; two files the previous estimator found hard.
 SAMPLE_FILES = ("oneills1850/0101-0200.abc", "miscFolk/northumbrianminstrelsyopus.abc")

@@ -19,7 +19,7 @@ from symcorpus.music.abc_text import split_tunes
 from symcorpus.spark.build import build
 from symcorpus.spark.publish import OutputExistsError
 
-from .conftest import ABC_FILES, HUMDRUM_FILES, M21, MUSICXML_FILES, make_settings
+from tests.conftest import ABC_FILES, HUMDRUM_FILES, M21, MUSICXML_FILES, make_settings
 
 
 def corpus_rows(out: Path) -> list[dict]:

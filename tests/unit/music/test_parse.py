@@ -14,7 +14,7 @@ from symcorpus.music.keys import key_signature_name
 from symcorpus.music.notes import TempoMap, canonical_notes, summarize
 from symcorpus.music.parse import Limits, ParseError, check_midi_structure, parse_piece
 
-from .conftest import HUMDRUM_FILES, M21, MUSICXML_FILES
+from tests.conftest import HUMDRUM_FILES, M21, MUSICXML_FILES
 
 
 def test_formats_by_extension_and_by_content(midi_from_abc):

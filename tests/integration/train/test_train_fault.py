@@ -8,7 +8,7 @@ import torch
 
 from symcorpus.train.runner import connect_ray, train
 
-from .test_train import session_tokens, tiny_settings
+from tests.integration.train.test_train import session_tokens, tiny_settings
 
 torch.set_num_threads(1)
 

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 import pyspark
 import pytest
 
-from .conftest import HUMDRUM_FILES, M21
+from tests.conftest import HUMDRUM_FILES, M21
 
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 DAEMON = SPARK_HOME / "sbin" / "spark-daemon.sh"

@@ -12,7 +12,7 @@ import pytest
 
 from symcorpus.spark.build import build
 
-from .conftest import M21, make_settings
+from tests.conftest import M21, make_settings
 
 
 def table_digests(out: Path) -> dict[str, list[str]]:

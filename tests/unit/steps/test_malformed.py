@@ -1,5 +1,7 @@
 """Bad input: hundreds of malformed files, each must end as an error row with a reason, while the
-build completes, the good files beside them are kept, and the counts add up."""
+build's steps go on, the good files beside them are kept, and the counts add up. The per-record
+steps run in this process (`steps.run_local`); tests/integration/spark/test_build.py checks that a
+Spark build publishes such rows."""
 
 from __future__ import annotations
 
@@ -11,13 +13,13 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
+from symcorpus import schema
+from symcorpus.steps import run_local
 from symcorpus.testing.variants import transpose
-from symcorpus.spark.build import build
 
-from .conftest import M21, MUSICXML_FILES, make_settings
+from tests.conftest import M21, MUSICXML_FILES, make_settings
 
 MAX_BYTES = 1 << 20  # the test build's bound: the zip bomb and the big file exceed it
 
@@ -130,7 +132,7 @@ def malformed_archives(root: Path, midi: bytes, rng: random.Random) -> list[tupl
 
 
 @pytest.fixture(scope="module")
-def malformed_build(spark, midi_from_abc, tmp_path_factory):
+def malformed_build(midi_from_abc, tmp_path_factory):
     rng = random.Random(20261123)
     root = tmp_path_factory.mktemp("malformed")
     bad_dir, archives = root / "bad", root / "archives"
@@ -151,18 +153,22 @@ def malformed_build(spark, midi_from_abc, tmp_path_factory):
     expected = [("bad", rel + ("#1" if rel.endswith(".abc") else "")) for rel in bad]
     expected += malformed_archives(archives, midi_from_abc[1][1], rng)
     sources = [str(bad_dir)] + [str(archives / n) for n in ("evil.zip", "corrupt.zip", "evil.tar.gz", "cut.tgz")]
-    result = build(sources, root / "out", make_settings(max_bytes=MAX_BYTES))
-    return result, expected
+    rows, counts = run_local(sources, make_settings(max_bytes=MAX_BYTES))
+    return rows, counts, expected
+
+
+def errors_of(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["status"] == schema.STATUS_ERROR]
 
 
 def test_at_least_200_malformed_inputs(malformed_build):
-    _, expected = malformed_build
+    *_, expected = malformed_build
     assert len(expected) >= 200
 
 
 def test_every_malformed_input_is_an_error_row_with_a_reason(malformed_build):
-    result, expected = malformed_build
-    errors = pq.read_table(result.out / "errors").to_pylist()
+    rows, _, expected = malformed_build
+    errors = errors_of(rows)
     by_key = {(e["source"], e["path"]): e for e in errors}
     missing = [key for key in expected if key not in by_key]
     assert not missing, f"{len(missing)} malformed inputs without an error row, e.g. {missing[:5]}"
@@ -175,8 +181,8 @@ def test_every_malformed_input_is_an_error_row_with_a_reason(malformed_build):
 
 
 def test_specific_reasons(malformed_build):
-    result, _ = malformed_build
-    reasons = {(e["source"], e["path"]): e["error"].split(":")[0] for e in pq.read_table(result.out / "errors").to_pylist()}
+    rows, *_ = malformed_build
+    reasons = {(e["source"], e["path"]): e["error"].split(":")[0] for e in errors_of(rows)}
     assert reasons[("evil", "../evil.mid")] == "unsafe_path"
     assert reasons[("evil", "bomb.mid")] == "too_large"
     assert reasons[("bad", "midi/big.mid")] == "too_large"
@@ -188,19 +194,12 @@ def test_specific_reasons(malformed_build):
 
 
 def test_good_files_beside_bad_ones_are_kept_and_counts_add_up(malformed_build):
-    result, expected = malformed_build
-    kept = []
-    for split in ("train", "valid", "test"):
-        kept += pq.read_table(result.out / "corpus" / split, columns=["source", "path"]).to_pylist()
-    duplicates = pq.read_table(result.out / "duplicates", columns=["source", "path"]).to_pylist()
-    # Some good files are copies of each other (fine.mid is good.mid; the cut archive holds
-    # transpositions of one tune): those are duplicates, still accounted for, never errors.
-    accounted = {(r["source"], r["path"]) for r in kept + duplicates}
+    rows, counts, expected = malformed_build
+    kept = {(r["source"], r["path"]) for r in rows if r["status"] == schema.STATUS_OK}
     assert {("bad", "good/one.mid"), ("bad", "good/two.abc#1"), ("bad", "good/two.abc#2"),
-            ("bad", "good/three.mxl"), ("evil", "good.mid"), ("evil-2", "fine.mid")} <= accounted
-    assert 0 < len({p for s, p in accounted if s == "cut"}) < 8  # the members before the cut
-    counts = json.loads((result.out / "manifest.json").read_text())["counts"]
-    assert counts["input"] == counts["kept"] + counts["duplicates"] + counts["rejected"] + counts["errors"]
-    assert counts["errors"] == len(expected)
-    assert counts["kept"] == len(kept)
-    assert counts["duplicates"] == len(duplicates)
+            ("bad", "good/three.mxl"), ("evil", "good.mid"), ("evil-2", "fine.mid")} <= kept
+    assert 0 < len({p for s, p in kept if s == "cut"}) < 8  # the members before the cut
+    records = [r for r in rows if r["status"] != schema.STATUS_SKIPPED]
+    stopped = sum(sum(c["errors"].values()) + sum(c["rejected"].values()) for c in counts.values())
+    assert len(records) == len(kept) + stopped  # every record kept or stopped by a step, with a reason
+    assert sum(sum(c["errors"].values()) for c in counts.values()) == len(expected)

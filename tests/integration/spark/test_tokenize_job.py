@@ -22,7 +22,7 @@ from symcorpus.tokenizers import load_tokenizer
 from symcorpus.tokenizers.abc import CHARS
 from symcorpus.config import TokenizeSettings
 
-from .conftest import M21, make_settings
+from tests.conftest import M21, make_settings
 
 SITE = Path(symusic.__file__).resolve().parents[1]
 SPLITS = ("train", "valid", "test")

@@ -14,8 +14,8 @@ from symcorpus.music.parse import Limits, parse_piece
 from symcorpus.music.quality import DEFAULT_RULES, RULE_CODES, evaluate, rules_for
 from symcorpus.config import SettingsError, load_settings
 
-from .conftest import M21
-from .musical_rejects import UNEQUAL_VOICES_ABC, musical_rejects
+from tests.conftest import M21
+from tests.unit.music.musical_rejects import UNEQUAL_VOICES_ABC, musical_rejects
 
 
 def fields_of(data: bytes, fmt: str = "midi") -> dict:

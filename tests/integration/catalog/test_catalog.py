@@ -23,7 +23,7 @@ from symcorpus.catalog.diff import diff_versions
 from symcorpus.music.abc_text import split_tunes
 from symcorpus.spark.build import build
 
-from .conftest import M21, make_settings
+from tests.conftest import M21, make_settings
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

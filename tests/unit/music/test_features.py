@@ -40,7 +40,7 @@ from symcorpus.music.keys import PITCH_NAMES
 from symcorpus.music.notes import note_table
 from symcorpus.music.parse import Limits, parse_piece
 
-from .conftest import M21
+from tests.conftest import M21
 
 PRIMITIVE = M21.parent / "midi" / "testPrimitive"
 CHORALES = ["bwv1.6.mxl", "bwv10.7.mxl", "bwv101.7.mxl"]

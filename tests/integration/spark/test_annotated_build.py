@@ -14,9 +14,9 @@ from symcorpus.spark.build import restage
 from symcorpus.spark.build import build
 from symcorpus.catalog.export import export_captions
 
-from .conftest import M21, make_settings
-from .musical_rejects import UNEQUAL_VOICES_ABC, musical_rejects
-from .test_build import corpus_rows
+from tests.conftest import M21, make_settings
+from tests.unit.music.musical_rejects import UNEQUAL_VOICES_ABC, musical_rejects
+from tests.integration.spark.test_build import corpus_rows
 
 
 @pytest.fixture(scope="module")

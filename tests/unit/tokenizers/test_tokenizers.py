@@ -29,7 +29,7 @@ from symcorpus.tokenizers import remi
 from symcorpus.tokenizers.conditions import FAMILIES, NONE, UNKNOWN, ConditionVocab, piece_values
 from symcorpus.config import SettingsError, TokenizeSettings
 
-from .conftest import M21
+from tests.conftest import M21
 
 SITE = Path(symusic.__file__).resolve().parents[1]
 PRIMITIVE = sorted((SITE / "music21" / "midi" / "testPrimitive").glob("*.mid"))
@@ -535,7 +535,7 @@ assert "symusic" not in sys.modules and len(FAMILIES) > 0
 def test_conditions_labels_and_the_abc_tokenizer_load_without_symusic():
     """A process that only reads prompts or condition families (config, a trainer) need not load
     symusic; only the REMI tokenizer does."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     modules = ["symcorpus.tokenizers.conditions", "symcorpus.tokenizers.special", "symcorpus.tokenizers.abc",
                "symcorpus.music.labels", "symcorpus.music.keys", "symcorpus.music.abc_voices"]

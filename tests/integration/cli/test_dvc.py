@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 
 

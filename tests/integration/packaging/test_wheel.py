@@ -17,9 +17,9 @@ import pytest
 
 from symcorpus.music.abc_text import split_tunes
 
-from .conftest import M21
+from tests.conftest import M21
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 # Run by the fresh venv's python: parse and annotate one ABC tune, print what came out.
 ANNOTATE = """

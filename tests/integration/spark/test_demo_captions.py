@@ -15,9 +15,9 @@ from symcorpus.music.captions import read_caption
 from symcorpus.spark.build import build
 from symcorpus.config import load_settings
 
-from .conftest import make_settings
+from tests.conftest import make_settings
 
-PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
 
 
 def _check_captions(batches):

@@ -17,7 +17,7 @@ from symcorpus.testing.variants import MUST_MATCH, retick, scale_tempo, transpos
 from symcorpus.spark.build import build, restage
 from symcorpus.spark.split import split_of
 
-from .conftest import make_settings
+from tests.conftest import make_settings
 
 FAMILY_VARIANTS = {
     "copy.mid": lambda m, rng: m,
@@ -151,7 +151,7 @@ SINGLES = [("oneills1850/1476-1555.abc", i) for i in (1, 2, 3, 5, 6, 9)]
 def test_real_duplicates_across_music21_collections(spark, tmp_path):
     from symcorpus.music.abc_text import split_tunes
 
-    from .conftest import M21
+    from tests.conftest import M21
 
     src = tmp_path / "tunes"
     names = {}

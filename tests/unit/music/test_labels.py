@@ -24,7 +24,7 @@ from symcorpus.music.labels.tempo import LENGTH_CLASSES, TEMPO_WORDS, length_cla
 from symcorpus.music.notes import summarize
 from symcorpus.music.parse import Limits, parse_piece
 
-from .conftest import M21
+from tests.conftest import M21
 
 
 def abc_tunes(collection: str | None = None):

@@ -15,7 +15,7 @@ import pytest
 
 from symcorpus.train.runner import train
 
-from .test_train import session_tokens, tiny_settings
+from tests.integration.train.test_train import session_tokens, tiny_settings
 
 RAY = str(Path(sys.executable).parent / "ray")
 

@@ -363,7 +363,7 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith("symcorpus"))))
 def test_the_model_imports_only_torch(tmp_path):
     code = MODEL_ALONE.format(blocked=repr(NOT_FOR_THE_MODEL))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["symcorpus", "symcorpus.train", "symcorpus.train.model"]
 
