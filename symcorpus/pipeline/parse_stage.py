@@ -216,7 +216,8 @@ def reuse_parsed(batches: Iterable[pa.RecordBatch], settings: Settings) -> Itera
         rows = []
         for row in batch.to_pylist():
             if row["status"] == STATUS_PARSED:
-                midi = row["content"] if row["format"] == "midi" else row["score_midi"]
+                # An .rmi piece keeps its Standard MIDI File, unwrapped, in score_midi.
+                midi = (row["score_midi"] or row["content"]) if row["format"] == "midi" else row["score_midi"]
                 score = symusic.Score.from_midi(midi)
                 row = annotate_and_filter(row, score, note_table(score), settings, row.get("abc"))
             rows.append(row)
@@ -234,7 +235,8 @@ def restage(batches: Iterable[pa.RecordBatch], settings: Settings, stages: tuple
     for batch in batches:
         rows = []
         for row in batch.to_pylist():
-            midi = row["content"] if row["format"] == "midi" else row["score_midi"]
+            # An .rmi piece keeps its Standard MIDI File, unwrapped, in score_midi.
+            midi = (row["score_midi"] or row["content"]) if row["format"] == "midi" else row["score_midi"]
             score = symusic.Score.from_midi(midi)
             table = note_table(score)
             row.update(fingerprints(score, settings.dedup, table))

@@ -178,7 +178,9 @@ def _corpus_frame(spark, corpus_dir: Path, kind: str):
     frame = spark.read.parquet(*directories)
     columns = set(frame.columns)
     if kind == "remi":
-        data = F.when(F.col("format") == "midi", F.col("content")).otherwise(F.col("score_midi"))
+        # An .rmi piece keeps its Standard MIDI File, unwrapped, in score_midi.
+        midi = F.coalesce(F.col("score_midi"), F.col("content"))
+        data = F.when(F.col("format") == "midi", midi).otherwise(F.col("score_midi"))
     else:
         data = F.when(F.col("format") == "abc", F.col("content"))
     selected = [F.col("id"), F.col("split"), F.col("format"), data.alias("data")]
