@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import symusic
 
+from symcorpus.music.convert import to_midi
 from symcorpus.music.features import piece_features
 from symcorpus.music.notes import note_table
 from symcorpus.music.tempo import (
@@ -25,7 +26,7 @@ from symcorpus.music.tempo import (
 )
 from symcorpus.testing.performance import notated_beat, perform, performed_tunes
 
-from .conftest import M21
+from .conftest import HUMDRUM_FILES, M21, MUSICXML_FILES
 
 N_TUNES = 150
 # Measured on these 150 performances (deterministic: seeded); the test holds the estimator to it.
@@ -79,6 +80,19 @@ def test_tempo_source_is_estimated_for_performances_and_declared_for_scores(tune
     for t, (_, tempo) in zip(tunes, sources["original"]):
         # abc2midi writes the notated beat as quarters per minute: Q:3/8=120 is 180 qpm.
         assert tempo == PieceTempo(DECLARED, pytest.approx(t.notated_bpm * t.beat_quarters, rel=1e-4), None)
+
+
+@pytest.mark.parametrize("rel", MUSICXML_FILES + HUMDRUM_FILES)
+def test_four_voice_chorales_give_their_quarter_beat(rel):
+    # Polyphony, as on a piano: Bach chorales (4/4, the quarter is the beat) played slow and quick.
+    # A slow one (bwv1.6 at 0.7 x 76 = 53 quarters a minute) comes out in eighths: the documented octave.
+    fmt = "humdrum" if rel.endswith(".krn") else "musicxml"
+    score = symusic.Score.from_midi(to_midi((M21 / rel).read_bytes(), fmt, name=rel))
+    for seed, factor in ((1, 0.7), (2, 1.0)):
+        played = perform(score, seed, tempo_factor=factor, rubato=0.1)
+        estimate = estimate_score_tempo(*_score(played.midi))
+        assert estimate is not None
+        assert abs(estimate.bpm / played.mean_qpm - 1) <= 0.04 or octave_nearer_preference(estimate.bpm, played.mean_qpm)
 
 
 # --------------------------------------------------------------------------------------------------
