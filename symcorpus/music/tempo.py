@@ -51,7 +51,7 @@ PREFERRED_BPM = 100.0  # centre of the tapping preference
 PREFERENCE_OCTAVES = 0.7  # its width (sd in octaves)
 MIN_ONSETS = 8  # distinct onsets (50 ms apart) needed for an estimate
 MIN_SPAN_S = 4.0
-MIN_CONFIDENCE = 0.05  # below: no regular pulse (onsets at random score ~0)
+MIN_CONFIDENCE = 0.05  # below: no regular pulse (onsets placed at random often score about this much)
 ONSET_MERGE_S = 0.05  # onsets closer than this count as one for MIN_ONSETS
 
 CANDIDATE_BPM = MIN_BPM * 2.0 ** np.arange(0.0, math.log2(MAX_BPM / MIN_BPM) + 1e-9, BPM_STEP_OCTAVES)
