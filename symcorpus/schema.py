@@ -39,7 +39,7 @@ _PARSE_FIELDS = [
     pa.field("has_drums", pa.bool_()),
     pa.field("ticks_per_beat", pa.int32()),
     pa.field("abc", ABC_HEADER),  # ABC header fields; null for other formats
-    pa.field("score_midi", pa.binary()),  # the notes as MIDI for non-MIDI formats; null for MIDI
+    pa.field("score_midi", pa.binary()),  # the notes as MIDI for non-MIDI formats; for MIDI null, or the SMF inside an .rmi
     pa.field("notes_hash", pa.string()),  # equal for the same notes (music/fingerprint.py)
     pa.field("title", pa.string()),  # declared: ABC T:, score metadata; null for MIDI
     pa.field("composer", pa.string()),  # declared, as written (labels.composer is the canonical name)

@@ -8,6 +8,7 @@ MIDI, ABC, MUSICXML, HUMDRUM = "midi", "abc", "musicxml", "humdrum"
 
 EXTENSIONS: dict[str, str] = {
     ".mid": MIDI, ".midi": MIDI, ".kar": MIDI, ".smf": MIDI,
+    ".rmi": MIDI,  # RIFF-wrapped MIDI: parse.unwrap_rmid takes out the Standard MIDI File
     ".abc": ABC,
     ".xml": MUSICXML, ".mxl": MUSICXML, ".musicxml": MUSICXML,
     ".krn": HUMDRUM,
@@ -24,8 +25,8 @@ def format_from_name(name: str) -> str | None:
 
 def sniff_format(head: bytes) -> str | None:
     """Format implied by a file's first bytes, or None when it looks like nothing we read."""
-    if head.startswith(b"MThd") or head.startswith(b"RIFF") and b"RMID" in head[:16]:
-        return MIDI
+    if head.startswith(b"MThd") or head[:4] == b"RIFF" and head[8:12] == b"RMID":
+        return MIDI  # a Standard MIDI File, bare or in a RIFF RMID wrapper ('RIFF' size 'RMID')
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"PK\x03\x04") and b"META-INF" in head:
         return MUSICXML  # compressed MusicXML (.mxl) is a zip with META-INF/container.xml

@@ -53,7 +53,8 @@ class ParsedPiece:
     format: str
     score: symusic.Score
     abc_header: dict[str, str] | None = None
-    # The notes as a Standard MIDI File, for formats other than MIDI, so later stages need no re-render.
+    # The notes as a Standard MIDI File, for formats other than MIDI (and the SMF inside a RIFF .rmi),
+    # so later stages need no re-render.
     rendered_midi: bytes | None = None
     # Title and composer where the format declares them (score metadata, ABC T:/C:).
     title: str | None = None
@@ -146,14 +147,45 @@ def check_midi_structure(data: bytes) -> None:
         raise ParseError("bad_midi", f"header declares {n_tracks} tracks, file has {found}")
 
 
+def unwrap_rmid(data: bytes) -> bytes:
+    """The Standard MIDI File inside a RIFF `RMID` file (.rmi): the payload of its `data` chunk.
+
+    Bytes that do not start with `RIFF` are returned as they are. The RIFF size and chunk sizes are
+    little-endian; chunks are padded to even length. Other chunks (LIST/INFO, DISP) are skipped.
+    """
+    if data[:4] != b"RIFF":
+        return data
+    if len(data) < 12:
+        raise ParseError("bad_midi", f"RIFF header truncated ({len(data)} bytes, needs 12)")
+    if data[8:12] != b"RMID":
+        raise ParseError("bad_midi", f"RIFF form {data[8:12]!r}, not RMID")
+    (riff_size,) = struct.unpack("<I", data[4:8])
+    end = 8 + riff_size
+    if end > len(data):
+        raise ParseError("bad_midi", f"RIFF declares {riff_size} bytes, file has {len(data) - 8}")
+    pos = 12
+    while pos + 8 <= end:
+        kind = data[pos : pos + 4]
+        (length,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+        over = pos + 8 + length - end
+        if over > 0:
+            raise ParseError("bad_midi", f"RIFF chunk {kind!r} at byte {pos} runs {over} bytes past the end")
+        if kind == b"data":
+            return data[pos + 8 : pos + 8 + length]
+        pos += 8 + length + (length & 1)
+    raise ParseError("bad_midi", "RIFF RMID file without a data chunk")
+
+
 def parse_midi(data: bytes, limits: Limits) -> ParsedPiece:
+    smf = unwrap_rmid(data)
     if limits.strict_midi:
-        check_midi_structure(data)
+        check_midi_structure(smf)
     try:
-        score = symusic.Score.from_midi(data)
+        score = symusic.Score.from_midi(smf)
     except Exception as e:  # symusic raises RuntimeError with MiniMidi's message
         raise ParseError("bad_midi", str(e).replace(": iostream error", "")) from None
-    return ParsedPiece(MIDI, score)
+    # Unwrapped, the notes are plain MIDI for later stages (which read `rendered_midi` when present).
+    return ParsedPiece(MIDI, score, rendered_midi=smf if smf is not data else None)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def _corpus_frame(spark, corpus_dir: Path, kind: str):
     frame = spark.read.parquet(*directories)
     columns = set(frame.columns)
     if kind == "remi":
-        data = F.when(F.col("format") == "midi", F.col("content")).otherwise(F.col("score_midi"))
+        # steps/parse.py stored_midi, as a column: an .rmi keeps its unwrapped MIDI in score_midi.
+        data = F.when(F.col("format") == "midi", F.coalesce("score_midi", "content")).otherwise(F.col("score_midi"))
     else:
         data = F.when(F.col("format") == "abc", F.col("content"))
     selected = [F.col("id"), F.col("split"), F.col("format"), data.alias("data")]

@@ -23,7 +23,7 @@ from symcorpus.steps.parse import LoadScore, Parse
 from symcorpus.steps.read import Read
 
 __all__ = ["PARSED", "PENDING", "Annotate", "Filter", "Fingerprint", "LoadScore", "Parse", "Piece", "Quality",
-           "Read", "Step", "build_steps", "chain", "restage_steps", "run_local"]
+           "Read", "Step", "build_steps", "chain", "restage_steps", "run_local", "run_records"]
 
 
 def build_steps(settings: Settings, cached: bool = False) -> list[Step]:
@@ -58,3 +58,10 @@ def run_local(source_specs: list[str], settings: Settings) -> tuple[list[dict[st
         units += [vars(u) for u in list_units(source, settings.ingest)]
     rows = [piece.row for piece in chain(read.run(units), steps)]
     return rows, step_counts([read.name] + [s.name for s in steps], local_outcomes(rows))
+
+
+def run_records(records, settings: Settings) -> list[dict[str, Any]]:
+    """Records (sources.Record) through the build steps in this process: one row each."""
+    from symcorpus.steps.read import record_piece
+
+    return [piece.row for piece in chain((record_piece(r) for r in records), build_steps(settings))]

@@ -39,8 +39,13 @@ class LoadScore(Step):
         if piece.score is not None:
             return
         row = piece.row
-        midi = row["content"] if row["format"] == "midi" else row["score_midi"]
-        piece.score = symusic.Score.from_midi(midi)
+        piece.score = symusic.Score.from_midi(stored_midi(row))
         piece.table = note_table(piece.score)
         piece.abc_header = row.get("abc")
         row["status"] = schema.STATUS_OK
+
+
+def stored_midi(row: dict) -> bytes:
+    """The notes of a stored row as MIDI: `score_midi` for other formats, and for MIDI files that
+    came wrapped (an .rmi keeps its unwrapped Standard MIDI File there), else the content itself."""
+    return row["score_midi"] if row["format"] != "midi" or row.get("score_midi") else row["content"]

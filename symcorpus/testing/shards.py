@@ -39,9 +39,9 @@ from symcorpus.sources import Record, records_from_bytes
 from symcorpus.sources.music21 import corpus_root as music21_corpus_root
 from symcorpus.spark.publish import SPLITS, code_version, file_sha256
 from symcorpus.spark.split import split_of
-from symcorpus.steps import build_steps, chain
+from symcorpus.steps import run_records
 from symcorpus.steps.batches import to_batch
-from symcorpus.steps.read import record_piece
+from symcorpus.steps.parse import stored_midi
 from symcorpus.steps.tokenize import label_values, normalized_abc, tokenize_batches
 from symcorpus.tokenizers import build_tokenizer
 from symcorpus.tokenizers.conditions import FAMILIES
@@ -74,8 +74,7 @@ def corpus_from_files(files: list[Path], out: Path, settings: Settings, source: 
         for item in records_from_bytes(source, Path(path).name, Path(path).read_bytes()):
             if isinstance(item, Record):
                 records.setdefault(item.id, item)  # an exact copy is one piece
-    pieces = (record_piece(r) for r in sorted(records.values(), key=lambda r: r.id))
-    rows = [piece.row for piece in chain(pieces, build_steps(settings))]
+    rows = run_records(sorted(records.values(), key=lambda r: r.id), settings)
     kept = [row for row in rows if row["status"] == schema.STATUS_OK]
     for row in kept:
         row["dedup_cluster"] = row["id"]
@@ -115,7 +114,7 @@ def _pieces(corpus_dir: Path, kind: str) -> list[dict[str, Any]]:
             rows += pq.read_table(shard).to_pylist()
     for row in rows:
         if kind == "remi":
-            row["data"] = row["content"] if row["format"] == "midi" else row["score_midi"]
+            row["data"] = stored_midi(row)
         else:
             row["data"] = row["content"] if row["format"] == "abc" else None
     return rows
