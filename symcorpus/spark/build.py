@@ -20,10 +20,13 @@ from typing import Any
 from symcorpus import schema
 from symcorpus.config import FilterSettings, Settings
 from symcorpus.music.quality import RULE_CODES
-from symcorpus.sources import Source, Unit, list_units, pack_partitions, resolve_source
+from symcorpus.sources import Source, Unit, pack_partitions
+from symcorpus.sources.listing import ListedSources
+from symcorpus.sources.listing import list_sources as list_all_sources
 from symcorpus.spark import cache as parse_cache
 from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
 from symcorpus.spark.frames import conform, spark_schema, units_frame, with_steps
+from symcorpus.spark.joins import reports as metadata_reports
 from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, corpus_manifest, prepare_out,
                                      publish_version)
 from symcorpus.spark.session import NoProgress, spark_session, stage_progress
@@ -51,20 +54,14 @@ def ingest_only(settings: Settings) -> Settings:
                             filter=FilterSettings(rules={code: False for code in RULE_CODES}))
 
 
-def list_sources(specs: list[str], settings: Settings, progress) -> tuple[list[Source], dict[str, list[Unit]]]:
-    """The sources named, and their units of work (on the driver: metadata only)."""
-    sources: list[Source] = []
-    for spec in specs:
-        sources.append(resolve_source(spec, {s.name for s in sources}))
-    listing = progress.add_task("list sources", total=len(sources))
-    units: dict[str, list[Unit]] = {}
-    for source in sources:
-        units[source.name] = list_units(source, settings.ingest)
-        progress.update(listing, advance=1)
-    return sources, units
+def list_sources(specs: list[str | Source], settings: Settings, progress) -> ListedSources:
+    """The sources named (or a recipe's Sources), their units of work and metadata joins (on the
+    driver: names, sizes, indexes and metadata files only)."""
+    listing = progress.add_task("list sources", total=len(specs))
+    return list_all_sources(specs, settings.ingest, lambda source: progress.update(listing, advance=1))
 
 
-def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None):
+def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read: Read | None = None):
     """Every unit read and taken through the build steps: a lazy frame of PIECES rows.
 
     Files and zip members are read and parsed in one pass. Whole tar archives are read in their own
@@ -74,7 +71,8 @@ def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None):
     cores = spark.sparkContext.defaultParallelism
     n = max(cores * settings.ingest.min_partitions_per_core,
             math.ceil(len(units) / settings.ingest.max_units_per_partition))
-    read, steps = Read(settings.ingest.max_bytes), build_steps(settings, cached=cached is not None)
+    read = read or Read(settings.ingest.max_bytes)
+    steps = build_steps(settings, cached=cached is not None)
     one_pass = [u for u in units if u.member] if cached is None else []
     two_pass = [u for u in units if not u.member] if cached is None else units
     frames = []
@@ -223,7 +221,7 @@ def publish_pieces(pieces, outcomes: Outcomes, out: Path, settings: Settings, *,
     return BuildResult(out, manifest["counts"], formats, manifest["skipped_files"], time.time() - started, manifest)
 
 
-def build(source_specs: list[str], out: str | Path, settings: Settings, *, spark_master: str | None = None,
+def build(source_specs: list[str | Source], out: str | Path, settings: Settings, *, spark_master: str | None = None,
           overwrite: bool = False, progress=None, cache_root: str | Path | None = None,
           use_cache: bool = True, exact_only: bool = False) -> BuildResult:
     """Build and publish a corpus version from `source_specs` into `out`.
@@ -238,13 +236,15 @@ def build(source_specs: list[str], out: str | Path, settings: Settings, *, spark
     started, progress = time.time(), progress or NoProgress()
     out = prepare_out(out, overwrite)
     settings = ingest_only(settings) if exact_only else settings
-    sources, units_by_source = list_sources(source_specs, settings, progress)
-    units = [u for us in units_by_source.values() for u in us]
+    listed = list_sources(source_specs, settings, progress)
+    units = listed.all_units()
     spark = spark_session(settings.spark, spark_master)
+    # Storage options and metadata tables go to each worker once, not with every task.
+    read = Read(settings.ingest.max_bytes, spark.sparkContext.broadcast(listed.contexts))
     cache_root = (cache_root or settings.ingest.cache_dir) if use_cache else None
     cache = parse_cache.cache_dir(cache_root, settings) if cache_root else None
     cached = parse_cache.read(spark, cache) if cache is not None and parse_cache.has_entries(cache) else None
-    frame = pieces_frame(spark, units, settings, cached)
+    frame = pieces_frame(spark, units, settings, cached, read)
     pieces = frame.withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         parse_started = time.time()
@@ -253,11 +253,12 @@ def build(source_specs: list[str], out: str | Path, settings: Settings, *, spark
         stage_seconds = {"ingest_parse_annotate": round(time.time() - parse_started, 2)}
         incremental = {"records": outcomes.records, "reused": outcomes.reused,
                        "parsed": outcomes.records - outcomes.reused, "cache": str(cache) if cache else None}
+        with stage_progress(progress, "join report"):
+            metadata = metadata_reports(pieces, listed.joins())
         result = publish_pieces(
             pieces, outcomes, out, settings, overwrite=overwrite, started=started, progress=progress,
-            sources=[{"name": s.name, "uri": s.uri, "kind": s.kind, "units": len(units_by_source[s.name])}
-                     for s in sources],
-            stage_seconds=stage_seconds, expected_input=outcomes.records, extra={"incremental": incremental})
+            sources=listed.manifest_entries(), stage_seconds=stage_seconds, expected_input=outcomes.records,
+            extra={"incremental": incremental, **metadata})
         if cache is not None:  # after publishing: the version never waits on, or depends on, the cache
             with stage_progress(progress, "update parse cache"):
                 parse_cache.append(pieces.where(~F.coalesce("reused", F.lit(False))), cache)
