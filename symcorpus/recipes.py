@@ -158,3 +158,30 @@ def subsets_dir(out: Path) -> Path:
     """Where a recipe build writes its subsets' id lists: beside OUT, never inside the published version."""
     out = Path(out).expanduser().resolve()
     return out.parent / f"{out.name}.subsets"
+
+
+@dataclass
+class RecipeResult:
+    build: Any  # spark.publish.BuildResult
+    subsets: dict[str, Path]  # subset -> its ids file
+    tokens: dict[str, Any] | None  # the token shards' manifest, with --tokens
+    missing: list[RecipeSource]  # corpora not under ROOT (with allow_missing)
+
+
+def build_recipe(recipe: Recipe, root: str, out: str | Path, settings: Settings, *, tokens: str | Path | None = None,
+                 allow_missing: bool = False, spark_master: str | None = None, overwrite: bool = False,
+                 progress=None) -> RecipeResult:
+    """`symcorpus build` on the recipe's sources with its params, its subsets' ids beside OUT, and
+    (tokens) its token shards. `settings`: params with the recipe's profile (recipe_settings)."""
+    from symcorpus.spark.build import build
+    from symcorpus.spark.tokenize import tokenize
+
+    sources, missing = recipe_sources(recipe, root, settings, allow_missing)
+    result = build(sources, out, settings, spark_master=spark_master, overwrite=overwrite, progress=progress,
+                   use_cache=False)
+    subsets = write_subsets(recipe, result.out, subsets_dir(result.out))
+    manifest = None
+    if tokens is not None:
+        manifest = tokenize(result.out, recipe.tokenizer, Path(tokens), settings, spark_master=spark_master,
+                            overwrite=overwrite)
+    return RecipeResult(result, subsets, manifest, missing)

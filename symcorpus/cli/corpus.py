@@ -45,10 +45,11 @@ def summary_lines(result) -> str:
 
 def joins_table(joins: list[dict]) -> Table:
     """The join report: per source and metadata join, what matched and what did not."""
-    table = Table(title="metadata joins (manifest.json `joins`)", title_justify="left")
-    for title in ("source", "join", "key", "files", "matched", "files without metadata", "metadata without files",
-                  "collided keys", "unreadable"):
-        table.add_column(title, justify="left" if title in ("source", "join", "key") else "right")
+    table = Table(title="metadata joins (manifest.json `joins`)", title_justify="left",
+                  caption="no meta: files without metadata; no file: metadata without files; collided: keys "
+                          "with several entries (the first is used); bad: unreadable entries", caption_justify="left")
+    for title in ("source", "join", "key", "files", "matched", "no meta", "no file", "collided", "bad"):
+        table.add_column(title, justify="left" if title in ("source", "join", "key") else "right", no_wrap=True)
     for j in joins:
         unreadable = "file" if j["unreadable"] else f"{j['unreadable_entries']:,}"
         table.add_row(j["source"], j["join"], j["key"], f"{j['files']:,}", f"{j['matched']:,}",

@@ -45,29 +45,23 @@ def build_command(
     from symcorpus.cli.common import settings as base_settings
     from symcorpus.cli.corpus import report
     from symcorpus.config import default_params
-    from symcorpus.recipes import load_recipe, recipe_settings, recipe_sources, subsets_dir, write_subsets
-    from symcorpus.spark.build import build
+    from symcorpus.recipes import build_recipe, load_recipe, recipe_settings
 
     base_settings(params)  # an explicit --params must exist
     recipe = load_recipe(name)
     config = recipe_settings(recipe, default_params(params))
-    sources, missing = recipe_sources(recipe, root, config, allow_missing)
-    console = err_console()
-    for spec in missing:
-        console.print(f"left out (not under {root}): {spec.name}", highlight=False)
     with progress() as bars:
-        result = build(sources, out, config, spark_master=spark_master, overwrite=overwrite, progress=bars,
-                       use_cache=False)
-    report(result)
-    for subset, path in write_subsets(recipe, result.out, subsets_dir(result.out)).items():
+        result = build_recipe(recipe, root, out, config, tokens=tokens, allow_missing=allow_missing,
+                              spark_master=spark_master, overwrite=overwrite, progress=bars)
+    console = err_console()
+    for spec in result.missing:
+        console.print(f"left out (not under {root}): {spec.name}", highlight=False)
+    report(result.build)
+    for subset, path in result.subsets.items():
         n = sum(1 for _ in path.open())
         console.print(f"subset {subset}: {n:,} train pieces in {path}", highlight=False)
-    if tokens is not None:
-        from symcorpus.spark.tokenize import tokenize
-
-        manifest = tokenize(result.out, recipe.tokenizer, tokens, config, spark_master=spark_master,
-                            overwrite=overwrite)
-        pieces = sum(c["pieces"] for c in manifest["counts"].values())
+    if result.tokens is not None:
+        pieces = sum(c["pieces"] for c in result.tokens["counts"].values())
         console.print(f"token shards ({recipe.tokenizer}) in {tokens}: {pieces:,} pieces, "
-                      f"{manifest['rejected']:,} rejected (rejects.parquet)", highlight=False)
-        console.print(f"next: symcorpus train pretrain --tokens {tokens} --name {recipe.name}", highlight=False)
+                      f"{result.tokens['rejected']:,} rejected (rejects.parquet)\n"
+                      f"next: symcorpus train pretrain --tokens {tokens} --name {recipe.name}", highlight=False)

@@ -101,7 +101,13 @@ def list_files(root: str, options: Mapping[str, Any] | None = None) -> list[tupl
     entries = fs.find(path, detail=True)
     found = [(posixpath.relpath(name, path), int(info.get("size") or 0))
              for name, info in entries.items() if info.get("type", "file") == "file"]
-    return sorted(found)
+    return sorted(found, key=lambda entry: walk_order(entry[0]))
+
+
+def walk_order(rel: str) -> list[tuple[int, str]]:
+    """Sort key giving `walk`'s order to relative paths: a folder's files, then its subfolders."""
+    parts = rel.split("/")
+    return [(1, part) for part in parts[:-1]] + [(0, parts[-1])]
 
 
 def open_file(uri: str, options: Mapping[str, Any] | None = None) -> IO[bytes]:
