@@ -43,6 +43,8 @@ _SOURCE_FIELDS = [
     pa.field("source_labels", SOURCE_LABELS),  # period, composer, instrumentation, genre, mood as stated
 ]
 
+SOURCE_COLUMNS = tuple(f.name for f in _SOURCE_FIELDS)
+
 # Columns that need only the parse (music/notes.py `summarize`).
 _PARSE_FIELDS = [
     pa.field("n_tracks", pa.int32()),

@@ -98,7 +98,8 @@ def with_cached_parses(records, cached):
     from pyspark.sql import functions as F
 
     pending = records.where(F.col("status") == PENDING)
-    hits = conform(pending.select("id", "source", "path", "content").join(cached, "id"), schema.PIECES)
+    carried = ["id", "source", "path", "content", *schema.SOURCE_COLUMNS, "joins"]  # what the cache does not hold
+    hits = conform(pending.select(*carried).join(cached, "id"), schema.PIECES)
     misses = pending.join(cached.select("id"), "id", "left_anti")
     return (records.where(F.col("status") != PENDING)
             .unionByName(hits.withColumn("reused", F.lit(True)))

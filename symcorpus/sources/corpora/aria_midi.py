@@ -49,8 +49,8 @@ def segment_key(path: str) -> str | None:
 def tables(source: Source, options: Mapping[str, Any]) -> tuple[MetaTable, MetaTable]:
     metadata = MetaTable("aria_metadata", "file_id", "metadata.json", source.name)
     scores = MetaTable("audio_scores", "file_id_segment", "metadata.json", source.name)
-    data = common.load_json(metadata, common.require(source, "metadata.json", options, "Aria-MIDI"), options)
-    for key, entry in (data or {}).items() if isinstance(data, dict) else []:
+    data = common.load_object(metadata, common.require(source, "metadata.json", options, "Aria-MIDI"), options)
+    for key, entry in data.items():
         ident = _id(key)
         entry = entry if isinstance(entry, dict) else {}
         info = entry.get("metadata") if isinstance(entry.get("metadata"), dict) else {}

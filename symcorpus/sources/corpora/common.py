@@ -47,6 +47,16 @@ def load_json(table: MetaTable, uri: str, options: Mapping[str, Any]) -> Any | N
         return None
 
 
+def load_object(table: MetaTable, uri: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON metadata file that must hold one object ({key: entry}); {} when it cannot be read or
+    holds something else (the table says why, and an errors row does too)."""
+    data = load_json(table, uri, options)
+    if data is not None and not isinstance(data, dict):
+        table.unreadable = f"bad_metadata: {table.file}: a JSON {type(data).__name__}, not an object"
+        table.failures.append(IngestFailure(table.source, table.file, None, None, table.unreadable))
+    return data if isinstance(data, dict) else {}
+
+
 def json_lines(table: MetaTable, uri: str, options: Mapping[str, Any]) -> Iterator[tuple[int, dict]]:
     """(line number, object) of a JSON-lines file; a line that is not a JSON object is an errors row
     (`<file>:<line>`), the others are read."""

@@ -62,11 +62,11 @@ def metadata_table(source: Source, subsets: list[str], splits: list[str], option
             if not storage.exists(uri, options):
                 continue
             part = MetaTable(table.name, table.key, rel, source.name)
-            data = common.load_json(part, uri, options)
+            data = common.load_object(part, uri, options)
             table.failures += part.failures
             if part.unreadable:
                 table.unreadable = "; ".join(filter(None, [table.unreadable, part.unreadable]))
-            for md5, entry in (data or {}).items() if isinstance(data, dict) else []:
+            for md5, entry in data.items():
                 entry = entry if isinstance(entry, dict) else {"value": entry}
                 genres = entry.get("genres_scraped") or []
                 table.add(md5.lower(), {**entry, "subset": subset, "split": split}, None, None,
@@ -75,9 +75,9 @@ def metadata_table(source: Source, subsets: list[str], splits: list[str], option
 
 
 def shard_listing(source: Source, subsets: list[str], splits: list[str], options: Mapping[str, Any]) -> Listing:
-    counts = common.load_json(MetaTable("n_shards", "", SHARD_COUNTS, source.name),
-                              storage.join(source.uri, SHARD_COUNTS), options) or {}
-    units, missing, left_out = [], [], {}
+    shard_counts = MetaTable("n_shards", "", SHARD_COUNTS, source.name)  # read, not joined
+    counts = common.load_object(shard_counts, storage.join(source.uri, SHARD_COUNTS), options)
+    units, missing, left_out = [], common.failure_units([shard_counts]), {}
     present = {rel: size for rel, size in common.files_under(source, "", options, (".tar", ".tar.gz", ".tgz"))}
     for subset in SUBSETS:
         for split in SPLITS:

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from symcorpus.config import IngestSettings
+from symcorpus.sources import storage
 from symcorpus.sources.base import Listing, Source, SourceError
 from symcorpus.sources.corpora import common, midicaps
 from symcorpus.sources.joins import MetaTable
@@ -57,19 +58,18 @@ def location_of(path: str) -> str | None:
     return f"lmd_full/{md5[0]}/{md5}.mid" if md5 else None
 
 
-def clean_key(path: str) -> str:
+def path_key(path: str) -> str:
+    """A clean_midi file's key: its path."""
     return path
 
 
 def names_table(source: Source, options: Mapping[str, Any]) -> MetaTable | None:
+    """md5 -> the names the file was scraped under (as listed, repeats kept); None without the file."""
     uri = common.option_uri(source, "md5_to_paths.json")
-    table = MetaTable("md5_to_paths", "md5", "md5_to_paths.json", source.name)
-    if not common.storage.exists(uri, options):
+    if not storage.exists(uri, options):
         return None
-    data = common.load_json(table, uri, options)
-    if data is not None and not isinstance(data, dict):
-        table.unreadable = "bad_metadata: md5_to_paths.json is not a JSON object"
-    for md5, names in (data or {}).items() if isinstance(data, dict) else []:
+    table = MetaTable("md5_to_paths", "md5", "md5_to_paths.json", source.name)
+    for md5, names in common.load_object(table, uri, options).items():
         table.add(md5.lower(), names)
     return table
 
@@ -77,13 +77,12 @@ def names_table(source: Source, options: Mapping[str, Any]) -> MetaTable | None:
 def scores_table(source: Source, options: Mapping[str, Any]) -> MetaTable | None:
     """md5 -> {MSD id: score}: one file matched to several MSD tracks is one entry, not a collision."""
     uri = common.option_uri(source, "match_scores.json")
-    table = MetaTable("match_scores", "md5", "match_scores.json", source.name)
-    if not common.storage.exists(uri, options):
+    if not storage.exists(uri, options):
         return None
-    data = common.load_json(table, uri, options)
+    table = MetaTable("match_scores", "md5", "match_scores.json", source.name)
     by_md5: dict[str, dict[str, float]] = {}
-    for msd_id, scores in (data or {}).items() if isinstance(data, dict) else []:
-        for md5, score in (scores or {}).items():
+    for msd_id, scores in common.load_object(table, uri, options).items():
+        for md5, score in (scores if isinstance(scores, dict) else {}).items():
             by_md5.setdefault(md5.lower(), {})[msd_id] = score
     for md5, scores in by_md5.items():
         table.add(md5, scores)
@@ -110,7 +109,7 @@ def list_source(source: Source, settings: IngestSettings, options: Mapping[str, 
     files = common.files_under(source, folder, options, MIDI_SUFFIXES)
     tables = [(t, md5_of) for t in (names_table(source, options), scores_table(source, options)) if t is not None]
     if subset == "clean":
-        tables.append((clean_table(source, files), clean_key))
+        tables.append((clean_table(source, files), path_key))
     if source.options.get("captions"):
         captions = midicaps.captions_table(source, common.option_uri(source, source.options["captions"]), options)
         tables.append((captions, location_of))

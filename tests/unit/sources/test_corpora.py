@@ -175,7 +175,7 @@ def test_gigamidi_parquet_rows_are_records_with_their_columns(tmp_path):
     run = read(f"gigamidi:{giga.root}", {"subsets": ["all-instruments-with-drums", "no-drums"]})
     assert len(run.rows) == giga.rows
     rejected = [row for row in run.rows if row["status"] == schema.STATUS_REJECTED]
-    assert sorted(row["id"] for row in rejected) != [] and len(rejected) == len(giga.drums_only)
+    assert rejected and len(rejected) == len(giga.drums_only)
     assert all(row["reason"] == EXCLUDED and row["detail"] == "instrument_category=drums-only" for row in rejected)
     for row in run.rows:
         file, index = row["path"].split("#")
