@@ -20,7 +20,9 @@ from typing import Any
 from symcorpus import schema
 from symcorpus.config import FilterSettings, Settings
 from symcorpus.music.quality import RULE_CODES
+from symcorpus.errors import UsageError
 from symcorpus.sources import Source, Unit, pack_partitions
+from symcorpus.sources.storage import is_remote
 from symcorpus.sources.listing import ListedSources
 from symcorpus.sources.listing import list_sources as list_all_sources
 from symcorpus.spark import cache as parse_cache
@@ -235,6 +237,8 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
     from pyspark.sql import functions as F
 
     started, progress = time.time(), progress or NoProgress()
+    if is_remote(str(out)):  # publishing needs a rename; object stores need a manifest-last publish first
+        raise UsageError(f"--out {out}: OUT must be a local or mounted folder for now (sources may be URIs)")
     out = prepare_out(out, overwrite)
     settings = ingest_only(settings) if exact_only else settings
     listed = list_sources(source_specs, settings, progress)
