@@ -10,7 +10,7 @@ from typing import Any
 
 from symcorpus.config import IngestSettings
 from symcorpus.sources import list_source, resolve_source, source_options, storage
-from symcorpus.sources.base import Source, Unit
+from symcorpus.sources.base import Source, SourceError, Unit
 from symcorpus.sources.joins import Join
 
 
@@ -48,20 +48,24 @@ class ListedSources:
         return entries
 
 
-def list_sources(specs: Iterable[str | Source], settings: IngestSettings,
-                 listed: Callable[[Source], None] | None = None) -> ListedSources:
-    """The sources named (SOURCE strings, or Sources a recipe made) and their units of work."""
+def resolve_sources(specs: Iterable[str | Source], settings: IngestSettings) -> list[Source]:
+    """The sources named (SOURCE strings, or Sources a recipe made), each with a distinct name;
+    SourceError for one that cannot be used, before anything is listed."""
     sources: list[Source] = []
     for spec in specs:
         taken = {s.name for s in sources}
-        if isinstance(spec, Source):
-            if spec.name in taken:
-                from symcorpus.sources.base import SourceError
+        if not isinstance(spec, Source):
+            spec = resolve_source(spec, taken, storage_settings=settings.storage_options)
+        elif spec.name in taken:
+            raise SourceError(f"two sources are named {spec.name!r}")
+        sources.append(spec)
+    return sources
 
-                raise SourceError(f"two sources are named {spec.name!r}")
-            sources.append(spec)
-        else:
-            sources.append(resolve_source(spec, taken, storage_settings=settings.storage_options))
+
+def list_sources(specs: Iterable[str | Source], settings: IngestSettings,
+                 listed: Callable[[Source], None] | None = None) -> ListedSources:
+    """The sources named and their units of work, metadata joins and listing notes."""
+    sources = resolve_sources(specs, settings)
     units, contexts, info = {}, {}, {}
     for source in sources:
         listing = list_source(source, settings)

@@ -25,6 +25,7 @@ from symcorpus.sources import Source, Unit, pack_partitions
 from symcorpus.sources.storage import is_remote
 from symcorpus.sources.listing import ListedSources
 from symcorpus.sources.listing import list_sources as list_all_sources
+from symcorpus.sources.listing import resolve_sources
 from symcorpus.spark import cache as parse_cache
 from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
 from symcorpus.spark.frames import conform, spark_schema, units_frame, with_steps
@@ -59,8 +60,9 @@ def ingest_only(settings: Settings) -> Settings:
 def list_sources(specs: list[str | Source], settings: Settings, progress) -> ListedSources:
     """The sources named (or a recipe's Sources), their units of work and metadata joins (on the
     driver: names, sizes, indexes and metadata files only)."""
-    listing = progress.add_task("list sources", total=len(specs))
-    return list_all_sources(specs, settings.ingest, lambda source: progress.update(listing, advance=1))
+    sources = resolve_sources(specs, settings.ingest)  # a mistake in a SOURCE is one line, before any bar
+    listing = progress.add_task("list sources", total=len(sources))
+    return list_all_sources(sources, settings.ingest, lambda source: progress.update(listing, advance=1))
 
 
 def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read: Read | None = None):
