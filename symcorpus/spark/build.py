@@ -45,6 +45,7 @@ class Outcomes:
     by_format: dict[str, Counter] = field(default_factory=dict)  # format -> status -> records
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: int = 0  # records whose parse came from the cache
+    captioned: int = 0  # records that came with a caption from their source
 
     @property
     def records(self) -> int:
@@ -118,7 +119,8 @@ def count_outcomes(pieces, step_names: list[str], progress, description: str) ->
             .when(F.col("status") == schema.STATUS_REJECTED, F.col("reason")))
     with stage_progress(progress, description):
         rows = (pieces.groupBy("status", "format", "stage", code.alias("code"), F.coalesce("reused", F.lit(False))
-                               .alias("reused")).count().collect())
+                               .alias("reused"), F.col("source_caption").isNotNull().alias("captioned"))
+                .count().collect())
     outcomes = Outcomes()
     by_step: Counter = Counter()
     for r in rows:
@@ -126,6 +128,7 @@ def count_outcomes(pieces, step_names: list[str], progress, description: str) ->
         stage = None if r["status"] == schema.STATUS_OK else r["stage"]
         by_step[(r["status"], stage, r["code"])] += r["count"]
         outcomes.reused += r["count"] if r["reused"] else 0
+        outcomes.captioned += r["count"] if r["captioned"] and r["status"] != schema.STATUS_SKIPPED else 0
     outcomes.steps = step_counts(step_names, by_step)
     return outcomes
 
@@ -260,8 +263,10 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
         stage_seconds = {"ingest_parse_annotate": round(time.time() - parse_started, 2)}
         incremental = {"records": outcomes.records, "reused": outcomes.reused,
                        "parsed": outcomes.records - outcomes.reused, "cache": str(cache) if cache else None}
-        with stage_progress(progress, "join report"):
-            metadata = metadata_reports(pieces, listed.joins())
+        metadata = {}
+        if listed.joins() or outcomes.captioned:  # a plain folder build runs no job for it
+            with stage_progress(progress, "join report"):
+                metadata = metadata_reports(pieces, listed.joins(), outcomes.captioned > 0)
         result = publish_pieces(
             pieces, outcomes, out, settings, overwrite=overwrite, started=started, progress=progress,
             sources=listed.manifest_entries(), stage_seconds=stage_seconds, expected_input=outcomes.records,

@@ -51,13 +51,12 @@ def caption_tallies(pieces) -> CaptionTallies:
     return tallies
 
 
-def reports(pieces, joins: dict[str, list[Join]]) -> dict[str, Any]:
+def reports(pieces, joins: dict[str, list[Join]], captioned: bool) -> dict[str, Any]:
     """What the manifest says of the metadata: `joins` (when a source has any) and `captions` (when
     a piece came with one)."""
     out: dict[str, Any] = {}
     if joins:
         out["joins"] = join_report(joins, join_tallies(pieces))
-    captions = caption_tallies(pieces)
-    if captions.pieces:
-        out["captions"] = caption_report(captions)
+    if captioned:
+        out["captions"] = caption_report(caption_tallies(pieces))
     return out
