@@ -11,7 +11,14 @@ from symcorpus.music.abc_text import HEADER_FIELDS
 from symcorpus.music.features import FEATURES
 from symcorpus.music.labels import LABELS
 
-SCHEMA_VERSION = "1.1"  # 1.1: metadata, annotation and quality columns; status "rejected"
+# Labels a source may state for its pieces (the `source_labels` column), in column order.
+SOURCE_LABEL_NAMES = ("period", "composer", "instrumentation", "genre", "mood")
+JOIN_NOTE = pa.struct([pa.field("name", pa.string()), pa.field("key", pa.string()), pa.field("matched", pa.bool_())])
+
+# 1.1: metadata, annotation and quality columns; status "rejected".
+# 1.2: what a source ships with its pieces: source_meta, source_caption, license, source_labels
+#      (added columns, null for files without metadata; nothing else changed).
+SCHEMA_VERSION = "1.2"
 
 ABC_HEADER = pa.struct([pa.field(name, pa.string()) for name in HEADER_FIELDS.values()])
 
@@ -24,6 +31,19 @@ _RECORD_FIELDS = [
     pa.field("size_bytes", pa.int64()),
     pa.field("content", pa.binary()),
 ]
+
+# What came with a record from its source (sources/: corpus adapters, Parquet rows, manifests, WebDataset
+# sidecars); all null for a file that came alone. Never overwritten by annotation: `caption` and
+# `labels` are symcorpus's own, these are the source's.
+SOURCE_LABELS = pa.struct([pa.field(name, pa.string()) for name in SOURCE_LABEL_NAMES])
+_SOURCE_FIELDS = [
+    pa.field("source_meta", pa.string()),  # JSON object: the source's own fields, by where they came from
+    pa.field("source_caption", pa.string()),  # a caption shipped with the data (MidiCaps, XMIDI's)
+    pa.field("license", pa.string()),  # as the source states it (PDMX's `license`)
+    pa.field("source_labels", SOURCE_LABELS),  # period, composer, instrumentation, genre, mood as stated
+]
+
+SOURCE_COLUMNS = tuple(f.name for f in _SOURCE_FIELDS)
 
 # Columns that need only the parse (music/notes.py `summarize`).
 _PARSE_FIELDS = [
@@ -64,6 +84,7 @@ _FINGERPRINT_FIELDS = [
 
 CORPUS = pa.schema(
     _RECORD_FIELDS
+    + _SOURCE_FIELDS
     + _PARSE_FIELDS
     + _ANNOTATION_FIELDS
     + [
@@ -114,10 +135,13 @@ STATUS_OK, STATUS_ERROR, STATUS_REJECTED, STATUS_SKIPPED = "ok", "error", "rejec
 PIECES = pa.schema(
     [pa.field("status", pa.string(), nullable=False)]
     + _RECORD_FIELDS
+    + _SOURCE_FIELDS
     + _PARSE_FIELDS
     + _ANNOTATION_FIELDS
     + _FINGERPRINT_FIELDS
     + [
+        # (join, key, matched) per metadata join of the record's source: the join report's input
+        pa.field("joins", pa.list_(JOIN_NOTE)),
         pa.field("stage", pa.string()),  # the step that stopped the record (steps/)
         pa.field("error", pa.string()),
         pa.field("reason", pa.string()),
@@ -140,10 +164,11 @@ PARSE_CACHE = pa.schema(
 UNITS = pa.schema(
     [
         pa.field("source", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),  # file | zip | tar
-        pa.field("container", pa.string(), nullable=False),  # directory root or archive path
+        pa.field("kind", pa.string(), nullable=False),  # a key of sources.READERS: file | zip | tar | parquet ...
+        pa.field("container", pa.string(), nullable=False),  # directory root, archive or Parquet file
         pa.field("member", pa.string(), nullable=False),  # path inside it ("" for a whole tar)
         pa.field("size", pa.int64(), nullable=False),
+        pa.field("params", pa.string()),  # JSON: what the reader needs beyond the location (sources/base.py Unit)
     ]
 )
 

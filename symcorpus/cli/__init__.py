@@ -5,6 +5,7 @@ calling one library function.
     tokenize.py  tokenize
     train.py     train pretrain | finetune, generate, evaluate
     catalog.py   catalog register | remove | list | query | card | diff
+    recipe.py    recipe list | show | build
     demo.py      demo
 """
 
@@ -14,6 +15,7 @@ import sys
 
 from symcorpus.cli import corpus, demo, tokenize, train
 from symcorpus.cli.catalog import catalog_app
+from symcorpus.cli.recipe import recipe_app
 from symcorpus.cli.common import err_console, group
 
 app = group("Build versioned, deduplicated, annotated symbolic-music corpora.")
@@ -21,6 +23,7 @@ corpus.register(app)
 tokenize.register(app)
 train.register(app)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(recipe_app, name="recipe")
 demo.register(app)
 
 

@@ -43,20 +43,48 @@ def summary_lines(result) -> str:
                     f"{result.seconds:.1f} s, {result.pieces_per_second:,.0f} pieces/s")
 
 
+def joins_table(joins: list[dict]) -> Table:
+    """The join report: per source and metadata join, what matched and what did not."""
+    table = Table(title="metadata joins (manifest.json `joins`)", title_justify="left",
+                  caption="no meta: files without metadata; no file: metadata without files; collided: keys "
+                          "with several entries (the first is used); bad: unreadable entries", caption_justify="left")
+    for title in ("source", "join", "key", "files", "matched", "no meta", "no file", "collided", "bad"):
+        table.add_column(title, justify="left" if title in ("source", "join", "key") else "right", no_wrap=True)
+    for j in joins:
+        unreadable = "file" if j["unreadable"] else f"{j['unreadable_entries']:,}"
+        table.add_row(j["source"], j["join"], j["key"], f"{j['files']:,}", f"{j['matched']:,}",
+                      f"{j['files_without_metadata']:,}", f"{j['metadata_without_files']:,}",
+                      f"{j['collided_keys']:,}", unreadable)
+    return table
+
+
+def captions_line(captions: dict) -> str:
+    return (f"shipped captions: {captions['pieces_with_caption']:,} records, {captions['distinct_captions']:,} "
+            f"distinct; {captions['shared_captions']:,} captions shared by {captions['pieces_sharing_a_caption']:,} "
+            "different pieces (a loader keyed by caption would keep one of each)")
+
+
 def report(result, metrics: Optional[Path] = None) -> None:
     console = err_console()
     console.print(summary_table(result))
+    if result.manifest.get("joins"):
+        console.print(joins_table(result.manifest["joins"]))
+    if result.manifest.get("captions"):
+        console.print(captions_line(result.manifest["captions"]), highlight=False)
     console.print(summary_lines(result), highlight=False)
     if metrics is not None:  # a small JSON for `dvc metrics`
         m = result.manifest
         summary = {"counts": m["counts"], "dedup": m.get("dedup", {}), "incremental": m.get("incremental", {}),
-                   "build_seconds": m.get("build_seconds")}
+                   "build_seconds": m.get("build_seconds"),
+                   **{k: m[k] for k in ("joins", "captions") if k in m}}
         metrics.parent.mkdir(parents=True, exist_ok=True)
         metrics.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def build_command(
-    sources: Annotated[list[str], typer.Argument(help="Directories, .zip/.tar/.tar.gz/.tgz archives, or 'music21'.")],
+    sources: Annotated[list[str], typer.Argument(help=(
+        "Folders, archives, .parquet files, .jsonl manifests (paths or URIs such as s3://bucket/prefix), "
+        "'music21', or KIND:PATH for a known corpus (lakh:, midicaps:, gigamidi:, aria-midi:, xmidi:, pdmx:)."))],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the published corpus version.")],
     params: Params = None,
     spark_master: SparkMaster = None,

@@ -9,6 +9,7 @@ the same way.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -60,7 +61,10 @@ class Section:
         return copy
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """Plain values, subsections through their own to_dict (a section may mask a secret)."""
+        return {f.name: (value.to_dict() if isinstance(value, Section) else copy.deepcopy(value))
+                for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                for value in [getattr(self, f.name)]}
 
 
 def _type_name(hint: Any) -> str:

@@ -51,6 +51,9 @@ class IngestSettings(Section):
     min_partitions_per_core: int = 2
     # Parse cache: earlier builds' parses reused by content hash (spark/cache.py); null = off.
     cache_dir: str | None = None
+    # fsspec options for sources in object storage (s3://...), e.g. {endpoint_url: http://host:9000};
+    # unset keys come from the AWS_* environment variables. Secret values are masked in manifests.
+    storage_options: dict[str, Any] = field(default_factory=dict)
     music21: Music21Settings = field(default_factory=Music21Settings)
 
     def validate(self) -> None:
@@ -58,6 +61,11 @@ class IngestSettings(Section):
             self.check(getattr(self, key) >= 1, key, "must be at least 1")
         for key in ("subprocess_timeout_s", "parse_timeout_s"):
             self.check(getattr(self, key) > 0, key, "must be above 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        from symcorpus.sources.storage import public_options
+
+        return {**super().to_dict(), "storage_options": public_options(self.storage_options)}
 
     def limits(self):
         """The per-record bounds the parsers read (music/parse.py Limits)."""

@@ -47,9 +47,16 @@ class TokenizeSettings(Section):
     condition_min_count: int = 1
     # Instrument slots in the conditions (top instruments of a piece; empty slots get <none>).
     max_instruments: int = 5
-    # ABC (the tokenizer takes ABC records; others are rejects with reason not_abc), and optional
-    # BPE over the characters (0 = character level).
+    # ABC: the tokenizer takes ABC tunes and MusicXML scores (through xml2abc; MIDI records are rejects
+    # with reason not_abc), and optional BPE over the characters (0 = character level).
     abc_max_annotation: int = 40  # quoted text annotations longer than this are dropped (NotaGen)
+    # How ABC is normalized: "symcorpus" (tokenizers/abc.py) or "notagen" (NotaGen's own cleaning and
+    # interleaving through abctoolkit, tokenizers/notagen.py).
+    abc_style: str = "symcorpus"
+    # NotaGen's fine-tuning prompt: %Period, %Composer, %Instrumentation lines before every tune.
+    abc_prompt: bool = False
+    # notagen style: each piece in all 15 key signatures too (NotaGen's augmentation), as more chunks.
+    abc_all_keys: bool = False
     bpe_vocab_size: int = 0
     bpe_min_frequency: int = 2
     bpe_max_pieces: int = 100_000  # pieces the BPE is trained on (an even spread over the corpus)
@@ -74,6 +81,9 @@ class TokenizeSettings(Section):
                    "time_signature_denominators",
                    "a bar of every time signature must be whole grid steps (4 * grid divisible by each)")
         self.check(self.max_instruments >= 1, "max_instruments", "must be at least 1")
+        self.check(self.abc_style in ("symcorpus", "notagen"), "abc_style", "must be symcorpus or notagen")
+        self.check(not self.abc_all_keys or self.abc_style == "notagen", "abc_all_keys",
+                   "transposes NotaGen-style ABC only (set abc_style: notagen)")
 
     # Bins derived from the settings, shared by the tokenizer and the tests' reference quantizer.
 

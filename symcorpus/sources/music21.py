@@ -8,7 +8,7 @@ from pathlib import Path
 from symcorpus.config import Music21Settings
 from symcorpus.music.formats import format_from_name
 from symcorpus.sources.base import Source, Unit
-from symcorpus.sources.directory import walk
+from symcorpus.sources.storage import walk
 
 NAME = "music21"
 

@@ -20,10 +20,16 @@ from typing import Any
 from symcorpus import schema
 from symcorpus.config import FilterSettings, Settings
 from symcorpus.music.quality import RULE_CODES
-from symcorpus.sources import Source, Unit, list_units, pack_partitions, resolve_source
+from symcorpus.errors import UsageError
+from symcorpus.sources import Source, Unit, pack_partitions
+from symcorpus.sources.storage import is_remote
+from symcorpus.sources.listing import ListedSources
+from symcorpus.sources.listing import list_sources as list_all_sources
+from symcorpus.sources.listing import resolve_sources
 from symcorpus.spark import cache as parse_cache
 from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
 from symcorpus.spark.frames import conform, spark_schema, units_frame, with_steps
+from symcorpus.spark.joins import reports as metadata_reports
 from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, corpus_manifest, prepare_out,
                                      publish_version)
 from symcorpus.spark.session import NoProgress, spark_session, stage_progress
@@ -39,6 +45,7 @@ class Outcomes:
     by_format: dict[str, Counter] = field(default_factory=dict)  # format -> status -> records
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: int = 0  # records whose parse came from the cache
+    captioned: int = 0  # records that came with a caption from their source
 
     @property
     def records(self) -> int:
@@ -51,20 +58,15 @@ def ingest_only(settings: Settings) -> Settings:
                             filter=FilterSettings(rules={code: False for code in RULE_CODES}))
 
 
-def list_sources(specs: list[str], settings: Settings, progress) -> tuple[list[Source], dict[str, list[Unit]]]:
-    """The sources named, and their units of work (on the driver: metadata only)."""
-    sources: list[Source] = []
-    for spec in specs:
-        sources.append(resolve_source(spec, {s.name for s in sources}))
+def list_sources(specs: list[str | Source], settings: Settings, progress) -> ListedSources:
+    """The sources named (or a recipe's Sources), their units of work and metadata joins (on the
+    driver: names, sizes, indexes and metadata files only)."""
+    sources = resolve_sources(specs, settings.ingest)  # a mistake in a SOURCE is one line, before any bar
     listing = progress.add_task("list sources", total=len(sources))
-    units: dict[str, list[Unit]] = {}
-    for source in sources:
-        units[source.name] = list_units(source, settings.ingest)
-        progress.update(listing, advance=1)
-    return sources, units
+    return list_all_sources(sources, settings.ingest, lambda source: progress.update(listing, advance=1))
 
 
-def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None):
+def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read: Read | None = None):
     """Every unit read and taken through the build steps: a lazy frame of PIECES rows.
 
     Files and zip members are read and parsed in one pass. Whole tar archives are read in their own
@@ -74,7 +76,8 @@ def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None):
     cores = spark.sparkContext.defaultParallelism
     n = max(cores * settings.ingest.min_partitions_per_core,
             math.ceil(len(units) / settings.ingest.max_units_per_partition))
-    read, steps = Read(settings.ingest.max_bytes), build_steps(settings, cached=cached is not None)
+    read = read or Read(settings.ingest.max_bytes)
+    steps = build_steps(settings, cached=cached is not None)
     one_pass = [u for u in units if u.member] if cached is None else []
     two_pass = [u for u in units if not u.member] if cached is None else units
     frames = []
@@ -100,7 +103,8 @@ def with_cached_parses(records, cached):
     from pyspark.sql import functions as F
 
     pending = records.where(F.col("status") == PENDING)
-    hits = conform(pending.select("id", "source", "path", "content").join(cached, "id"), schema.PIECES)
+    carried = ["id", "source", "path", "content", *schema.SOURCE_COLUMNS, "joins"]  # what the cache does not hold
+    hits = conform(pending.select(*carried).join(cached, "id"), schema.PIECES)
     misses = pending.join(cached.select("id"), "id", "left_anti")
     return (records.where(F.col("status") != PENDING)
             .unionByName(hits.withColumn("reused", F.lit(True)))
@@ -115,7 +119,8 @@ def count_outcomes(pieces, step_names: list[str], progress, description: str) ->
             .when(F.col("status") == schema.STATUS_REJECTED, F.col("reason")))
     with stage_progress(progress, description):
         rows = (pieces.groupBy("status", "format", "stage", code.alias("code"), F.coalesce("reused", F.lit(False))
-                               .alias("reused")).count().collect())
+                               .alias("reused"), F.col("source_caption").isNotNull().alias("captioned"))
+                .count().collect())
     outcomes = Outcomes()
     by_step: Counter = Counter()
     for r in rows:
@@ -123,6 +128,7 @@ def count_outcomes(pieces, step_names: list[str], progress, description: str) ->
         stage = None if r["status"] == schema.STATUS_OK else r["stage"]
         by_step[(r["status"], stage, r["code"])] += r["count"]
         outcomes.reused += r["count"] if r["reused"] else 0
+        outcomes.captioned += r["count"] if r["captioned"] and r["status"] != schema.STATUS_SKIPPED else 0
     outcomes.steps = step_counts(step_names, by_step)
     return outcomes
 
@@ -223,7 +229,7 @@ def publish_pieces(pieces, outcomes: Outcomes, out: Path, settings: Settings, *,
     return BuildResult(out, manifest["counts"], formats, manifest["skipped_files"], time.time() - started, manifest)
 
 
-def build(source_specs: list[str], out: str | Path, settings: Settings, *, spark_master: str | None = None,
+def build(source_specs: list[str | Source], out: str | Path, settings: Settings, *, spark_master: str | None = None,
           overwrite: bool = False, progress=None, cache_root: str | Path | None = None,
           use_cache: bool = True, exact_only: bool = False) -> BuildResult:
     """Build and publish a corpus version from `source_specs` into `out`.
@@ -236,15 +242,19 @@ def build(source_specs: list[str], out: str | Path, settings: Settings, *, spark
     from pyspark.sql import functions as F
 
     started, progress = time.time(), progress or NoProgress()
+    if is_remote(str(out)):  # publishing needs a rename; object stores need a manifest-last publish first
+        raise UsageError(f"--out {out}: OUT must be a local or mounted folder for now (sources may be URIs)")
     out = prepare_out(out, overwrite)
     settings = ingest_only(settings) if exact_only else settings
-    sources, units_by_source = list_sources(source_specs, settings, progress)
-    units = [u for us in units_by_source.values() for u in us]
+    listed = list_sources(source_specs, settings, progress)
+    units = listed.all_units()
     spark = spark_session(settings.spark, spark_master)
+    # Storage options and metadata tables go to each worker once, not with every task.
+    read = Read(settings.ingest.max_bytes, spark.sparkContext.broadcast(listed.contexts))
     cache_root = (cache_root or settings.ingest.cache_dir) if use_cache else None
     cache = parse_cache.cache_dir(cache_root, settings) if cache_root else None
     cached = parse_cache.read(spark, cache) if cache is not None and parse_cache.has_entries(cache) else None
-    frame = pieces_frame(spark, units, settings, cached)
+    frame = pieces_frame(spark, units, settings, cached, read)
     pieces = frame.withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         parse_started = time.time()
@@ -253,11 +263,14 @@ def build(source_specs: list[str], out: str | Path, settings: Settings, *, spark
         stage_seconds = {"ingest_parse_annotate": round(time.time() - parse_started, 2)}
         incremental = {"records": outcomes.records, "reused": outcomes.reused,
                        "parsed": outcomes.records - outcomes.reused, "cache": str(cache) if cache else None}
+        metadata = {}
+        if listed.joins() or outcomes.captioned:  # a plain folder build runs no job for it
+            with stage_progress(progress, "join report"):
+                metadata = metadata_reports(pieces, listed.joins(), outcomes.captioned > 0)
         result = publish_pieces(
             pieces, outcomes, out, settings, overwrite=overwrite, started=started, progress=progress,
-            sources=[{"name": s.name, "uri": s.uri, "kind": s.kind, "units": len(units_by_source[s.name])}
-                     for s in sources],
-            stage_seconds=stage_seconds, expected_input=outcomes.records, extra={"incremental": incremental})
+            sources=listed.manifest_entries(), stage_seconds=stage_seconds, expected_input=outcomes.records,
+            extra={"incremental": incremental, **metadata})
         if cache is not None:  # after publishing: the version never waits on, or depends on, the cache
             with stage_progress(progress, "update parse cache"):
                 parse_cache.append(pieces.where(~F.coalesce("reused", F.lit(False))), cache)

@@ -40,8 +40,10 @@ class DedupResult:
 
 
 def has_metadata_column() -> Column:
-    """True when a piece names its title or composer (a better representative than an anonymous copy)."""
-    return F.col("abc.title").isNotNull() | F.col("abc.composer").isNotNull()
+    """True when a piece names its title or composer, or came with its source's metadata (a caption,
+    a metadata entry): a better representative than an anonymous copy of the same notes."""
+    return (F.col("abc.title").isNotNull() | F.col("abc.composer").isNotNull() | F.col("source_caption").isNotNull()
+            | F.col("source_meta").isNotNull())
 
 
 def pair_similarities(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

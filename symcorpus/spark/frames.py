@@ -38,7 +38,7 @@ def conform(frame, arrow_schema: pa.Schema):
 
 def units_frame(spark, bins: list[list[Unit]]):
     """One Spark partition per bin, exactly: parallelize with as many slices as elements."""
-    rows = [[(u.source, u.kind, u.container, u.member, u.size) for u in b] for b in bins]
+    rows = [[(u.source, u.kind, u.container, u.member, u.size, u.params) for u in b] for b in bins]
     rdd = spark.sparkContext.parallelize(rows, len(rows)).flatMap(lambda b: b)
     return spark.createDataFrame(rdd, spark_schema(schema.UNITS))
 

@@ -30,7 +30,7 @@ from symcorpus.spark.frames import spark_schema, write_table
 from symcorpus.spark.publish import SPLITS, code_version, corpus_manifest, file_sha256, finish, prepare_out, staged
 from symcorpus.spark.session import spark_session
 from symcorpus.steps.tokenize import LABEL_COLUMNS, OUTPUT, VALUES, Tokenize, label_values, normalized_abc
-from symcorpus.tokenizers import KINDS, Tokenizer, build_tokenizer
+from symcorpus.tokenizers import ABC_FORMATS, KINDS, Tokenizer, build_tokenizer
 from symcorpus.tokenizers.conditions import FAMILIES
 
 
@@ -57,7 +57,7 @@ def _corpus_frame(spark, corpus_dir: Path, kind: str):
         # steps/parse.py stored_midi, as a column: an .rmi keeps its unwrapped MIDI in score_midi.
         data = F.when(F.col("format") == "midi", F.coalesce("score_midi", "content")).otherwise(F.col("score_midi"))
     else:
-        data = F.when(F.col("format") == "abc", F.col("content"))
+        data = F.when(F.col("format").isin(*ABC_FORMATS), F.col("content"))  # MusicXML through xml2abc
     selected = [F.col("id"), F.col("split"), F.col("format"), data.alias("data")]
     selected += [F.col(c) for c in LABEL_COLUMNS if c in columns]
     return frame.select(*selected)

@@ -12,6 +12,7 @@ LoadScore reads their notes, and the rest runs as for any piece.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from symcorpus.config import Settings
@@ -22,8 +23,9 @@ from symcorpus.steps.filter import Quality
 from symcorpus.steps.parse import LoadScore, Parse
 from symcorpus.steps.read import Read
 
-__all__ = ["PARSED", "PENDING", "Annotate", "Filter", "Fingerprint", "LoadScore", "Parse", "Piece", "Quality",
-           "Read", "Step", "build_steps", "chain", "restage_steps", "run_local", "run_records"]
+__all__ = ["PARSED", "PENDING", "Annotate", "Filter", "Fingerprint", "LoadScore", "LocalRun", "Parse", "Piece",
+           "Quality", "Read", "Step", "build_steps", "chain", "restage_steps", "run_local", "run_local_sources",
+           "run_records"]
 
 
 def build_steps(settings: Settings, cached: bool = False) -> list[Step]:
@@ -42,26 +44,43 @@ def restage_steps(settings: Settings, stages: tuple[str, ...]) -> list[Step]:
     return steps
 
 
-def run_local(source_specs: list[str], settings: Settings) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """A build's per-record steps in this process, without Spark: every record's row (schema.PIECES
-    columns; skipped files included) and every step's counters. For tests and small jobs: no
-    deduplication, no publishing."""
-    from symcorpus.sources import list_units, resolve_source
+@dataclass
+class LocalRun:
+    rows: list[dict[str, Any]]  # schema.PIECES columns, skipped files included
+    counts: dict[str, dict[str, Any]]  # every step's counters
+    joins: list[dict[str, Any]]  # the join report (sources/joins.py)
+    captions: dict[str, Any]  # how shipped captions spread over the pieces
+    sources: list[dict[str, Any]]  # what the manifest would say of each source
+
+
+def run_local_sources(source_specs: list, settings: Settings, steps: list[Step] | None = None) -> LocalRun:
+    """A build's per-record steps in this process, without Spark, for SOURCE strings or Sources
+    (a recipe's): every record's row, every step's counters, and the join and caption reports.
+    For tests and small jobs: no deduplication, no publishing."""
+    from symcorpus.sources.joins import caption_report, join_report, local_captions, local_tallies
+    from symcorpus.sources.listing import list_sources
     from symcorpus.steps.counts import local_outcomes, step_counts
 
-    read, steps = Read(settings.ingest.max_bytes), build_steps(settings)
-    taken: set[str] = set()
-    units = []
-    for spec in source_specs:
-        source = resolve_source(spec, taken)
-        taken.add(source.name)
-        units += [vars(u) for u in list_units(source, settings.ingest)]
-    rows = [piece.row for piece in chain(read.run(units), steps)]
-    return rows, step_counts([read.name] + [s.name for s in steps], local_outcomes(rows))
+    listed = list_sources(source_specs, settings.ingest)
+    read = Read(settings.ingest.max_bytes, listed.contexts)
+    steps = build_steps(settings) if steps is None else steps
+    rows = [piece.row for piece in chain(read.run(vars(u) for u in listed.all_units()), steps)]
+    counts = step_counts([read.name] + [s.name for s in steps], local_outcomes(rows))
+    return LocalRun(rows, counts, join_report(listed.joins(), local_tallies(rows)),
+                    caption_report(local_captions(rows)), listed.manifest_entries())
+
+
+def run_local(source_specs: list, settings: Settings) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Every record's row (schema.PIECES columns; skipped files included) and every step's counters
+    (`run_local_sources` without the reports)."""
+    run = run_local_sources(source_specs, settings)
+    return run.rows, run.counts
 
 
 def run_records(records, settings: Settings) -> list[dict[str, Any]]:
     """Records (sources.Record) through the build steps in this process: one row each."""
-    from symcorpus.steps.read import record_piece
+    from symcorpus.sources.listing import SourceContext
 
-    return [piece.row for piece in chain((record_piece(r) for r in records), build_steps(settings))]
+    read = Read(settings.ingest.max_bytes)
+    pieces = (read.record_piece(r, SourceContext()) for r in records)
+    return [piece.row for piece in chain(pieces, build_steps(settings))]

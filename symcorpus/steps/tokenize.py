@@ -82,7 +82,7 @@ def tokenize_batches(batches: Iterator[pa.RecordBatch], tokenizer_json: str) -> 
         out: dict[str, list] = {name: [] for name in OUTPUT.names}
         for row in batch.to_pylist():
             try:
-                chunks = tok.encode_music(row["data"], row["format"])
+                chunks = tok.encode_music(row["data"], row["format"], row.get("labels"))
                 if not chunks:
                     raise TokenizeError("no_tokens", "nothing to tokenize")
                 conditions = tok.encode_conditions(row)

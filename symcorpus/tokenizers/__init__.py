@@ -29,6 +29,7 @@ from symcorpus.tokenizers.special import BOS_ID, EOS_ID, PAD_ID, SEP_ID, SPECIAL
 # `remi` (and so symusic) is imported where a REMI tokenizer needs it: conditions, special tokens and
 # the ABC tokenizer load without it.
 KINDS = ("remi", "abc")
+ABC_FORMATS = ("abc", "musicxml")  # what the ABC tokenizer takes
 TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
 
@@ -94,20 +95,21 @@ class Tokenizer:
             return remi.decode_to_midi(tokens, self.remi)
         return abc_tok.playable(self.abc.decode(tokens)).encode("ascii")
 
-    def encode_music(self, data: bytes | None, fmt: str) -> list[np.ndarray]:
+    def encode_music(self, data: bytes | None, fmt: str, labels: Mapping[str, Any] | None = None) -> list[np.ndarray]:
         """A piece's music tokens, in chunks of at most max_tokens_per_chunk, cut at bar lines.
 
-        remi: `data` is a MIDI file (of any format's piece). abc: an ABC tune; other formats are
-        TokenizeError("not_abc"): MusicXML would need xml2abc, and MIDI rendered to ABC by midi2abc
-        fails NotaGen's equal-bars rule almost always. Raises TokenizeError with a reason code.
+        remi: `data` is a MIDI file (of any format's piece). abc: an ABC tune or a MusicXML score
+        (through xml2abc, tokenizers/notagen.py); MIDI is TokenizeError("not_abc"): MIDI rendered to
+        ABC by midi2abc fails NotaGen's equal-bars rule almost always. `labels` fill NotaGen's prompt
+        lines (tokenize.abc_prompt). Raises TokenizeError with a reason code.
         """
-        if self.kind == "abc" and fmt != "abc":
-            raise TokenizeError("not_abc", f"a {fmt} piece; the ABC tokenizer takes ABC tunes")
+        if self.kind == "abc" and fmt not in ABC_FORMATS:
+            raise TokenizeError("not_abc", f"a {fmt} piece; the ABC tokenizer takes ABC tunes and MusicXML scores")
         if data is None:
             raise TokenizeError("no_data", f"no {'MIDI' if self.kind == 'remi' else 'ABC'} for this piece")
         if self.kind == "remi":
             return self._encode_remi(data)
-        return self._encode_abc(data, fmt)
+        return self._encode_abc(data, fmt, labels)
 
     def _encode_remi(self, midi: bytes) -> list[np.ndarray]:
         import symusic
@@ -126,19 +128,23 @@ class Tokenizer:
             raise TokenizeError("no_notes", "the piece has no notes")
         return remi.chunk_encoding(encoding, self.remi, self.max_tokens_per_chunk)
 
-    def _encode_abc(self, data: bytes, fmt: str) -> list[np.ndarray]:
-        from symcorpus.music.abc_text import decode_abc
+    def _encode_abc(self, data: bytes, fmt: str, labels: Mapping[str, Any] | None = None) -> list[np.ndarray]:
+        from symcorpus.tokenizers.notagen import abc_tunes
 
+        s = self.settings
         try:
-            tune = abc_tok.normalize_tune(decode_abc(data), self.settings.abc_max_annotation)
+            tunes = abc_tunes(data, fmt, s.abc_style, prompt=s.abc_prompt, all_keys=s.abc_all_keys, labels=labels,
+                              max_annotation=s.abc_max_annotation)
         except abc_tok.AbcError as e:
             raise TokenizeError(e.reason, e.detail) from None
-        ids = self.abc.encode_lines(tune.header + tune.bars)
-        header = [i for line in ids[: len(tune.header)] for i in line]
-        try:
-            chunks = abc_tok.chunk_lines(header, ids[len(tune.header):], self.max_tokens_per_chunk)
-        except ValueError as e:
-            raise TokenizeError("header_too_long", str(e)) from None
+        chunks = []
+        for header_lines, bars in tunes:  # more than one: the same piece in other keys
+            ids = self.abc.encode_lines(header_lines + bars)
+            header = [i for line in ids[: len(header_lines)] for i in line]
+            try:
+                chunks += abc_tok.chunk_lines(header, ids[len(header_lines):], self.max_tokens_per_chunk)
+            except ValueError as e:
+                raise TokenizeError("header_too_long", str(e)) from None
         return [np.asarray(c, dtype=np.int32) for c in chunks]
 
     # ---------------------------------------------------------------------------------------------

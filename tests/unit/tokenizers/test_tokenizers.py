@@ -344,8 +344,20 @@ def test_abc_chunks_repeat_the_header_and_play():
         assert _render(text)
     assert bars == whole.bars
     with pytest.raises(TokenizeError) as error:
-        tok.encode_music(tune, "musicxml")
+        tok.encode_music(to_midi(tune, "abc"), "midi")
     assert error.value.reason == "not_abc"
+
+
+def test_musicxml_scores_tokenize_as_abc_through_xml2abc():
+    tok = build_tokenizer("abc", TokenizeSettings(max_seq_len=4096), {})
+    chorale = (M21 / "bach/bwv10.7.mxl").read_bytes()
+    [chunk] = tok.encode_music(chorale, "musicxml")
+    text = tok.decode(chunk).decode()
+    header, bars = text.split("\n[V:1]", 1)[0], text.split("\n")
+    assert "K:" in header and header.count("V:") == 4  # the four voices declared, then bar lines
+    lines = [line for line in bars if line.startswith("[V:1]")]
+    assert lines and all(line.count("[V:") == 4 for line in lines)  # every line holds bar i of each voice
+    assert _render(text)
 
 
 # --------------------------------------------------------------------------------------------------
