@@ -18,7 +18,10 @@ JOIN_NOTE = pa.struct([pa.field("name", pa.string()), pa.field("key", pa.string(
 # 1.1: metadata, annotation and quality columns; status "rejected".
 # 1.2: what a source ships with its pieces: source_meta, source_caption, license, source_labels
 #      (added columns, null for files without metadata; nothing else changed).
-SCHEMA_VERSION = "1.2"
+# 1.3: `labels` gains period_from, composer_from, instrumentation_from, genre_from ("source" when the
+#      label rests on `source_labels`, "inferred" when on the file; null with the label). Added
+#      fields: a label of a piece without source labels is what 1.2 gave.
+SCHEMA_VERSION = "1.3"
 
 ABC_HEADER = pa.struct([pa.field(name, pa.string()) for name in HEADER_FIELDS.values()])
 
@@ -70,7 +73,8 @@ _ANNOTATION_FIELDS = [
     pa.field("key", pa.string()),  # estimated from the notes alone, e.g. "D minor"
     pa.field("key_confidence", pa.float64()),  # best profile correlation minus the runner-up's
     pa.field("features", FEATURES),  # music/features.py
-    pa.field("labels", LABELS),  # period, composer, instrumentation, genre, origin, tempo_word, length_class
+    # period, composer, instrumentation, genre, origin, tempo_word, length_class, and <first four>_from
+    pa.field("labels", LABELS),
     pa.field("tags", pa.string()),  # JSON: every fact the caption states
     pa.field("caption", pa.string()),
     pa.field("quality_score", pa.float64()),  # in [0, 1] (music/quality.py)

@@ -49,8 +49,10 @@ def annotate(
     title: str | None = None,
     composer: str | None = None,
     abc_header: Mapping[str, str] | None = None,
+    source_labels: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
-    """The annotation columns of one piece (ANNOTATION_COLUMNS), from its score and summary."""
+    """The annotation columns of one piece (ANNOTATION_COLUMNS), from its score and summary and
+    (`source_labels`) what its source states about it."""
     features = piece_features(score, table)
     key, confidence = estimated_key(table, max(int(score.ticks_per_quarter), 1))
     header = abc_header or {}
@@ -73,6 +75,7 @@ def annotate(
             tempo_bpm=summary.get("tempo_bpm") if declared_tempo else None,
             duration_seconds=summary.get("duration_seconds"),
             time_signature=summary.get("time_signature"),
+            source_labels=source_labels or {},
         )
     )
     fields = {**summary, **features, "key": key, "key_confidence": confidence, "id": piece_id,

@@ -13,4 +13,5 @@ class Annotate(Step):
         row = piece.row
         row.update(annotate(piece.score, piece.table, row, piece_id=row["id"], source=row["source"],
                             path=row["path"], fmt=row["format"], title=row.get("title"),
-                            composer=row.get("composer"), abc_header=piece.abc_header))
+                            composer=row.get("composer"), abc_header=piece.abc_header,
+                            source_labels=row.get("source_labels")))

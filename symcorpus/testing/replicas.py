@@ -681,13 +681,15 @@ def make_aria_midi(
     ids_per_dir: int = 3,
     padded_keys: bool = False,
     broken: bool = False,
+    composers: dict[int, str] | None = None,
 ) -> AriaMidiReplica:
     """`aria-midi-v1-{subset}-ext/` with `metadata.json` and `data/<dir>/<file_id>_<seg>.mid`.
 
     Recording r (file_id r, from 1) has 1 + r % 3 segments. Planted: the last segment of
     recording 2 has no audio score; recording 3 scores a segment that has no file; recording 4 has
     no metadata entry; one entry (the recording after the last) has no files; recording 5's
-    "metadata" object is empty. With `broken`, metadata.json is cut in half.
+    "metadata" object is empty. With `broken`, metadata.json is cut in half. `composers`: file_id ->
+    the composer its metadata names (default: the first tune's own credit, or James Aird).
     """
     if n_recordings < 5:
         raise ValueError("make_aria_midi needs n_recordings >= 5")
@@ -716,7 +718,7 @@ def make_aria_midi(
         if file_id == 4:
             no_meta.extend(aria_name(file_id, s) for s in range(n_segments))
             continue
-        composer = first.composer or "James Aird"
+        composer = (composers or {}).get(file_id) or first.composer or "James Aird"
         info = {} if file_id == 5 else {"genre": "folk", "composer": composer, "music_period": "classical"}
         metadata[key] = {"metadata": info, "audio_scores": scores}
     orphan_id = n_recordings + 1
@@ -845,6 +847,7 @@ PDMX_SOURCES = (
     ("bach/bwv108.6.mxl", "Johann Sebastian Bach"),
     ("monteverdi/madrigal.3.1.mxl", "Claudio Monteverdi"),
     ("schumann_clara/polonaise_op1n1.mxl", "Clara Schumann née Wieck"),
+    ("trecento/PMFC_13_01-Kyrie-Summe-Clementissime.mxl", "Anonymous"),  # its title names a genre (mass)
     ("bach/bwv1.6.mxl", "Johann Sebastian Bach"),  # uploaded again by another user
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -24,3 +25,6 @@ class LabelInput:
     tempo_bpm: float | None = None  # None when the file declares no tempo
     duration_seconds: float | None = None
     time_signature: str | None = None
+    # What the piece's source states (the `source_labels` column): period, composer, instrumentation,
+    # genre, mood, each a string or None (labels/stated.py reads them).
+    source_labels: Mapping[str, str | None] = field(default_factory=dict)

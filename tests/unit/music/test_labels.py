@@ -20,6 +20,7 @@ from symcorpus.music.labels.genres import GENRE_WORDS, GENRES, genre_of_rhythm, 
 from symcorpus.music.labels.instrumentation import INSTRUMENTATIONS, part_role
 from symcorpus.music.labels.music21_corpus import MUSIC21_COLLECTIONS, music21_collection
 from symcorpus.music.labels.places import ORIGINS, origin_of
+from symcorpus.music.labels import stated
 from symcorpus.music.labels.tempo import LENGTH_CLASSES, TEMPO_WORDS, length_class, tempo_word
 from symcorpus.music.notes import summarize
 from symcorpus.music.parse import Limits, parse_piece
@@ -363,3 +364,70 @@ def test_length_classes_follow_midicaps_cutoffs():
     assert {s: length_class(s) for s in expected} == expected
     assert [length_class(s) for s in (10, 100, 200, 1000)] == list(LENGTH_CLASSES)
     assert length_class(None) is None and length_class(math.nan) is None
+
+
+# --------------------------------------------------------------------------------------------------
+# What a source states (labels/stated.py)
+
+# The genre words of the corpora behind AMD and NotaGen's data (docs/corpora.md), and the one genre
+# of ours each means; every other word is a style, which no genre of ours names.
+CORPUS_GENRES = {
+    "aria-midi": ("classical", "pop", "rock", "soundtrack", "jazz", "blues", "ragtime", "folk", "ambient", "atonal"),
+    "xmidi": ("rock", "pop", "country", "jazz", "classical", "traditional"),
+}
+
+
+def test_stated_words_map_only_onto_our_vocabularies():
+    assert set(stated.PERIOD_ALIASES.values()) <= set(PERIODS)
+    assert set(stated.GENRE_ALIASES.values()) <= set(GENRES)
+    assert set(stated.INSTRUMENTATION_ALIASES.values()) <= set(INSTRUMENTATIONS)
+    for vocabulary, stated_of in ((PERIODS, stated.stated_period), (GENRES, stated.stated_genre),
+                                  (INSTRUMENTATIONS, stated.stated_instrumentation)):
+        for value in vocabulary:  # our own values, in any case and punctuation
+            assert stated_of(value) == stated_of(value.upper()) == value
+    mapped = {w: stated.stated_genre(w) for words in CORPUS_GENRES.values() for w in words}
+    assert {w: g for w, g in mapped.items() if g} == {"ragtime": "rag"}
+    assert stated.stated_period("20th-Century") == "20th century" and stated.stated_period("Romantic era") == "Romantic"
+    assert stated.stated_period("modern") is None and stated.stated_period("") is None
+    assert stated.stated_instrumentation("Solo Piano") == "Keyboard"
+    assert stated.stated_instrumentation("string band") is None
+
+
+def test_stated_composers_are_read_as_credits():
+    assert stated.stated_composer("Chopin").name == "Frédéric Chopin"
+    assert stated.stated_composer("Bach, Johann Sebastian").name == "Johann Sebastian Bach"
+    assert stated.stated_composer("Clara Schumann née Wieck").name == "Clara Schumann"
+    for nobody in ("Traditional", "Anonymous", "James Aird", "collected by F. O'Neill", "", None):
+        assert stated.stated_composer(nobody) is None, nobody
+
+
+def test_stated_labels_win_where_they_name_our_values(all_tunes):
+    path, header, _ = next((p, h, c) for p, h, c in all_tunes
+                           if p.startswith("ryansMammoth/") and genre_of_rhythm(h.get("rhythm")) == "reel"
+                           and not h.get("composer"))
+    inferred = piece_labels(abc_input(path, header, n_tracks=1))
+    assert inferred["genre"] == "reel" and inferred["period"] == "Traditional"
+    assert all(inferred[f"{n}_from"] == "inferred" for n in ("period", "genre", "instrumentation"))
+    assert inferred["composer"] is None and inferred["composer_from"] is None
+    # Our values (any spelling) win; other words change nothing.
+    stated_ = piece_labels(abc_input(path, header, n_tracks=1, source_labels={
+        "genre": "Hornpipe", "instrumentation": "fiddle band", "period": "baroque", "mood": "happy"}))
+    assert (stated_["genre"], stated_["genre_from"]) == ("hornpipe", "source")
+    assert (stated_["period"], stated_["period_from"]) == ("Baroque", "source")
+    assert (stated_["instrumentation"], stated_["instrumentation_from"]) == ("Solo melody", "inferred")
+    unknown = piece_labels(abc_input(path, header, n_tracks=1, source_labels={"genre": "folk", "period": "modern"}))
+    assert unknown == inferred
+    # A stated composer wins over the file's credit and brings the catalog's period; the period of
+    # a catalog composer with none is the stated one.
+    bach = piece_labels(abc_input(path, {**header, "composer": "Handel"}, n_tracks=1,
+                                  source_labels={"composer": "J.S. Bach", "period": "Romantic"}))
+    assert (bach["composer"], bach["composer_from"], bach["period"], bach["period_from"]) == (
+        "Johann Sebastian Bach", "source", "Baroque", "source")
+    handel = piece_labels(abc_input(path, {**header, "composer": "Handel"}, n_tracks=1,
+                                    source_labels={"composer": "James Aird", "period": "Romantic"}))
+    assert (handel["composer"], handel["composer_from"], handel["period"], handel["period_from"]) == (
+        "George Frideric Handel", "inferred", "Baroque", "inferred")
+    carleton = piece_labels(abc_input(path, header, n_tracks=1,
+                                      source_labels={"composer": "Harry Carleton", "period": "Romantic"}))
+    assert (carleton["composer"], carleton["composer_from"], carleton["period"], carleton["period_from"]) == (
+        "Harry Carleton", "source", "Romantic", "source")
