@@ -35,6 +35,11 @@ class TokenizeSettings(Section):
     tempo_min: float = 30.0
     tempo_max: float = 390.0
     tempo_ratio: float = 1.04
+    # Notes left out before tokenizing (tokenizers/note_filter.py), off by default: MIDI pitches
+    # outside [low, high] (the amd recipe: Amadeus keeps 12-119), and with drop_zero_length, notes
+    # shorter than half a grid step (otherwise they get the shortest duration).
+    pitch_range: list[int] = field(default_factory=lambda: [0, 127])
+    drop_zero_length: bool = False
     # Longest training sequence: [bos] + conditions + [sep] + tokens + [eos]. Longer pieces are split
     # at bar boundaries so that every chunk fits.
     max_seq_len: int = 1024
@@ -72,6 +77,8 @@ class TokenizeSettings(Section):
         self.check(0 < self.tempo_min < self.tempo_max and self.tempo_ratio > 1, "tempo_min",
                    "need 0 < tempo_min < tempo_max and tempo_ratio > 1")
         self.check(1 <= self.velocities <= 127, "velocities", "must be in 1..127")
+        self.check(len(self.pitch_range) == 2 and 0 <= self.pitch_range[0] <= self.pitch_range[1] <= 127,
+                   "pitch_range", "must be [low, high] with 0 <= low <= high <= 127")
         self.check(0.0 <= self.condition_dropout <= 1.0, "condition_dropout", "must be in [0, 1]")
         self.check(0.0 <= self.family_dropout <= 1.0, "family_dropout", "must be in [0, 1]")
         self.check(self.max_seq_len >= 32, "max_seq_len", "must be at least 32")

@@ -4,7 +4,8 @@ Rules read a piece's summary and feature columns (a mapping: the corpus row, or 
 stage is building), so the same check runs inside `symcorpus build` and alone on a published version.
 Thresholds live in params.yaml (`filter.rules`), overridable per source (`filter.sources`). A rule
 returns a short detail when the piece fails it; the first failing rule, in the order below, names the
-rejection.
+rejection. Rules in OFF_BY_DEFAULT (a corpus recipe's preprocessing, not a general judgement) run only
+when params name them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ def _get(fields: Fields, name: str, default: float = 0.0) -> float:
         features = fields.get("features") or {}
         value = features.get(name)
     return default if value is None else value
+
+
+def _tpq_below_grid(f: Fields, p: Mapping[str, Any]) -> str | None:
+    # Amadeus rejects a file whose ticks per beat cannot hold its grid (`ticks_per_beat <
+    # in_beat_resolution`: 4 steps per quarter, 12 for its classical set) rather than quantize it.
+    tpq = f.get("ticks_per_beat")
+    if tpq is not None and tpq < p["min_tpq"]:
+        return f"{int(tpq)} ticks per quarter, fewer than the grid's {p['min_tpq']} steps"
+    return None
 
 
 def _too_few_notes(f: Fields, p: Mapping[str, Any]) -> str | None:
@@ -113,6 +123,7 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("drums_only", _drums_only, "only drum notes (GigaMIDI and Amadeus keep these apart)"),
     Rule("no_pitched_notes", _no_pitched_notes, "no pitched (non-drum) notes at all"),
+    Rule("tpq_below_grid", _tpq_below_grid, "ticks per quarter below min_tpq: the grid does not fit (Amadeus)"),
     Rule("too_few_notes", _too_few_notes, "fewer notes than min_notes"),
     Rule("too_short", _too_short, "shorter than min_seconds (MidiCaps keeps files from 3 s)"),
     Rule("too_long", _too_long, "longer than max_seconds"),
@@ -133,6 +144,7 @@ RULE_CODES = tuple(rule.code for rule in RULES)
 DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "drums_only": {},
     "no_pitched_notes": {},
+    "tpq_below_grid": {"min_tpq": 4},  # Amadeus's grid: 4 steps per quarter
     "too_few_notes": {"min_notes": 16},
     "too_short": {"min_seconds": 3.0},
     "too_long": {"max_seconds": 3600.0},
@@ -146,6 +158,7 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
     "looped_bar": {"max_share": 0.9, "min_bars": 8},
     "abc_unequal_voices": {},
 }
+OFF_BY_DEFAULT = frozenset({"tpq_below_grid"})
 
 
 @dataclass(frozen=True)
@@ -158,8 +171,9 @@ class Verdict:
 def rules_for(rules: Mapping[str, Mapping[str, Any] | bool | None],
               overrides: Mapping[str, Mapping[str, Any] | bool | None] | None = None) -> dict[str, dict[str, Any]]:
     """The active rules with their thresholds: defaults, then params, then a source's overrides.
-    A rule set to `false` is off."""
-    active: dict[str, dict[str, Any]] = {code: dict(p) for code, p in DEFAULT_RULES.items()}
+    A rule set to `false` is off; one of OFF_BY_DEFAULT is on once set to `true` or thresholds."""
+    active: dict[str, dict[str, Any]] = {code: dict(p) for code, p in DEFAULT_RULES.items()
+                                         if code not in OFF_BY_DEFAULT}
     for layer in (rules, overrides or {}):
         for code, params in layer.items():
             if code not in DEFAULT_RULES:
@@ -171,7 +185,9 @@ def rules_for(rules: Mapping[str, Mapping[str, Any] | bool | None],
                 if unknown:
                     raise ValueError(f"filter rule {code}: unknown threshold(s) {', '.join(sorted(unknown))}")
                 active.setdefault(code, dict(DEFAULT_RULES[code])).update(params)
-            elif params not in (None, True):
+            elif params in (None, True):
+                active.setdefault(code, dict(DEFAULT_RULES[code]))
+            else:
                 raise ValueError(f"filter rule {code}: expected a mapping of thresholds, true or false")
     return active
 

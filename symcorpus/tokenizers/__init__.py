@@ -115,11 +115,13 @@ class Tokenizer:
         import symusic
 
         from symcorpus.tokenizers import remi
+        from symcorpus.tokenizers.note_filter import drop_notes
 
         try:
             score = symusic.Score.from_midi(midi)
         except Exception as e:  # symusic raises RuntimeError with its parser's message
             raise TokenizeError("bad_midi", str(e)) from None
+        drop_notes(score, self.settings)  # a recipe's pitch range and zero-length notes
         try:
             encoding = remi.encode_score(score, self.remi)
         except remi.PieceTooLong as e:

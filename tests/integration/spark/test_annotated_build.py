@@ -10,6 +10,7 @@ import pytest
 import symusic
 
 from symcorpus.music.captions import read_caption
+from symcorpus.music.quality import OFF_BY_DEFAULT
 from symcorpus.spark.build import restage
 from symcorpus.spark.build import build
 from symcorpus.catalog.export import export_captions
@@ -39,9 +40,16 @@ def source(tmp_path_factory, midi_from_abc) -> Path:
     return root
 
 
+def with_every_rule():
+    """Settings with the rules that are off by default on too, so that each made piece meets its rule."""
+    settings = make_settings()
+    settings.filter.rules = {code: True for code in OFF_BY_DEFAULT}
+    return settings
+
+
 @pytest.fixture(scope="module")
 def built(spark, source, tmp_path_factory):
-    return build([str(source)], tmp_path_factory.mktemp("annotated_out") / "v1", make_settings())
+    return build([str(source)], tmp_path_factory.mktemp("annotated_out") / "v1", with_every_rule())
 
 
 def test_each_made_piece_is_rejected_with_its_reason(built):
@@ -88,8 +96,8 @@ def test_key_is_estimated_not_copied_from_the_declared_signature(built):
 
 
 def test_filter_alone_with_stricter_rules(built, tmp_path):
-    settings = make_settings()
-    settings.filter.rules = {"too_few_notes": {"min_notes": 200}}
+    settings = with_every_rule()
+    settings.filter.rules["too_few_notes"] = {"min_notes": 200}
     result = restage(built.out, tmp_path / "v2", settings, stages=("filter",))
     c = result.counts
     assert c["input"] == built.counts["input"]

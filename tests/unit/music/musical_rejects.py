@@ -11,9 +11,9 @@ import symusic
 TPQ = 480
 
 
-def _score(tracks: list[tuple[int, bool, list[tuple[int, int, int]]]], qpm: float = 120.0) -> bytes:
+def _score(tracks: list[tuple[int, bool, list[tuple[int, int, int]]]], qpm: float = 120.0, tpq: int = TPQ) -> bytes:
     """tracks: (program, is_drum, [(onset_ticks, duration_ticks, pitch)])"""
-    score = symusic.Score(TPQ)
+    score = symusic.Score(tpq)
     score.tempos.append(symusic.Tempo(0, qpm))
     score.time_signatures.append(symusic.TimeSignature(0, 4, 4))
     for program, is_drum, notes in tracks:
@@ -35,6 +35,7 @@ def musical_rejects() -> dict[str, bytes]:
     looped = [(bar * 4 * TPQ + t, d, p) for bar in range(24) for t, d, p in loop_bar]
     return {
         "drums_only": _score([(0, True, [(i * 240, 120, 36 + i % 12) for i in range(64)])]),
+        "tpq_below_grid": _score([(0, False, _melody(40, step=2))], tpq=2),  # 2 ticks per quarter
         "too_few_notes": _score([(0, False, _melody(6))]),
         "too_short": _score([(0, False, _melody(24, step=60))]),  # 24 notes in 1.5 s
         "too_many_tracks": _score([(i % 8, False, _melody(16, start=i)) for i in range(70)]),

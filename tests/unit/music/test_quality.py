@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import symusic
 
@@ -11,11 +13,13 @@ from symcorpus.music.convert import to_midi
 from symcorpus.music.features import piece_features
 from symcorpus.music.notes import note_table, summarize
 from symcorpus.music.parse import Limits, parse_piece
-from symcorpus.music.quality import DEFAULT_RULES, RULE_CODES, evaluate, rules_for
+from symcorpus.music.quality import DEFAULT_RULES, OFF_BY_DEFAULT, RULE_CODES, evaluate, rules_for
 from symcorpus.config import SettingsError, load_settings
 
 from tests.conftest import M21
 from tests.unit.music.musical_rejects import UNEQUAL_VOICES_ABC, musical_rejects
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def fields_of(data: bytes, fmt: str = "midi") -> dict:
@@ -30,7 +34,7 @@ def fields_of(data: bytes, fmt: str = "midi") -> dict:
 def test_every_rule_has_defaults_and_a_made_piece_that_breaks_it():
     made = musical_rejects()
     assert set(DEFAULT_RULES) == set(RULE_CODES)
-    active = rules_for({})
+    active = rules_for({code: True for code in OFF_BY_DEFAULT})
     for code, data in made.items():
         verdict = evaluate(fields_of(data), active)
         assert verdict.reason == code, (code, verdict)
@@ -67,6 +71,20 @@ def test_thresholds_and_overrides_change_the_verdict():
         rules_for({"too_few_note": {}})
     with pytest.raises(ValueError, match="unknown threshold"):
         rules_for({"too_few_notes": {"min_note": 3}})
+
+
+def test_a_rule_off_by_default_runs_only_when_named():
+    coarse = fields_of(musical_rejects()["tpq_below_grid"])
+    assert coarse["ticks_per_beat"] == 2
+    assert "tpq_below_grid" not in rules_for({}) and evaluate(coarse, rules_for({})).reason is None
+    assert evaluate(coarse, rules_for({"tpq_below_grid": True})).reason == "tpq_below_grid"
+    verdict = evaluate(coarse, rules_for({}, {"tpq_below_grid": {"min_tpq": 4}}))
+    assert verdict.reason == "tpq_below_grid" and verdict.detail == "2 ticks per quarter, fewer than the grid's 4 steps"
+    assert evaluate(coarse, rules_for({"tpq_below_grid": {"min_tpq": 2}})).reason is None  # the grid fits
+    assert "tpq_below_grid" not in rules_for({"tpq_below_grid": True}, {"tpq_below_grid": False})
+    ordinary = fields_of(to_midi(split_tunes((M21 / "airdsAirs/book2.abc").read_bytes())[0].content, "abc"))
+    assert evaluate(ordinary, rules_for({"tpq_below_grid": {"min_tpq": 12}})).reason is None  # abc2midi: 480
+    assert "tpq_below_grid" not in load_settings(REPO / "params.yaml").filter.active(None)
 
 
 def test_params_file_rules_are_checked(tmp_path):

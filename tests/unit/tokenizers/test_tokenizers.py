@@ -28,6 +28,7 @@ from symcorpus.tokenizers import abc as abc_tok
 from symcorpus.tokenizers import remi
 from symcorpus.tokenizers.conditions import FAMILIES, NONE, UNKNOWN, ConditionVocab, piece_values
 from symcorpus.config import SettingsError, TokenizeSettings
+from symcorpus.recipes import load_recipe, recipe_settings
 
 from tests.conftest import M21
 
@@ -221,11 +222,49 @@ def test_remi_decoding_tolerates_model_output():
     assert symusic.Score.from_midi(remi.decode_to_midi(tokens, VOCAB)).note_num() == 2
 
 
+def test_a_recipe_pitch_range_and_zero_length_notes_are_left_out(midi_from_abc):
+    """AMD's preprocessing as tokenizer options (the amd recipe sets them): notes outside MIDI 12-119
+    and notes whose length rounds to zero on the grid are dropped before encoding, the piece stays.
+    By default every note is tokenized."""
+    original = symusic.Score.from_midi(midi_from_abc[0][1])
+    tpq = original.ticks_per_quarter
+    track = next(t for t in original.tracks if t.note_num())
+    score = original.copy()
+    planted = next(t for t in score.tracks if t.note_num())
+    for note in (symusic.Note(0, tpq, 5, 80), symusic.Note(tpq, tpq, 124, 80),  # outside 12-119
+                 symusic.Note(2 * tpq, tpq // 48, 70, 80)):  # half a step of 12 per quarter: rounds to 0
+        planted.notes.append(note)
+    shortest = symusic.Note(3 * tpq, tpq // 24, 71, 80)  # exactly half a step: rounds up to one, kept
+    planted.notes.append(shortest)
+    kept = original.copy()
+    next(t for t in kept.tracks if t.note_num()).notes.append(shortest)
+    data = score.dumps_midi()
+
+    amd = TokenizeSettings(pitch_range=[12, 119], drop_zero_length=True)
+    recipe = recipe_settings(load_recipe("amd"), None)
+    assert (recipe.tokenize.pitch_range, recipe.tokenize.drop_zero_length) == ([12, 119], True)
+    assert recipe.filter.active("aria-midi")["tpq_below_grid"] == {"min_tpq": 4}
+    for settings, want in ((SETTINGS, score), (amd, kept)):
+        tok = build_tokenizer("remi", settings, {})
+        [chunk] = tok.encode_music(data, "midi")
+        assert decoded(tok.decode(chunk), settings)["notes"] == reference(want, settings)["notes"]
+    assert track.note_num() + 4 == score.note_num()
+    # A piece with every note outside the range is a token reject, not a crash.
+    low = symusic.Score(tpq)
+    low.tracks.append(symusic.Track(program=0))
+    low.tracks[0].notes.append(symusic.Note(0, tpq, 6, 80))
+    with pytest.raises(TokenizeError) as caught:
+        build_tokenizer("remi", amd, {}).encode_music(low.dumps_midi(), "midi")
+    assert caught.value.reason == "no_notes"
+
+
 def test_settings_are_validated():
     with pytest.raises(SettingsError, match="divisions"):
         TokenizeSettings(durations=[[0, 4, 8]]).validate()
     with pytest.raises(SettingsError, match="powers of two"):
         TokenizeSettings(time_signature_denominators=[3]).validate()
+    with pytest.raises(SettingsError, match="pitch_range"):
+        TokenizeSettings(pitch_range=[119, 12]).validate()
     s = TokenizeSettings()
     assert s.tempo_values()[0] == 30 and s.tempo_values()[-1] <= 390 and len(s.tempo_values()) == 66
     assert s.duration_steps()[:3] == [1, 2, 3] and s.duration_steps()[-1] == 16 * 12
