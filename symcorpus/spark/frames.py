@@ -12,7 +12,7 @@ import pyarrow as pa
 from symcorpus import schema
 from symcorpus.sources import Unit
 from symcorpus.steps import Read, Step
-from symcorpus.steps.batches import run_steps
+from symcorpus.steps.batches import Running, run_steps
 
 
 def spark_schema(arrow_schema: pa.Schema):
@@ -42,10 +42,10 @@ def units_frame(spark, bins: list[list[Unit]]):
     return spark.createDataFrame(rdd, spark_schema(schema.UNITS))
 
 
-def with_steps(frame, steps: Sequence[Step], read: Read | None = None):
+def with_steps(frame, steps: Sequence[Step], read: Read | None = None, running: Running = Running()):
     """The frame's rows through a step list in one mapInArrow: UNITS rows when the list starts with
-    `read`, PIECES rows otherwise. PIECES rows out."""
-    run = functools.partial(run_steps, steps=list(steps), read=read)
+    `read`, PIECES rows otherwise. PIECES rows out. `running`: batches isolated, kept for resuming."""
+    run = functools.partial(run_steps, steps=list(steps), read=read, running=running)
     return frame.mapInArrow(run, spark_schema(schema.PIECES))
 
 

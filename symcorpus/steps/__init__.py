@@ -42,12 +42,17 @@ def restage_steps(settings: Settings, stages: tuple[str, ...]) -> list[Step]:
     return steps
 
 
-def run_local(source_specs: list[str], settings: Settings) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """A build's per-record steps in this process, without Spark: every record's row (schema.PIECES
-    columns; skipped files included) and every step's counters. For tests and small jobs: no
-    deduplication, no publishing."""
+def run_local(source_specs: list[str], settings: Settings, work: str | None = None
+              ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """A build's per-record steps without Spark: every record's row (schema.PIECES columns; skipped
+    files included) and every step's counters. For tests and small jobs: no deduplication, no
+    publishing. Batches run as in a Spark task: isolated in forked children when
+    ingest.isolate_records is on, and kept in (and reused from) `work` when it is given."""
+    from symcorpus import __version__
     from symcorpus.sources import list_units, resolve_source
+    from symcorpus.steps.batches import Running, run_pieces
     from symcorpus.steps.counts import local_outcomes, step_counts
+    from symcorpus.steps.resume import Finished, build_key
 
     read, steps = Read(settings.ingest.max_bytes), build_steps(settings)
     taken: set[str] = set()
@@ -56,5 +61,8 @@ def run_local(source_specs: list[str], settings: Settings) -> tuple[list[dict[st
         source = resolve_source(spec, taken)
         taken.add(source.name)
         units += [vars(u) for u in list_units(source, settings.ingest)]
-    rows = [piece.row for piece in chain(read.run(units), steps)]
-    return rows, step_counts([read.name] + [s.name for s in steps], local_outcomes(rows))
+    names = [read.name] + [s.name for s in steps]
+    finished = Finished(work, build_key(settings, names, __version__)) if work else None
+    rows = [row for batch in run_pieces(read.run(units), steps, Running.from_settings(settings, finished))
+            for row in batch.to_pylist()]
+    return rows, step_counts(names, local_outcomes(rows))
