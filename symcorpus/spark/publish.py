@@ -210,7 +210,8 @@ def write_tables(tables: VersionTables, root: Path, settings: Settings) -> dict[
             write_empty_table(target, schema.CORPUS)
             continue
         n_shards = math.ceil(tables.split_bytes[split] / settings.publish.shard_bytes)
-        write_table(tables.kept.where(F.col("split") == split).select(*corpus_columns), target, n_shards)
+        write_table(tables.kept.where(F.col("split") == split).select(*corpus_columns), target, n_shards,
+                    schema.CORPUS)
     faults.at_point("publish-tables")
     rows = {"kept": sum(tables.split_rows.values())}
     for name, frame, arrow_schema in [("duplicates", tables.duplicates, schema.DUPLICATES),
@@ -218,7 +219,7 @@ def write_tables(tables: VersionTables, root: Path, settings: Settings) -> dict[
                                       ("rejects", tables.rejects, schema.REJECTS)]:
         rows[name] = frame.count()
         if rows[name]:
-            write_table(frame, root / name, math.ceil(rows[name] / 1_000_000))
+            write_table(frame, root / name, math.ceil(rows[name] / 1_000_000), arrow_schema)
         else:
             write_empty_table(root / name, arrow_schema)
     return rows

@@ -2,8 +2,11 @@
 
 What kills processes does not end a build: a failed task is tried again up to
 spark.max_task_failures times (local mode too, where Spark retries nothing unless the master says
-`local[N, attempts]`), and the Python daemon dies with its JVM (spark/daemon.py), so a killed driver
-leaves no workers behind.
+`local[N, attempts]`).
+
+A killed driver leaves nothing behind: PySpark's JVM exits when the driver's end of its stdin
+closes, its Python daemon exits when the JVM's does and SIGHUPs its workers, each worker dies with
+its daemon (spark/frames.py) and each isolated child with its worker (steps/guard.py).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from collections.abc import Iterator
 from symcorpus.config import SparkSettings
 
 
-DAEMON_MODULE = "symcorpus.spark.daemon"
 _LOCAL = re.compile(r"local(?:\[\s*([0-9]+|\*)\s*\])?")
 
 
@@ -57,7 +59,6 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         SparkSession.builder.master(with_retries(master, settings.max_task_failures))
         .appName("symcorpus")
         .config("spark.task.maxFailures", str(settings.max_task_failures))
-        .config("spark.python.daemon.module", DAEMON_MODULE)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", settings.driver_memory)

@@ -17,6 +17,8 @@ import pytest
 from symcorpus.spark import swap
 from symcorpus.spark.session import with_retries
 
+from ...processes import READER
+
 
 def make_version(folder: Path, label: str) -> Path:
     (folder / "corpus").mkdir(parents=True)
@@ -33,26 +35,6 @@ def test_place_swaps_a_version_in_and_removes_the_old(tmp_path):
     assert how == ("exchange" if sys.platform.startswith("linux") else "renames")
     assert json.loads((out / "manifest.json").read_text()) == {"label": "new"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-
-
-# A reader in its own process (true concurrency, unlike a thread under the GIL): it reads OUT's
-# manifest and _SUCCESS until told to stop, and counts the reads that found no version.
-READER = """
-import json, os, sys
-out, stop = sys.argv[1], sys.argv[2]
-reads = misses = 0
-while not os.path.exists(stop):
-    try:
-        with open(os.path.join(out, "manifest.json")) as f:
-            json.load(f)
-        os.stat(os.path.join(out, "_SUCCESS"))
-        reads += 1
-    except FileNotFoundError:
-        misses += 1
-    if reads == 1 and not misses:
-        print("reading", flush=True)
-print(reads, misses, flush=True)
-"""
 
 
 def test_readers_always_find_a_whole_version_while_versions_are_swapped(tmp_path):

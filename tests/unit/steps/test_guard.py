@@ -10,7 +10,6 @@ import hashlib
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from symcorpus.music.convert import to_midi
 from symcorpus.steps import faults, run_local
 
 from ...conftest import M21
+from ...processes import wait_for
 
 CHOSEN = "tune05.mid"
 
@@ -95,17 +95,6 @@ def test_memory_budget_makes_out_of_memory(source, undisturbed, fault):
     assert chosen["status"] == schema.STATUS_ERROR and chosen["error"].startswith("out_of_memory:")
 
 
-def wait_for(predicate, timeout: float = 60.0):
-    """Wait for a real event (checked every 50 ms) or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        threading.Event().wait(0.05)
-    raise AssertionError("timed out waiting for an event")
-
-
 def test_a_child_killed_from_outside_costs_nothing(source, undisturbed, fault, tmp_path):
     marker = tmp_path / "held"
     fault(f"hold:<id>:{marker}")
@@ -138,3 +127,21 @@ def test_faults_fire_only_when_named_exactly():
             faults.parse_faults(bad)
     both = faults.parse_faults("segv:" + "a" * 64 + ",kill:publish-swap")
     assert [f.action for f in both] == ["segv", "kill"]
+
+
+def test_a_compressed_score_that_unpacks_past_max_bytes_is_too_large_unread():
+    import io
+    import zipfile
+
+    from symcorpus.music.parse import Limits
+    from symcorpus.steps import Parse, Piece
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("score.xml", b"<score-partwise>" + b" " * (4 * 2**20) + b"</score-partwise>")
+    content = packed.getvalue()
+    assert len(content) < 2**20 // 10  # small on disk, 4 MiB unpacked
+    piece = Piece({"status": "pending", "id": hashlib.sha256(content).hexdigest(), "source": "s", "path": "bomb.mxl",
+                   "format": "musicxml", "content": content})
+    list(Parse(Limits(max_bytes=2**20)).run([piece]))
+    assert piece.row["error"].startswith("too_large: unpacks to 4194") and piece.row["stage"] == "parse"
