@@ -8,7 +8,9 @@ batch in a forked child under the per-record budget) and in process, on two corp
 
 Each measurement runs in a fresh process that does what one Spark task does (read, then the build
 steps in batches of 256) and reports its own peak RSS (getrusage RUSAGE_SELF: the worker) and the
-largest of its children (RUSAGE_CHILDREN: an isolated child or an abc2midi run).
+largest of its children (RUSAGE_CHILDREN: an isolated child or an abc2midi run). The corpora are
+made in processes of their own and the launcher stays small: Linux counts in a process's ru_maxrss
+the memory it had between fork and exec, i.e. its parent's at the time.
 
     python bench/worker_memory.py --lakh 2000
 """
@@ -44,7 +46,7 @@ def pathological_midi(notes: int, seed: int, chord: bool = False) -> bytes:
     return score.dumps_midi()
 
 
-def make_hostile(out: Path, seeds: int) -> int:
+def make_hostile(out: Path, seeds: int) -> None:
     """Malformed inputs from the tests' generators (one set per seed) and pathological valid ones."""
     from symcorpus.music.abc_text import split_tunes
     from symcorpus.music.convert import to_midi
@@ -52,7 +54,7 @@ def make_hostile(out: Path, seeds: int) -> int:
     from tests.test_malformed import malformed_abc, malformed_midi, malformed_scores
 
     if out.exists():
-        return sum(1 for p in out.rglob("*") if p.is_file())
+        return
     tunes = split_tunes((M21 / "airdsAirs/book2.abc").read_bytes())[:12]
     midi = [to_midi(t.content, "abc") for t in tunes]
     for seed in range(seeds):
@@ -67,7 +69,6 @@ def make_hostile(out: Path, seeds: int) -> int:
                        ("chord_1200k.mid", pathological_midi(1_200_000, 3, chord=True))]:
         (out / "pathological").mkdir(parents=True, exist_ok=True)
         (out / "pathological" / name).write_bytes(data)
-    return sum(1 for p in out.rglob("*") if p.is_file())
 
 
 def measure(folder: Path, isolate: bool) -> dict:
@@ -98,16 +99,22 @@ def main() -> None:
     parser.add_argument("--hostile-seeds", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--make-hostile", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--isolate", choices=["yes", "no"], default="yes", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.isolate == "yes")))
         return
-    from lakh_like import make
-
-    hostile = args.out / f"hostile{args.hostile_seeds}"
-    corpora = {"hostile": (hostile, make_hostile(hostile, args.hostile_seeds)),
-               "lakh": (args.out / f"lakh{args.lakh}", len(make(args.lakh, args.out / f"lakh{args.lakh}")))}
+    if args.make_hostile:
+        make_hostile(args.make_hostile, args.hostile_seeds)
+        return
+    hostile, lakh = args.out / f"hostile{args.hostile_seeds}", args.out / f"lakh{args.lakh}"
+    subprocess.run([sys.executable, __file__, "--make-hostile", str(hostile), "--hostile-seeds",
+                    str(args.hostile_seeds)], check=True)
+    subprocess.run([sys.executable, str(Path(__file__).with_name("lakh_like.py")), "--count", str(args.lakh),
+                    "--out", str(lakh)], check=True, capture_output=True)
+    corpora = {name: (folder, sum(1 for p in folder.rglob("*") if p.is_file()))
+               for name, folder in [("hostile", hostile), ("lakh", lakh)]}
     for name, (folder, files) in corpora.items():
         for isolate in ("yes", "no"):
             run = subprocess.run([sys.executable, __file__, "--measure", str(folder), "--isolate", isolate],

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import hashlib
 import mmap
 import os
 import resource
@@ -52,10 +53,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import pyarrow as pa
+import symusic
 
 from symcorpus import schema
 from symcorpus.steps import faults
-from symcorpus.steps.base import Piece, Step
+from symcorpus.steps.base import PENDING, Piece, Step, chain
 from symcorpus.steps.rows import to_batch
 
 # The shared page: the index of the record in the steps (-1: between records), the index of the
@@ -100,6 +102,7 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
 
 def run_isolated(pieces: list[Piece], steps: Sequence[Step], bounds: Bounds) -> pa.Table:
     """The pieces through the steps in forked children: one row per piece, in order (schema.PIECES)."""
+    _warm_up(steps)
     todo = list(range(len(pieces)))
     received: list[tuple[list[int], list[pa.RecordBatch]]] = []  # (indices, their rows) per child
     crashed: dict[int, dict] = {}
@@ -128,6 +131,30 @@ def run_isolated(pieces: list[Piece], steps: Sequence[Step], bounds: Bounds) -> 
             if blind >= 2:
                 raise IsolationError(f"isolated children die outside any record ({death.error})")
     return _in_order(len(pieces), received, crashed)
+
+
+_warmed: set[tuple[str, ...]] = set()
+
+
+def _warm_up(steps: Sequence[Step]) -> None:
+    """Run the steps once in this process on a small score of our own, so that what they build on
+    first use (the composer catalog, MinHash permutations, caption phrases, rule tables) is built
+    here once and inherited by every child, instead of built again, and lost, in each child."""
+    names = tuple(step.name for step in steps)
+    if names in _warmed:
+        return
+    _warmed.add(names)
+    score = symusic.Score(480)
+    track = symusic.Track("warm-up", 0, False)
+    for i, pitch in enumerate([60, 62, 64, 65, 67, 69, 71, 72] * 8):
+        track.notes.append(symusic.Note(i * 480, 480, pitch, 80))
+    score.tracks.append(track)
+    midi = score.dumps_midi()
+    status = PENDING if PENDING in steps[0].takes else schema.STATUS_OK
+    piece = Piece({"status": status, "id": hashlib.sha256(midi).hexdigest(), "source": "warm-up",
+                   "path": "warm-up.mid", "format": "midi", "size_bytes": len(midi), "content": midi})
+    for _ in chain([piece], steps):
+        pass
 
 
 def _in_order(n: int, received: list[tuple[list[int], list[pa.RecordBatch]]], crashed: dict[int, dict]) -> pa.Table:
