@@ -151,6 +151,7 @@ PIECES = pa.schema(
         pa.field("reason", pa.string()),
         pa.field("detail", pa.string()),
         pa.field("reused", pa.bool_()),  # the parse came from the parse cache
+        pa.field("resumed", pa.bool_()),  # taken from a finished batch of an interrupted run (steps/resume.py)
     ]
 )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ def write_shard(batches: Iterable[pa.RecordBatch], path: str | Path, arrow_schem
     {path, rows, bytes, sha256}, or None (and no file) when there were no rows. The file appears
     whole or not at all (written beside, then renamed)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    # One name per process: a retried task attempt never writes into a dead attempt's file.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     writer, pending, rows = None, [], 0
     with open(tmp, "wb") as raw:
         out = _HashingFile(raw)
@@ -86,6 +88,8 @@ def number_shards(directory: str | Path) -> list[Path]:
     """Rename a folder's shards to part-00000.parquet, part-00001.parquet, ... in name order (tasks
     with no rows write no file, which would leave gaps)."""
     directory = Path(directory)
+    for leftover in directory.glob(".*.tmp-*"):  # from task attempts that died mid-write
+        leftover.unlink()
     parts = sorted(directory.glob("part-*.parquet"))
     renamed = []
     for i, part in enumerate(parts):

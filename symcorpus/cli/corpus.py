@@ -39,6 +39,12 @@ def summary_lines(result) -> str:
     inc = result.manifest.get("incremental") or {}
     if inc.get("cache"):
         lines += f"\nparse cache: {inc['reused']:,} records reused, {inc['parsed']:,} read and parsed anew"
+    resumed = result.manifest.get("resumed") or {}
+    if resumed.get("records") or resumed.get("batches_found"):
+        found = resumed["batches_found"]
+        where = (f"{found:,} batches an interrupted run finished" if found
+                 else "batches that failed task attempts finished")
+        lines += f"\nresumed: {resumed['records']:,} of {c['input']:,} records reused from {where}"
     return lines + (f"\n{result.skipped_files:,} non-music files skipped; "
                     f"{result.seconds:.1f} s, {result.pieces_per_second:,.0f} pieces/s")
 

@@ -17,11 +17,17 @@ class SparkSettings(Section):
     master: str = "local[*]"
     driver_memory: str = "4g"
     # Records per Arrow batch handed to the parse function: bounds worker memory for big files.
+    # It is also the unit of crash isolation and of resuming (steps/guard.py, steps/resume.py).
     arrow_batch_size: int = 256
+    # Attempts of a task before the build fails: a Python worker killed mid-task (the OOM killer, a
+    # preempted node) costs one. `local[N]` runs as `local[N, this]` (local mode retries nothing
+    # unless asked), and clusters get spark.task.maxFailures.
+    max_task_failures: int = 4
     conf: dict[str, Any] = field(default_factory=dict)  # any extra spark.* settings
 
     def validate(self) -> None:
         self.check(self.arrow_batch_size >= 1, "arrow_batch_size", "must be at least 1")
+        self.check(self.max_task_failures >= 1, "max_task_failures", "must be at least 1")
 
 
 @dataclass
@@ -54,13 +60,26 @@ class IngestSettings(Section):
     # fsspec options for sources in object storage (s3://...), e.g. {endpoint_url: http://host:9000};
     # unset keys come from the AWS_* environment variables. Secret values are masked in manifests.
     storage_options: dict[str, Any] = field(default_factory=dict)
+    # Each batch of records runs its steps in a forked child (steps/guard.py): a record that kills
+    # its process (segfault, abort, OOM kill) ends as one error row, the rest of the batch is kept.
+    isolate_records: bool = True
+    # Memory one isolated record may take, in bytes of address space over the child's size at its
+    # start: past it the record is an `out_of_memory` error, not a dead executor. 0 = no bound.
+    max_record_memory: int = 4 * 2**30
+    # An isolated record still running after this long (native code that never returns to Python,
+    # so parse_timeout_s cannot stop it) is killed and becomes a `timeout` error row.
+    hard_timeout_s: float = 600.0
+    # Finished batches are kept next to OUT as they complete (steps/resume.py), so a build killed and
+    # started again with the same arguments reuses them; removed once the version is published.
+    resume: bool = True
     music21: Music21Settings = field(default_factory=Music21Settings)
 
     def validate(self) -> None:
         for key in ("max_bytes", "max_notes", "max_units_per_partition", "min_partitions_per_core"):
             self.check(getattr(self, key) >= 1, key, "must be at least 1")
-        for key in ("subprocess_timeout_s", "parse_timeout_s"):
+        for key in ("subprocess_timeout_s", "parse_timeout_s", "hard_timeout_s"):
             self.check(getattr(self, key) > 0, key, "must be above 0")
+        self.check(self.max_record_memory >= 0, "max_record_memory", "must be 0 (no bound) or more")
 
     def to_dict(self) -> dict[str, Any]:
         from symcorpus.sources.storage import public_options

@@ -6,11 +6,18 @@
 
 The per-record work is in steps/ (plain functions over Arrow batches, run by mapInArrow); this
 module only moves frames between the named driver functions and keeps the counts.
+
+Builds survive what kills processes: each batch of records runs in an isolated child (a crashing
+file is one error row, steps/guard.py), failed tasks are retried (spark/session.py), and finished
+batches are kept next to OUT as they complete (steps/resume.py), so a build killed at any point and
+started again with the same arguments reuses them and publishes the same shards. The folder is
+removed once the version is published; the manifest's `resumed` says how many records came from it.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,12 +37,14 @@ from symcorpus.spark import cache as parse_cache
 from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
 from symcorpus.spark.frames import conform, spark_schema, units_frame, with_steps
 from symcorpus.spark.joins import reports as metadata_reports
-from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, corpus_manifest, prepare_out,
-                                     publish_version)
+from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, code_version, corpus_manifest,
+                                     prepare_out, publish_version, work_dir)
 from symcorpus.spark.session import NoProgress, spark_session, stage_progress
 from symcorpus.spark.split import with_splits
-from symcorpus.steps import PENDING, Read, build_steps, restage_steps
+from symcorpus.steps import PENDING, Read, Step, build_steps, restage_steps
+from symcorpus.steps.batches import Running
 from symcorpus.steps.counts import step_counts
+from symcorpus.steps.resume import Finished, build_key
 
 
 @dataclass
@@ -46,6 +55,7 @@ class Outcomes:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: int = 0  # records whose parse came from the cache
     captioned: int = 0  # records that came with a caption from their source
+    resumed: int = 0  # records taken from finished batches of an interrupted run
 
     @property
     def records(self) -> int:
@@ -66,12 +76,23 @@ def list_sources(specs: list[str | Source], settings: Settings, progress) -> Lis
     return list_all_sources(sources, settings.ingest, lambda source: progress.update(listing, advance=1))
 
 
-def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read: Read | None = None):
+def running_for(settings: Settings, steps: list[Step], out: Path) -> Running:
+    """Batches isolated as params say, and kept next to OUT for a rerun when ingest.resume is on."""
+    finished = None
+    if settings.ingest.resume:
+        key = build_key(settings, [s.name for s in steps], code_version())
+        finished = Finished(str(work_dir(out)), key)
+    return Running.from_settings(settings, finished)
+
+
+def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read: Read | None = None,
+                 running: Running = Running()):
     """Every unit read and taken through the build steps: a lazy frame of PIECES rows.
 
     Files and zip members are read and parsed in one pass. Whole tar archives are read in their own
     tasks, then their records are spread over partitions by id before the costly parse; with a parse
     cache every record takes that second road, where cached parses join in as `parsed` pieces.
+    Spread records are sorted within their partition, so a rerun cuts them into the same batches.
     """
     cores = spark.sparkContext.defaultParallelism
     n = max(cores * settings.ingest.min_partitions_per_core,
@@ -82,13 +103,14 @@ def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read
     two_pass = [u for u in units if not u.member] if cached is None else units
     frames = []
     if one_pass:
-        frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read))
+        frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read, running))
     if two_pass:
         records = with_steps(units_frame(spark, pack_partitions(two_pass, len(two_pass) if cached is None else n)),
                              [], read)
         if cached is not None:
             records = with_cached_parses(records, cached)
-        frames.append(with_steps(records.repartition(n, "id"), steps))
+        spread = records.repartition(n, "id").sortWithinPartitions("id", "source", "path")
+        frames.append(with_steps(spread, steps, running=running))
     if not frames:
         return spark.createDataFrame([], spark_schema(schema.PIECES))
     pieces = frames[0]
@@ -118,8 +140,10 @@ def count_outcomes(pieces, step_names: list[str], progress, description: str) ->
     code = (F.when(F.col("status") == schema.STATUS_ERROR, F.substring_index("error", ":", 1))
             .when(F.col("status") == schema.STATUS_REJECTED, F.col("reason")))
     with stage_progress(progress, description):
-        rows = (pieces.groupBy("status", "format", "stage", code.alias("code"), F.coalesce("reused", F.lit(False))
-                               .alias("reused"), F.col("source_caption").isNotNull().alias("captioned"))
+        rows = (pieces.groupBy("status", "format", "stage", code.alias("code"),
+                               F.coalesce("reused", F.lit(False)).alias("reused"),
+                               F.coalesce("resumed", F.lit(False)).alias("resumed"),
+                               F.col("source_caption").isNotNull().alias("captioned"))
                 .count().collect())
     outcomes = Outcomes()
     by_step: Counter = Counter()
@@ -129,6 +153,7 @@ def count_outcomes(pieces, step_names: list[str], progress, description: str) ->
         by_step[(r["status"], stage, r["code"])] += r["count"]
         outcomes.reused += r["count"] if r["reused"] else 0
         outcomes.captioned += r["count"] if r["captioned"] and r["status"] != schema.STATUS_SKIPPED else 0
+        outcomes.resumed += r["count"] if r["resumed"] and r["status"] != schema.STATUS_SKIPPED else 0
     outcomes.steps = step_counts(step_names, by_step)
     return outcomes
 
@@ -254,12 +279,15 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
     cache_root = (cache_root or settings.ingest.cache_dir) if use_cache else None
     cache = parse_cache.cache_dir(cache_root, settings) if cache_root else None
     cached = parse_cache.read(spark, cache) if cache is not None and parse_cache.has_entries(cache) else None
-    frame = pieces_frame(spark, units, settings, cached, read)
-    pieces = frame.withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK)
+    steps = build_steps(settings, cached=cached is not None)
+    running = running_for(settings, steps, out)
+    found = running.finished.count() if running.finished else 0  # what an interrupted run finished
+    pieces = (pieces_frame(spark, units, settings, cached, read, running)
+              .withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK))
     try:
         parse_started = time.time()
-        step_names = ["ingest"] + [s.name for s in build_steps(settings, cached=cached is not None)]
-        outcomes = count_outcomes(pieces, step_names, progress, f"ingest + parse + annotate {len(units):,} files")
+        outcomes = count_outcomes(pieces, ["ingest"] + [s.name for s in steps], progress,
+                                  f"ingest + parse + annotate {len(units):,} files")
         stage_seconds = {"ingest_parse_annotate": round(time.time() - parse_started, 2)}
         incremental = {"records": outcomes.records, "reused": outcomes.reused,
                        "parsed": outcomes.records - outcomes.reused, "cache": str(cache) if cache else None}
@@ -270,13 +298,21 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
         result = publish_pieces(
             pieces, outcomes, out, settings, overwrite=overwrite, started=started, progress=progress,
             sources=listed.manifest_entries(), stage_seconds=stage_seconds, expected_input=outcomes.records,
-            extra={"incremental": incremental, **metadata})
+            extra={"incremental": incremental, **metadata,
+                   "resumed": {"records": outcomes.resumed, "batches_found": found}})
         if cache is not None:  # after publishing: the version never waits on, or depends on, the cache
             with stage_progress(progress, "update parse cache"):
                 parse_cache.append(pieces.where(~F.coalesce("reused", F.lit(False))), cache)
+        clear_work(running)
         return result
     finally:
         pieces.unpersist()
+
+
+def clear_work(running: Running) -> None:
+    """The finished batches are published: a rerun would start a new build, so they go."""
+    if running.finished is not None:
+        shutil.rmtree(running.finished.directory, ignore_errors=True)
 
 
 def restage(corpus: str | Path, out: str | Path, settings: Settings, *, stages: tuple[str, ...] = (),
@@ -298,9 +334,11 @@ def restage(corpus: str | Path, out: str | Path, settings: Settings, *, stages: 
     previous = corpus_manifest(corpus)
     spark = spark_session(settings.spark, spark_master)
     steps = restage_steps(settings, stages)
+    running = running_for(settings, steps, out)
+    found = running.finished.count() if running.finished else 0
     # Published rows come back as ok pieces without fingerprints, so the dedup params in force apply.
     rows = conform(spark.read.parquet(str(corpus / "corpus" / "*")).drop("notes_hash"), schema.PIECES)
-    pieces = (with_steps(rows.withColumn("status", F.lit(schema.STATUS_OK)), steps)
+    pieces = (with_steps(rows.withColumn("status", F.lit(schema.STATUS_OK)), steps, running=running)
               .withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK))
     try:
         outcomes = count_outcomes(pieces, [s.name for s in steps], progress, " + ".join(s.name for s in steps))
@@ -311,8 +349,11 @@ def restage(corpus: str | Path, out: str | Path, settings: Settings, *, stages: 
         carried = {name: spark.read.schema(spark_schema(arrow)).parquet(str(corpus / name))
                    for name, arrow in [("errors", schema.ERRORS), ("rejects", schema.REJECTS),
                                        ("duplicates", schema.DUPLICATES)]}
-        return publish_pieces(pieces, outcomes, out, settings, overwrite=overwrite, sources=previous["sources"],
-                              started=started, progress=progress, stage_seconds={}, carried=carried,
-                              expected_input=previous["counts"]["input"])
+        result = publish_pieces(pieces, outcomes, out, settings, overwrite=overwrite, sources=previous["sources"],
+                                started=started, progress=progress, stage_seconds={}, carried=carried,
+                                expected_input=previous["counts"]["input"],
+                                extra={"resumed": {"records": outcomes.resumed, "batches_found": found}})
+        clear_work(running)
+        return result
     finally:
         pieces.unpersist()

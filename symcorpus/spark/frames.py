@@ -4,7 +4,9 @@ writing a table as sorted shards."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import os
+import signal
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +15,8 @@ from symcorpus import schema
 from symcorpus.shards import number_shards, write_shard
 from symcorpus.sources import Unit
 from symcorpus.steps import Read, Step
-from symcorpus.steps.batches import run_steps
+from symcorpus.steps.batches import Running, run_steps
+from symcorpus.steps.guard import die_with_parent
 
 
 def spark_schema(arrow_schema: pa.Schema):
@@ -43,15 +46,36 @@ def units_frame(spark, bins: list[list[Unit]]):
     return spark.createDataFrame(rdd, spark_schema(schema.UNITS))
 
 
-def with_steps(frame, steps: Sequence[Step], read: Read | None = None):
+def tie_to_daemon() -> None:
+    """End this worker when PySpark's daemon, its parent, ends. A daemon killed outright sends its
+    workers no SIGHUP, and a worker busy in a long batch went on for nobody (seen here: one outlived
+    a kill -9 of the CLI by more than 5 s). Only under a forking daemon (the parent runs this same
+    Python): PR_SET_PDEATHSIG follows the parent *thread*, and a JVM parent's launching thread can
+    end long before the worker."""
+    try:
+        forked = os.readlink("/proc/self/exe") == os.readlink(f"/proc/{os.getppid()}/exe")
+    except OSError:
+        return
+    if forked:
+        die_with_parent(signal.SIGKILL)
+
+
+def steps_task(batches: Iterator[pa.RecordBatch], steps: list[Step], read: Read | None,
+               running: Running) -> Iterator[pa.RecordBatch]:
+    """What a Spark task runs: the step list over its batches, in a worker tied to its daemon."""
+    tie_to_daemon()
+    return run_steps(batches, steps, read, running)
+
+
+def with_steps(frame, steps: Sequence[Step], read: Read | None = None, running: Running = Running()):
     """The frame's rows through a step list in one mapInArrow: UNITS rows when the list starts with
-    `read`, PIECES rows otherwise. PIECES rows out."""
-    run = functools.partial(run_steps, steps=list(steps), read=read)
+    `read`, PIECES rows otherwise. PIECES rows out. `running`: batches isolated, kept for resuming."""
+    run = functools.partial(steps_task, steps=list(steps), read=read, running=running)
     return frame.mapInArrow(run, spark_schema(schema.PIECES))
 
 
 def write_table(frame, directory: Path, n_shards: int, arrow_schema: pa.Schema,
-                sort_by: Sequence[str] = ("id", "path")) -> None:
+                sort_by: Sequence[str] = ("id", "path", "source")) -> None:
     """`frame` as n_shards Parquet shards in `directory` (shards.py: same rows, same bytes), rows
     sorted by `sort_by` within each shard. Each task writes its own shard; no data passes the driver."""
     target = str(directory)

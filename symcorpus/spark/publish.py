@@ -1,8 +1,10 @@
 """Publishing a corpus version: shards written to a staging folder, the manifest with a sha256 per
-shard, the accounting check, _SUCCESS, and an atomic rename into place.
+shard, the accounting check, _SUCCESS, and an atomic swap into place.
 
-A version is assembled in a hidden sibling directory and renamed into place only once complete, so
-a reader sees either the old version, or the whole new one, never half of one.
+A version is assembled in a hidden sibling directory and swapped with OUT only once complete
+(spark/swap.py), so a reader sees either the old version or the whole new one, at every instant,
+however the build dies; what a dead build staged is removed by the next build of the same OUT.
+`PUBLISH_POINTS` name the steps between which a test kills a real build (steps/faults.py).
 """
 
 from __future__ import annotations
@@ -11,10 +13,8 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,9 +29,14 @@ from symcorpus import __version__, schema
 from symcorpus.config import Settings
 from symcorpus.errors import UsageError
 from symcorpus.shards import write_empty
+from symcorpus.spark import swap
+from symcorpus.steps import faults
 
 SPLITS = ("train", "valid", "test")
 TABLE_DIRS = ("corpus/train", "corpus/valid", "corpus/test", "duplicates", "rejects", "errors")
+# Where a publish can be cut: corpus shards written (other tables not yet), manifest written
+# (_SUCCESS not yet), _SUCCESS written (not swapped yet), swapped (old version not yet removed).
+PUBLISH_POINTS = ("publish-tables", "publish-manifest", "publish-success", "publish-swap")
 
 
 class OutputExistsError(UsageError):
@@ -82,14 +87,17 @@ def corpus_manifest(corpus: Path) -> dict[str, Any]:
 
 
 def prepare_out(out: str | Path, overwrite: bool) -> Path:
+    """OUT as an absolute path, checked; what dead builds of it left behind is removed."""
     out = Path(out).expanduser().resolve()
     if out.exists() and not overwrite:
         raise OutputExistsError(f"output exists: {out} (use --overwrite to replace it)")
+    swap.remove_stale(out)
     return out
 
 
-def staging_dir(out: Path) -> Path:
-    return out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+def work_dir(out: Path) -> Path:
+    """Where a build keeps its finished batches until it publishes (steps/resume.py)."""
+    return out.parent / f".{out.name}.work"
 
 
 def file_sha256(path: Path) -> str:
@@ -142,18 +150,14 @@ def write_manifest(root: Path, *, params: dict, sources: list[dict], counts: dic
     return manifest
 
 
-def finish(staging: Path, out: Path, overwrite: bool) -> None:
-    """Mark the staged version complete and move it into place."""
+def finish(staging: Path, out: Path, overwrite: bool) -> str:
+    """Mark the staged version complete and swap it into place (spark/swap.py); returns how."""
     (staging / "_SUCCESS").write_text("")
-    if out.exists():
-        if not overwrite:
-            raise OutputExistsError(f"output exists: {out} (use --overwrite)")
-        trash = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(out, trash)
-        os.rename(staging, out)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.rename(staging, out)
+    faults.at_point("publish-success")
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"output exists: {out} (use --overwrite)")
+    swap.release(staging)
+    return swap.place(staging, out, after_swap=lambda: faults.at_point("publish-swap"))
 
 
 def check_accounting(manifest: dict[str, Any], expected_input: int | None = None) -> None:
@@ -176,9 +180,11 @@ def check_accounting(manifest: dict[str, Any], expected_input: int | None = None
 
 @contextlib.contextmanager
 def staged(out: Path) -> Iterator[Path]:
-    """A hidden sibling folder to assemble a version in; removed if anything fails."""
-    staging = staging_dir(out)
+    """A hidden sibling folder to assemble a version in, marked as this process's; removed if
+    anything fails (and by the next build if this process dies)."""
+    staging = swap.staging_dir(out)
     staging.mkdir(parents=True)
+    swap.claim(staging)
     try:
         yield staging
     except BaseException:
@@ -201,6 +207,7 @@ def write_tables(tables: VersionTables, root: Path, settings: Settings) -> dict[
         n_shards = math.ceil(tables.split_bytes[split] / settings.publish.shard_bytes)
         write_table(tables.kept.where(F.col("split") == split).select(*corpus_columns), target, n_shards,
                     schema.CORPUS)
+    faults.at_point("publish-tables")
     rows = {"kept": sum(tables.split_rows.values())}
     for name, frame, arrow_schema in [("duplicates", tables.duplicates, schema.DUPLICATES),
                                       ("errors", tables.errors, schema.ERRORS),
@@ -232,6 +239,7 @@ def publish_version(tables: VersionTables, out: Path, settings: Settings, *, ove
         manifest = write_manifest(staging, params=settings.to_dict(), sources=sources, counts=counts,
                                   extra={**extra, "build_seconds": round(time.time() - started, 2),
                                          "stage_seconds": stage_seconds})
+        faults.at_point("publish-manifest")
         check_accounting(manifest, tables.expected_input)
         finish(staging, out, overwrite)
     return manifest

@@ -1,16 +1,38 @@
-"""Starting Spark (embedded local[*] or a cluster), and showing its progress."""
+"""Starting Spark (embedded local[*] or a cluster), and showing its progress.
+
+What kills processes does not end a build: a failed task is tried again up to
+spark.max_task_failures times (local mode too, where Spark retries nothing unless the master says
+`local[N, attempts]`).
+
+A killed driver leaves nothing behind: PySpark's JVM exits when the driver's end of its stdin
+closes, its Python daemon exits when the JVM's does and SIGHUPs its workers, each worker dies with
+its daemon (spark/frames.py) and each isolated child with its worker (steps/guard.py).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import re
 import sys
 import threading
 from pathlib import Path
 from collections.abc import Iterator
 
 from symcorpus.config import SparkSettings
+
+
+_LOCAL = re.compile(r"local(?:\[\s*([0-9]+|\*)\s*\])?")
+
+
+def with_retries(master: str, attempts: int) -> str:
+    """`local`, `local[N]` or `local[*]` as `local[N,attempts]`; any other master as given (a
+    cluster reads spark.task.maxFailures, and `local[N,F]` already says how many)."""
+    match = _LOCAL.fullmatch(master.strip())
+    if match is None:
+        return master
+    return f"local[{match.group(1) or 1},{attempts}]"
 
 
 def spark_session(settings: SparkSettings, master: str | None = None):
@@ -34,8 +56,9 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no "hostname resolves to loopback" warning
     log_config = Path(__file__).with_name("log4j2.properties")
     builder = (
-        SparkSession.builder.master(master)
+        SparkSession.builder.master(with_retries(master, settings.max_task_failures))
         .appName("symcorpus")
+        .config("spark.task.maxFailures", str(settings.max_task_failures))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", settings.driver_memory)

@@ -53,27 +53,38 @@ class LocalRun:
     sources: list[dict[str, Any]]  # what the manifest would say of each source
 
 
-def run_local_sources(source_specs: list, settings: Settings, steps: list[Step] | None = None) -> LocalRun:
+def run_local_sources(source_specs: list, settings: Settings, steps: list[Step] | None = None,
+                      work: str | None = None) -> LocalRun:
     """A build's per-record steps in this process, without Spark, for SOURCE strings or Sources
     (a recipe's): every record's row, every step's counters, and the join and caption reports.
-    For tests and small jobs: no deduplication, no publishing."""
+    For tests and small jobs: no deduplication, no publishing. Batches run as in a Spark task:
+    isolated in forked children when ingest.isolate_records is on, and kept in (and reused from)
+    `work` when it is given."""
+    from symcorpus import __version__
     from symcorpus.sources.joins import caption_report, join_report, local_captions, local_tallies
     from symcorpus.sources.listing import list_sources
+    from symcorpus.steps.batches import Running, run_pieces
     from symcorpus.steps.counts import local_outcomes, step_counts
+    from symcorpus.steps.resume import Finished, build_key
 
     listed = list_sources(source_specs, settings.ingest)
     read = Read(settings.ingest.max_bytes, listed.contexts)
     steps = build_steps(settings) if steps is None else steps
-    rows = [piece.row for piece in chain(read.run(vars(u) for u in listed.all_units()), steps)]
-    counts = step_counts([read.name] + [s.name for s in steps], local_outcomes(rows))
+    names = [read.name] + [s.name for s in steps]
+    finished = Finished(work, build_key(settings, names, __version__)) if work else None
+    pieces = read.run(vars(u) for u in listed.all_units())
+    rows = [row for batch in run_pieces(pieces, steps, Running.from_settings(settings, finished))
+            for row in batch.to_pylist()]
+    counts = step_counts(names, local_outcomes(rows))
     return LocalRun(rows, counts, join_report(listed.joins(), local_tallies(rows)),
                     caption_report(local_captions(rows)), listed.manifest_entries())
 
 
-def run_local(source_specs: list, settings: Settings) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+def run_local(source_specs: list, settings: Settings, work: str | None = None
+              ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Every record's row (schema.PIECES columns; skipped files included) and every step's counters
     (`run_local_sources` without the reports)."""
-    run = run_local_sources(source_specs, settings)
+    run = run_local_sources(source_specs, settings, work=work)
     return run.rows, run.counts
 
 

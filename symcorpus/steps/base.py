@@ -10,6 +10,9 @@ A step stops a piece by marking it: `fail` (an error row, with the step's name a
 `reject` (a rejects row, for filters). An exception a step did not expect becomes an `internal:`
 error row of that step: one odd record never stops a build. Every step's counters (pieces in, out,
 errors and rejections by reason) follow from those marks: see `steps/counts.py`.
+
+A MemoryError is the record's too: an `out_of_memory` error row (the per-record memory budget of
+steps/guard.py turns an allocation past it into a MemoryError), and the process goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ PARSED = "parsed"  # a parse taken from the cache: parse columns filled, no scor
 
 def internal_error(e: Exception) -> str:
     return f"internal: {type(e).__name__}: {e}"
+
+
+def out_of_memory(e: MemoryError) -> str:
+    detail = f": {e}" if str(e) else ""
+    return f"out_of_memory: the record needed more memory than it may use ({type(e).__name__}{detail})"
 
 
 @dataclass
@@ -62,6 +70,8 @@ class Step:
                     self.process(piece)
                 except ReasonError as e:
                     piece.fail(self.name, str(e))
+                except MemoryError as e:
+                    piece.fail(self.name, out_of_memory(e))
                 except Exception as e:  # a bug or a library failure on odd input: still a row
                     piece.fail(self.name, internal_error(e))
             yield piece

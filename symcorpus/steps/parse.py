@@ -1,14 +1,40 @@
 """Parse: a pending record's bytes into a score and the summary columns; LoadScore: the score of a
-piece whose parse is already stored (a published row, or a cached parse), from its MIDI."""
+piece whose parse is already stored (a published row, or a cached parse), from its MIDI.
+
+Before parsing, a cheap check of what the bytes will decode to: a compressed MusicXML file (.mxl)
+declares its members' sizes, and one that would unpack past max_bytes is `too_large` without
+being unpacked (music21 would hold it all in memory). The note count is bounded by max_notes right
+after the parse, before any per-note table is built; the memory a record may take in all is bounded
+by the isolated child it runs in (steps/guard.py).
+"""
 
 from __future__ import annotations
+
+import io
+import zipfile
 
 import symusic
 
 from symcorpus import schema
+from symcorpus.music.formats import MUSICXML
 from symcorpus.music.notes import note_table, summarize
-from symcorpus.music.parse import Limits, parse_piece
+from symcorpus.music.parse import Limits, ParseError, parse_piece
+from symcorpus.steps import faults
 from symcorpus.steps.base import PARSED, PENDING, Piece, Step
+
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def decoded_size(content: bytes, fmt: str) -> int:
+    """Bytes the parser will read: the declared unpacked size of a compressed MusicXML file, else
+    the record's own size. A damaged archive counts as its own size (the parser reports it)."""
+    if fmt == MUSICXML and content[:4] == ZIP_MAGIC:
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                return sum(info.file_size for info in archive.infolist())
+        except (zipfile.BadZipFile, OSError, ValueError):
+            pass
+    return len(content)
 
 
 class Parse(Step):
@@ -20,7 +46,11 @@ class Parse(Step):
 
     def process(self, piece: Piece) -> None:
         row = piece.row
+        faults.at_record(row["id"])
         # A ParseError (a ReasonError) becomes this step's error row in Step.run.
+        size = decoded_size(row["content"], row["format"])
+        if size > max(len(row["content"]), self.limits.max_bytes):
+            raise ParseError("too_large", f"unpacks to {size} bytes, over max_bytes={self.limits.max_bytes}")
         parsed = parse_piece(row["content"], row["format"], self.limits, name=row["path"].split("#")[0])
         piece.score, piece.table, piece.abc_header = parsed.score, note_table(parsed.score), parsed.abc_header
         row.update(summarize(parsed, piece.table))

@@ -18,7 +18,7 @@ from symcorpus.testing.s3 import s3, s3_server  # noqa: F401  (fixtures)
 from symcorpus.tokenizers import load_tokenizer
 from symcorpus.train import commands
 
-from ..test_train import tiny_settings
+from tests.integration.train.test_train import tiny_settings
 
 
 def settings_for(name: str):

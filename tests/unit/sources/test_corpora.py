@@ -83,7 +83,7 @@ def test_lakh_files_take_names_scores_and_midicaps_captions(lakh, midicaps):
         row = rows[location]
         assert row["source_caption"] == first_caption[location]  # a repeated location keeps its first line
         assert meta(row)["midicaps"]["tempo_word"] and row["source_labels"]["genre"] == "folk"
-        assert row["source_labels"]["mood"] == "calm" and "caption" not in row  # ours comes at annotation
+        assert row["source_labels"]["mood"] == "calm" and row["caption"] is None  # ours comes at annotation
     for location in midicaps.files_without_caption:
         assert rows[location].get("source_caption") is None
 

@@ -20,7 +20,7 @@ from symcorpus.music.convert import to_midi
 from symcorpus.sources import SourceError, resolve_source
 from symcorpus.steps import run_local_sources
 
-from ...conftest import M21
+from tests.conftest import M21
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_archives_inside_a_folder_are_read_one_level_deep(tmp_path, midis):
     sample = rows["shards/part-0000.tar/000001.mid"]
     assert json.loads(sample["source_meta"]) == {"webdataset": {"title": "First"}}
     assert sample["source_caption"] == "A lively air."
-    assert "source_meta" not in rows["shards/part-0000.tar/000002.mid"]  # a sample without sidecars
+    assert rows["shards/part-0000.tar/000002.mid"]["source_meta"] is None  # a sample without sidecars
     assert rows["shards/part-0000.tar/notes.json"]["status"] == schema.STATUS_SKIPPED
     assert rows["shards/part-0001.tar.gz/inner.tar"]["status"] == schema.STATUS_SKIPPED  # not two levels deep
     (shards / "part-0003.tar").write_bytes(b"not a tar" * 100)

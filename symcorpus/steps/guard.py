@@ -1,0 +1,338 @@
+"""Crash isolation: a batch of records taken through the step list in a forked child, so a record
+that kills its process ends as one error row and every other record of the batch is kept.
+
+Native code can take a process down where Python cannot catch it: a parser that segfaults or aborts
+on a malformed file, the kernel's OOM killer on a pathological one. In a Spark task that process is
+the Python worker, and its death fails the whole task. Here the worker forks a child per batch:
+
+  - the child starts with the batch already in memory (copy-on-write: the input is not serialised),
+    runs exactly the steps an in-process run would, and sends its rows back as Arrow IPC through a
+    pipe, a few at a time;
+  - before a record enters the steps, and before each step, the child writes the record's and the
+    step's index into a page shared with the parent (a memory write, no system call per record);
+  - when the child dies, waitpid says how (the signal, the exit status) and the shared page says
+    which record, in which step. A record that kills two children (a second try tells a file that
+    crashes the parser from a child killed from outside) becomes an error row of that step:
+    `crashed: signal 11 (SIGSEGV)`, `out_of_memory: ...`, `timeout: ...`. A fresh child takes the
+    rest of the batch; rows the dead child had not sent yet are computed again, so every other
+    record ends exactly as in an undisturbed run.
+
+The same code runs in Spark's Python workers (steps/batches.py `run_steps`, what mapInArrow runs)
+and in `steps.run_local`. Its cost is one fork per batch and one Arrow copy of the output rows:
+bench/guard_overhead.py measures it against the steps in process.
+
+Bounds the child runs under:
+  memory  RLIMIT_AS at the child's size when forked plus `max_record_memory`: an allocation past it
+          fails (a MemoryError in Python, numpy, symusic), which the step makes an `out_of_memory`
+          row (steps/base.py). The child also raises its oom_score_adj, so when the machine runs
+          out of memory the kernel's OOM killer takes the child (one record) before the worker (a
+          task); a SIGKILL that the cgroup counts as an OOM kill is `out_of_memory` too.
+  time    a record still running after `hard_timeout_s` (native code that never returns to Python,
+          so the parsers' own SIGALRM limits cannot fire) is killed by the parent: `timeout`.
+  parent  PR_SET_PDEATHSIG: a child dies with its worker, so a killed task leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import hashlib
+import mmap
+import os
+import resource
+import signal
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import pyarrow as pa
+import symusic
+
+from symcorpus import schema
+from symcorpus.steps import faults
+from symcorpus.steps.base import PENDING, Piece, Step, chain
+from symcorpus.steps.rows import to_batch
+
+# The shared page: the index of the record in the steps (-1: between records), the index of the
+# step it is in, and when the record entered (time.monotonic, the same clock in both processes).
+SLOT = struct.Struct("<qqd")
+FLUSH_ROWS = 64  # rows per message to the parent: what a death costs again, at most
+EXIT_OUT_OF_MEMORY, EXIT_BUG = 75, 70
+OOM_SCORE_ADJ = 1000  # the child is the first the OOM killer takes: it holds one batch, not a task
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What one isolated record may take (config: ingest.max_record_memory, ingest.hard_timeout_s)."""
+
+    max_record_memory: int = 4 * 2**30  # bytes of address space over the child's start; 0 = no bound
+    hard_timeout_s: float = 600.0
+
+
+class IsolationError(RuntimeError):
+    """The isolated steps failed in a way no record explains: a bug, so the task fails."""
+
+
+class Death(NamedTuple):
+    index: int  # the record in the steps when the child died; -1: none
+    step: int
+    error: str  # "<reason>: <detail>"
+    final: bool  # no second try: the cause would repeat (a time or memory bound)
+
+
+def available() -> bool:
+    return hasattr(os, "fork")
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Have the kernel send `sig` to this process when its parent dies (Linux; elsewhere nothing)."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+
+def run_isolated(pieces: list[Piece], steps: Sequence[Step], bounds: Bounds) -> pa.Table:
+    """The pieces through the steps in forked children: one row per piece, in order (schema.PIECES)."""
+    _warm_up(steps)
+    todo = list(range(len(pieces)))
+    received: list[tuple[list[int], list[pa.RecordBatch]]] = []  # (indices, their rows) per child
+    crashed: dict[int, dict] = {}
+    deaths: Counter = Counter()
+    blind = 0
+    while todo:
+        batches, death = _one_child(pieces, todo, steps, bounds)
+        n = sum(b.num_rows for b in batches)
+        if batches:
+            received.append((todo[:n], batches))
+        todo = todo[n:]
+        if death is None:
+            if todo:
+                raise IsolationError(f"the isolated child exited with {len(todo)} records left")
+            break
+        if death.index in todo:
+            blind = 0
+            deaths[death.index] += 1
+            if death.final or deaths[death.index] >= 2:
+                piece = pieces[death.index]
+                piece.fail(steps[death.step].name, death.error)
+                crashed[death.index] = piece.row
+                todo.remove(death.index)
+        else:  # between records (killed from outside, or while sending): not a record's doing
+            blind = blind + 1 if n == 0 else 0
+            if blind >= 2:
+                raise IsolationError(f"isolated children die outside any record ({death.error})")
+    return _in_order(len(pieces), received, crashed)
+
+
+_warmed: set[tuple[str, ...]] = set()
+
+
+def _warm_up(steps: Sequence[Step]) -> None:
+    """Run the steps once in this process on a small score of our own, so that what they build on
+    first use (the composer catalog, MinHash permutations, caption phrases, rule tables) is built
+    here once and inherited by every child, instead of built again, and lost, in each child."""
+    names = tuple(step.name for step in steps)
+    if not names or names in _warmed:
+        return
+    _warmed.add(names)
+    score = symusic.Score(480)
+    track = symusic.Track("warm-up", 0, False)
+    for i, pitch in enumerate([60, 62, 64, 65, 67, 69, 71, 72] * 8):
+        track.notes.append(symusic.Note(i * 480, 480, pitch, 80))
+    score.tracks.append(track)
+    midi = score.dumps_midi()
+    status = PENDING if PENDING in steps[0].takes else schema.STATUS_OK
+    piece = Piece({"status": status, "id": hashlib.sha256(midi).hexdigest(), "source": "warm-up",
+                   "path": "warm-up.mid", "format": "midi", "size_bytes": len(midi), "content": midi})
+    for _ in chain([piece], steps):
+        pass
+
+
+def _in_order(n: int, received: list[tuple[list[int], list[pa.RecordBatch]]], crashed: dict[int, dict]) -> pa.Table:
+    batches = [b for _, bs in received for b in bs]
+    if not crashed and len(received) <= 1:
+        return pa.Table.from_batches(batches, schema.PIECES)
+    indices = [i for idx, _ in received for i in idx] + sorted(crashed)
+    batches.append(to_batch([crashed[i] for i in sorted(crashed)], schema.PIECES))
+    table = pa.Table.from_batches(batches, schema.PIECES)
+    position = {index: p for p, index in enumerate(indices)}
+    return table.take([position[i] for i in range(n)])
+
+
+def _one_child(pieces: list[Piece], todo: list[int], steps: Sequence[Step], bounds: Bounds
+               ) -> tuple[list[pa.RecordBatch], Death | None]:
+    """Fork a child for the records `todo`; what it sent, and how it died (None: it finished)."""
+    slot = mmap.mmap(-1, SLOT.size)  # anonymous and shared: the child's writes are the parent's reads
+    SLOT.pack_into(slot, 0, -1, 0, 0.0)
+    read_fd, write_fd = os.pipe()
+    oom_kills = _oom_kills()
+    parent = os.getpid()
+    # Frozen, the objects the child inherits are left alone by its garbage collector: a collection
+    # would touch (and so copy) every page of the parent's heap. Measured here: fork and a
+    # collection in the child took 301 ms unfrozen, 45 ms frozen.
+    gc.freeze()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        os._exit(_child(pieces, todo, steps, bounds, slot, write_fd, parent))
+    gc.unfreeze()
+    os.close(write_fd)
+    watchdog = _Watchdog(pid, slot, bounds.hard_timeout_s)
+    watchdog.start()
+    try:
+        batches = _receive(read_fd)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        _, status = os.waitpid(pid, 0)
+        watchdog.stop()
+    index, step, _ = SLOT.unpack_from(slot)
+    return batches, _death(status, index, step, watchdog.fired, oom_kills, bounds)
+
+
+def _receive(fd: int) -> list[pa.RecordBatch]:
+    """Whole batches from the child until it closes the pipe; a stream cut by its death ends early."""
+    batches: list[pa.RecordBatch] = []
+    with os.fdopen(fd, "rb") as stream:
+        try:
+            for batch in pa.ipc.open_stream(stream):
+                batches.append(batch)
+        except (pa.ArrowInvalid, OSError, EOFError):
+            pass
+    return batches
+
+
+def _death(status: int, index: int, step: int, timed_out: bool, oom_kills: int, bounds: Bounds) -> Death | None:
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return None
+    if timed_out:
+        return Death(index, step, f"timeout: still running after {bounds.hard_timeout_s:g} s, killed", True)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGKILL and _oom_kills() > oom_kills:
+            return Death(index, step, "out_of_memory: killed by the kernel's OOM killer", True)
+        return Death(index, step, f"crashed: signal {sig} ({signal.Signals(sig).name})", False)
+    code = os.WEXITSTATUS(status)
+    if code == EXIT_OUT_OF_MEMORY:
+        return Death(index, step, "out_of_memory: the record needed more memory than it may use", True)
+    if code == EXIT_BUG:
+        raise IsolationError("the isolated steps raised an error outside any step (traceback on stderr)")
+    return Death(index, step, f"crashed: exit status {code}", False)
+
+
+class _Watchdog(threading.Thread):
+    """Kills the child when one record has run past the hard time limit."""
+
+    def __init__(self, pid: int, slot: mmap.mmap, limit_s: float):
+        super().__init__(daemon=True)
+        self.pid, self.slot, self.limit_s = pid, slot, limit_s
+        self.done = threading.Event()
+        self.fired = False
+
+    def run(self) -> None:
+        while not self.done.wait(min(self.limit_s / 4, 5.0)):
+            index, _, entered = SLOT.unpack_from(self.slot)
+            if index >= 0 and time.monotonic() - entered > self.limit_s:
+                self.fired = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                return
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+
+# --------------------------------------------------------------------------------------------------
+# In the child
+
+
+def _child(pieces: list[Piece], todo: list[int], steps: Sequence[Step], bounds: Bounds, slot: mmap.mmap,
+           write_fd: int, parent: int) -> int:
+    """Run the steps over `todo`, sending rows as they finish; the exit status says how it went."""
+    try:
+        die_with_parent()
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            return 1
+        faults.worker_pid = parent
+        _be_first_for_the_oom_killer()
+        if bounds.max_record_memory:
+            _limit_address_space(bounds.max_record_memory)
+        with os.fdopen(write_fd, "wb") as sink, pa.ipc.new_stream(sink, schema.PIECES) as writer:
+            rows: list[dict] = []
+            for piece in _tracked(pieces, todo, steps, slot):
+                rows.append(piece.row)
+                piece.score = piece.table = None
+                SLOT.pack_into(slot, 0, -1, 0, 0.0)
+                if len(rows) >= FLUSH_ROWS:
+                    writer.write_batch(to_batch(rows, schema.PIECES))
+                    sink.flush()
+                    rows = []
+            if rows:
+                writer.write_batch(to_batch(rows, schema.PIECES))
+        return 0
+    except MemoryError:
+        return EXIT_OUT_OF_MEMORY
+    except BrokenPipeError:  # the parent is gone
+        return 1
+    except BaseException:
+        traceback.print_exc()
+        sys.stderr.flush()
+        return EXIT_BUG
+
+
+def _tracked(pieces: list[Piece], todo: list[int], steps: Sequence[Step], slot: mmap.mmap) -> Iterator[Piece]:
+    """The steps chained lazily (one record in them at a time), noting the record and the step."""
+
+    def entering(stream: Iterator[Piece], step_index: int) -> Iterator[Piece]:
+        for piece in stream:
+            struct.pack_into("<q", slot, 8, step_index)
+            yield piece
+
+    def records() -> Iterator[Piece]:
+        for i in todo:
+            SLOT.pack_into(slot, 0, i, 0, time.monotonic())
+            yield pieces[i]
+
+    stream: Iterator[Piece] = records()
+    for j, step in enumerate(steps):
+        stream = step.run(entering(stream, j) if j else stream)
+    return stream
+
+
+def _limit_address_space(budget: int) -> None:
+    pages = int(open("/proc/self/statm").read().split()[0]) if os.path.exists("/proc/self/statm") else 0
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = pages * resource.getpagesize() + budget
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def _be_first_for_the_oom_killer() -> None:
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(OOM_SCORE_ADJ))
+    except OSError:  # not Linux, or not allowed: the bound above still holds
+        pass
+
+
+def _oom_kills() -> int:
+    """How many processes the kernel's OOM killer took in this process's cgroup (v2); 0 if unknown."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = next(line.split("::", 1)[1].strip() for line in f if line.startswith("0::"))
+        with open(f"/sys/fs/cgroup{path.rstrip('/')}/memory.events") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("oom_kill "))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return 0
