@@ -47,6 +47,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import operator
 import re
 import struct
 import warnings
@@ -137,8 +138,11 @@ def _archived_xml(data: bytes) -> bytes:
     return re.sub(r"""encoding=(['"]\S*?['"])""", "encoding='UTF-8'", text).encode("utf-8")
 
 
-_PARSER = etree.XMLParser(remove_comments=True, remove_pis=True, no_network=True)
-_UTF8_PARSER = etree.XMLParser(remove_comments=True, remove_pis=True, no_network=True, encoding="utf-8")
+# remove_blank_text drops whitespace between elements (a quarter of the parse time); whitespace
+# inside a text-only element, like <elision> </elision>, stays.
+_PARSER = etree.XMLParser(remove_comments=True, remove_pis=True, remove_blank_text=True, no_network=True)
+_UTF8_PARSER = etree.XMLParser(remove_comments=True, remove_pis=True, remove_blank_text=True, no_network=True,
+                               encoding="utf-8")
 
 
 def _parse_xml(xml: bytes, parser):
@@ -362,10 +366,11 @@ _ARTICULATION_SHIFT = {"accent": 0.1, "strong-accent": 0.15, "staccato": 0.05, "
 # music21's dynamics.dynamicStrToScalar
 _DYNAMIC_SCALAR = {"n": 0.0, "pppp": 0.1, "ppp": 0.15, "pp": 0.25, "p": 0.35, "mp": 0.45, "mf": 0.55,
                    "f": 0.7, "fp": 0.75, "sf": 0.85, "ff": 0.85, "fff": 0.9, "ffff": 0.95}
-# Words music21 turns into repeat commands (repeat.RepeatExpressionCommand), compared without
-# spaces or dots, lower case.
+# Words music21 turns into repeat commands (repeat.RepeatExpressionCommand) and repeat signs
+# (RepeatExpressionMarker), compared without spaces or dots, lower case.
 _JUMP_WORDS = frozenset(("dacapo", "dc", "dacapoalfine", "dcalfine", "dacapoalcoda", "dcalcoda", "alsegno",
                          "dalsegno", "ds", "dalsegnoalfine", "dsalfine", "dalsegnoalcoda", "dsalcoda"))
+_SIGN_WORDS = frozenset(("coda", "tocoda", "alcoda", "segno", "fine"))
 _REST, _NOTE, _CHORD, _HARMONY = 0, 1, 2, 3
 
 
@@ -413,7 +418,7 @@ class _Item:
 
 # Kinds of zero-length marks: what they mean for MIDI, and whether music21 keeps them only on
 # their own staff when it splits a multi-staff part (STAFF_SPECIFIC_CLASSES in separateOutPartStaves).
-_DYNAMIC, _TEMPO, _TIME, _KEY, _OTHER, _EVERY_STAFF = range(6)
+_DYNAMIC, _TEMPO, _TIME, _KEY, _OTHER, _EVERY_STAFF, _REPEAT_SIGN = range(7)
 
 
 class _Measure:
@@ -582,18 +587,20 @@ class _PartReader:
             return staff is None or item_staff in (0, -1, staff)
 
         if sequence is None:
-            offsets = [(i, m.offset) for i, m in enumerate(self.measures)]
+            offsets = [(i, m.offset, True) for i, m in enumerate(self.measures)]
         else:
+            # Expanded measures follow each other by their highest times (on this staff).
             offsets, position = [], 0
-            for index in sequence:
-                offsets.append((index, position))
+            for index, signs in sequence:
+                offsets.append((index, position, signs))
                 m = self.measures[index]
                 items = [i for i in m.items if keep(i.staff)]
-                marks = [mk for mk in m.marks if mk[0] == _EVERY_STAFF or keep(mk[2])]
+                marks = [mk for mk in m.marks if (mk[0] == _EVERY_STAFF or keep(mk[2]))
+                         and (signs or mk[0] != _REPEAT_SIGN)]
                 position += _highest(items, marks)
         placed = []
         placed_marks: list[tuple] = []
-        for seq_index, (index, start) in enumerate(offsets):
+        for seq_index, (index, start, signs) in enumerate(offsets):
             m = self.measures[index]
             # Measure by measure, voice by voice, in document order; the sort below is stable.
             for item in sorted(m.items, key=_voice_order) if m.n_voices else m.items:
@@ -602,7 +609,7 @@ class _PartReader:
                     # music21's flat order: offset, chord symbols before notes, grace notes first.
                     placed.append((4 * at + (0 if item.kind == _HARMONY else 2) + (0 if item.grace else 1), at, item))
             for mark in m.marks:
-                if mark[0] != _EVERY_STAFF and keep(mark[2]):
+                if mark[0] != _EVERY_STAFF and keep(mark[2]) and (signs or mark[0] != _REPEAT_SIGN):
                     placed_marks.append((mark[0], start + mark[1], mark[3], (seq_index, mark[4])))
         placed.sort(key=_first)
         starts = [p[1] for p in placed]
@@ -621,8 +628,7 @@ class _PartReader:
         return self.instrument, notes, placed_marks
 
 
-def _first(entry: tuple):
-    return entry[0]
+_first = operator.itemgetter(0)
 
 
 def _voice_order(item: _Item) -> tuple[int, int]:
@@ -994,8 +1000,9 @@ class _MeasureReader:
         if change is None:
             return
         if self.part.score.finale:
-            # music21 turns Finale's <forward> into a hidden rest.
-            rest = _Item(_REST, 0, change, False, (), (), None, None, (), 0)
+            # music21 turns Finale's <forward> into a hidden rest (a quarter rest for a zero forward:
+            # Rest(quarterLength=0) keeps its default length).
+            rest = _Item(_REST, 0, change or self.part.grid, False, (), (), None, None, (), 0)
             voice = el.find("voice")
             rest.rank = self._container((voice.text or "").strip() if voice is not None else None)
             self._insert(rest, _staff_of(el))
@@ -1084,11 +1091,14 @@ class _MeasureReader:
                 elif tag == "metronome":
                     self._add_mark(_TEMPO, offset, staff, _metronome_bpm(child))
                     metronome = True
-                elif tag in ("words", "rehearsal", "coda", "segno"):
-                    if tag == "words":
-                        words = (child.text or "").strip().replace(" ", "").replace(".", "").lower()
-                        if words in _JUMP_WORDS:
-                            raise UnsupportedMusicXML("jump", f"repeat command {child.text.strip()!r}")
+                elif tag in ("coda", "segno"):
+                    self._add_mark(_REPEAT_SIGN, offset, staff)
+                elif tag == "words":
+                    words = (child.text or "").strip().replace(" ", "").replace(".", "").lower()
+                    if words in _JUMP_WORDS:
+                        raise UnsupportedMusicXML("jump", f"repeat command {child.text.strip()!r}")
+                    self._add_mark(_REPEAT_SIGN if words in _SIGN_WORDS else _OTHER, offset, staff)
+                elif tag == "rehearsal":
                     self._add_mark(_OTHER, offset, staff)
                 elif tag == "pedal" and child.get("type") in ("discontinue", "resume", "change"):
                     # music21 inserts pedal gap and bounce marks, but only into an open pedal mark.
@@ -1150,9 +1160,7 @@ class _MeasureReader:
                 if part.open_ending:
                     raise UnsupportedMusicXML("ending", "a volta bracket starts inside another")
                 part.open_ending = True
-            elif not part.open_ending:
-                # music21 starts a one-measure bracket here; left alone, its number stays 1.
-                raise UnsupportedMusicXML("ending", f"an ending {kind!r} without a start")
+            # An end without a start makes music21 a one-measure bracket numbered 0.
             if kind in ("stop", "discontinue"):
                 part.open_ending = False
             self.m.endings.append((kind, ending.get("number"), ending.text))
@@ -1328,13 +1336,14 @@ def _metronome_bpm(el) -> float | None:
 class _Bar:
     """A measure in the expansion: its source index, whether it is a copy, and its repeat barlines."""
 
-    __slots__ = ("index", "original", "left", "right", "times")
+    __slots__ = ("index", "original", "left", "right", "times", "signs")
 
-    def __init__(self, index, original, left, right, times):
+    def __init__(self, index, original, left, right, times, signs=True):
         self.index, self.original, self.left, self.right, self.times = index, original, left, right, times
+        self.signs = signs  # False once music21 has stripped its segno, coda and fine marks
 
     def copy(self) -> _Bar:
-        return _Bar(self.index, False, self.left, self.right, self.times)
+        return _Bar(self.index, False, self.left, self.right, self.times, self.signs)
 
     def strip(self) -> None:
         if self.left is not None:
@@ -1348,8 +1357,9 @@ class _CannotExpand(Exception):
     """music21's ExpanderException: render_music21 then plays the score once through."""
 
 
-def _expand_repeats(measures: list[_Measure]) -> list[int] | None:
-    """Source measure indices in playing order, or None when music21 leaves the measures as they are."""
+def _expand_repeats(measures: list[_Measure]) -> list[tuple[int, bool]] | None:
+    """(source measure index, keeps its repeat signs) in playing order, or None when music21 leaves
+    the measures as they are."""
     brackets = _brackets(measures)
     bars = [_Bar(i, True, m.left, m.right, m.times) for i, m in enumerate(measures)]
     if not any(b.left is not None or b.right == "end" for b in bars):
@@ -1366,7 +1376,7 @@ def _expand_repeats(measures: list[_Measure]) -> list[int] | None:
                 break
     except _CannotExpand:
         return None
-    return [b.index for b in bars]
+    return [(b.index, b.signs) for b in bars]
 
 
 def _brackets(measures: list[_Measure]) -> list[tuple[tuple[int, ...], list[int]]]:
@@ -1375,16 +1385,15 @@ def _brackets(measures: list[_Measure]) -> list[tuple[tuple[int, ...], list[int]
     for index, m in enumerate(measures):
         for kind, number, text in m.endings:
             if current is None:
-                current = (number, text, [index])
+                current = [None, [index]]  # numbers: set by the start, else RepeatBracket's default
                 brackets.append(current)
-            elif current[2][-1] != index:
-                current[2].append(index)
+            elif current[1][-1] != index:
+                current[1].append(index)
             if kind == "start":
-                current = (number, text, current[2])
-                brackets[-1] = current
+                current[0] = _ending_numbers(number, text)
             if kind in ("stop", "discontinue"):
                 current = None
-    return [(_ending_numbers(number, text), members) for number, text, members in brackets]
+    return [(numbers if numbers is not None else (0,), members) for numbers, members in brackets]
 
 
 def _repeats_coherent(bars: list[_Bar]) -> bool:
@@ -1480,6 +1489,8 @@ def _repeat_section(bars: list[_Bar], indices: list[int], times: int | None, for
                     copy = bars[j].copy()
                     if j in (indices[0], indices[-1]):
                         copy.strip()
+                    if count >= 2 and repetition < count - 1:
+                        copy.signs = False  # music21 keeps repeat signs on the last pass only
                     new.append(copy)
             if last is not end_bar:
                 strip_next = True
@@ -1572,7 +1583,8 @@ def _realize_velocities(items: list[_Item], starts: list[int], dynamics: list[tu
         next_at = dynamics[index + 1][1] if index + 1 < len(dynamics) else highest
         end = _music21_number(mark[1], grid) + _music21_number(next_at - mark[1], grid)
         bounds[(mark[1], Fraction(end) * grid)] = mark[2]  # (start, end) in grid units, exact
-    keys = sorted(bounds)
+    # For integer offsets, end > offset exactly when ceil(end) > offset.
+    spans = [(start, math.ceil(end), bounds[(start, end)]) for start, end in sorted(bounds)]
     last_key = 0
     velocities = []
     for item, at in zip(items, starts):
@@ -1580,12 +1592,12 @@ def _realize_velocities(items: list[_Item], starts: list[int], dynamics: list[tu
             velocities.append(0)
             continue
         scalar = None
-        if keys:
-            for k in range(last_key, len(keys)):
-                start, end = keys[k]
+        if spans:
+            for k in range(last_key, len(spans)):
+                start, end, found = spans[k]
                 if end > at >= start:
                     last_key = k
-                    scalar = bounds[keys[k]]
+                    scalar = found
                     break
         value = 0.5
         if item.vel is not None:
@@ -1668,6 +1680,7 @@ def _strip_ties(items: list[_Item], durations: list[int]) -> set[int]:
 # MIDI
 
 
+@functools.lru_cache(maxsize=8192)
 def _varlen(value: int) -> bytes:
     out = bytearray([value & 0x7F])
     value >>= 7
@@ -1677,14 +1690,20 @@ def _varlen(value: int) -> bytes:
     return bytes(out)
 
 
-def _track(events: list[tuple[int, int, bytes]], head: list[bytes]) -> bytes:
-    """An MTrk chunk: `head` events at tick 0, then `events` stably sorted by (tick, order)."""
-    events.sort(key=lambda e: (e[0], e[1]))
+# Event order at one tick, as music21 sorts MIDI packets: note-offs, then pitch bends, then the rest;
+# within each, the order they were made in. An event's sort key is tick * 4 + its rank.
+_OFF, _BEND, _OTHER_EVENT = 0, 1, 2
+
+
+def _track(events: list[tuple[int, bytes]], head: list[bytes]) -> bytes:
+    """An MTrk chunk: `head` events at tick 0, then `events` (key, data) stably sorted by key."""
+    events.sort(key=_first)
     out = bytearray()
     for data in head:
         out += b"\x00" + data
     last = 0
-    for tick, _, data in events:
+    for key, data in events:
+        tick = key >> 2
         out += _varlen(tick - last)
         out += data
         last = tick
@@ -1745,20 +1764,20 @@ def _write_midi(grid: int, streams) -> bytes:
     conductor.sort(key=lambda c: (c[0], c[1]))
     events = []
     for offset, _, kind, value in conductor:
-        tick = ticks(offset)
+        key = 4 * ticks(offset) + _OTHER_EVENT
         if kind == _TEMPO:
             if value is not None:
                 mspq = int(round(60_000_000 / value))
                 if not 0 <= mspq < 2**24:
                     raise UnsupportedMusicXML("tempo", f"{value} quarter notes per minute")
-                events.append((tick, 0, _meta(0x51, mspq.to_bytes(3, "big"))))
+                events.append((key, _meta(0x51, mspq.to_bytes(3, "big"))))
         elif kind == _TIME:
             numerator, denominator = value
             if numerator <= 255:
-                events.append((tick, 0, _meta(0x58, bytes([numerator, int(math.log2(denominator)), 24, 8]))))
+                events.append((key, _meta(0x58, bytes([numerator, int(math.log2(denominator)), 24, 8]))))
         else:
             sharps, mode = value
-            events.append((tick, 0, _meta(0x59, bytes([sharps & 0xFF, mode]))))
+            events.append((key, _meta(0x59, bytes([sharps & 0xFF, mode]))))
     tracks = [_track(events, [])]
 
     by_program = _channels([inst for inst, _, _ in streams])
@@ -1768,20 +1787,22 @@ def _write_midi(grid: int, streams) -> bytes:
         if inst.program is not None:
             head.append(bytes([0xC0 | channel, inst.program]))
         on, off = 0x90 | channel, 0x80 | channel
-        events = [(0, 0, bytes([0xC0 | channel, inst.program or 0])), (0, -10, bytes([0xE0 | channel, 0, 64]))]
+        # The part's instrument, once more at its offset (0) in the part, and music21's pitch-bend reset.
+        events = [(_OTHER_EVENT, bytes([0xC0 | channel, inst.program or 0])), (_BEND, bytes([0xE0 | channel, 0, 64]))]
+        append = events.append
         for at, duration, velocity, item in notes:
             if step == 1:
-                start, stop = at, at + duration
+                start, stop = 4 * at + _OTHER_EVENT, 4 * (at + duration) + _OFF
             else:
-                start = ticks(at)
-                stop = start + ticks(duration)
+                tick = ticks(at)
+                start, stop = 4 * tick + _OTHER_EVENT, 4 * (tick + ticks(duration)) + _OFF
             if item.lyrics:
                 lyric = "\n".join(item.lyrics)
                 if lyric:
-                    events.append((start, 0, _meta(0x05, lyric.encode("utf-8", "ignore"))))
+                    append((start, _meta(0x05, lyric.encode("utf-8", "ignore"))))
             for pitch in item.midis:
-                events.append((start, 0, bytes([on, pitch, velocity])))
+                append((start, bytes((on, pitch, velocity))))
             for pitch in item.midis:
-                events.append((stop, -20, bytes([off, pitch, 0])))
+                append((stop, bytes((off, pitch, 0))))
         tracks.append(_track(events, head))
     return b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), TICKS_PER_QUARTER) + b"".join(tracks)
