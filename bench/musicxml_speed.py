@@ -12,6 +12,9 @@ figures are files and notes per second per core.
   reader      musicxml.read_musicxml (and symusic) alone, on the files it does not decline
   partitura   partitura.load_musicxml and each part's note_array (only if partitura is importable;
               it is not a dependency: install it anywhere on PYTHONPATH to include it)
+  lxml-walk   the XML layer alone: parse each file with lxml (as the reader does) and read every
+              element's tag and text once
+  etree-walk  the same with the standard library's xml.etree.ElementTree
 
 "same notes" counts files whose notes (onset on a 1/840-quarter grid, and pitch, as a multiset)
 equal music21's: the reader's MIDI is music21's, partitura does not expand repeats or play grace
@@ -38,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 from musicxml_check import corpus_files, corpus_name  # noqa: E402
 
-CONTENDERS = ("music21", "symcorpus", "reader", "partitura")
+CONTENDERS = ("music21", "symcorpus", "reader", "partitura", "lxml-walk", "etree-walk")
 
 
 def _fingerprint(onsets_pitches) -> str:
@@ -57,7 +60,19 @@ def _run(contender: str, files: list[tuple[str, bytes]], warmup: int, repeats: i
         pairs = [(n.time // 12, n.pitch) for t in score.tracks for n in t.notes]  # 10080 / 12 = 840
         return len(pairs), _fingerprint(pairs)
 
-    if contender == "partitura":
+    if contender.endswith("-walk"):
+        from xml.etree import ElementTree
+
+        from lxml import etree
+
+        from symcorpus.music.musicxml.document import archived_xml
+
+        parse = etree.fromstring if contender == "lxml-walk" else ElementTree.fromstring
+
+        def one(name: str, data: bytes):
+            root = parse(archived_xml(data) if data[:2] == b"PK" else data)
+            return sum(1 for el in root.iter() if el.tag and el.text is not None), ""
+    elif contender == "partitura":
         import tempfile
 
         import partitura
@@ -137,11 +152,12 @@ def main() -> None:
         process.join()
         seconds, per_file, declined = results[contender]
         notes = sum(r[0] for r in per_file.values() if r)
+        unit = "elements" if contender.endswith("-walk") else "notes"
         line = (f"{contender:10s} {len(per_file):4d} files in {seconds:8.2f} s: {len(per_file) / seconds:8.1f} files/s,"
-                f" {notes / seconds:10.0f} notes/s per core")
+                f" {notes / seconds:10.0f} {unit}/s per core")
         if contender == "reader":
             line += f" ({declined} declined)"
-        if "music21" in results and contender != "music21":
+        if "music21" in results and contender != "music21" and not contender.endswith("-walk"):
             reference = results["music21"][1]
             same = sum(1 for n, r in per_file.items() if r and reference.get(n) and r[1] == reference[n][1])
             line += f"; same notes as music21: {same}/{len(per_file)}"
