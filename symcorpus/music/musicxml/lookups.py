@@ -28,13 +28,42 @@ def _music21():
     return music21
 
 
+# What music21's PartParser reads of a <score-part> (getDefaultInstrument): texts of these
+# children, of its first <score-instrument> and of its first <midi-instrument>.
+_PART_FIELDS = ("part-name", "part-abbreviation")
+_SCORE_INSTRUMENT_FIELDS = ("instrument-name", "instrument-abbreviation", "instrument-sound")
+_MIDI_INSTRUMENT_FIELDS = ("midi-channel", "midi-program", "midi-unpitched")
+
+
+def instrument_key(score_part) -> tuple:
+    """The texts of a <score-part> that decide its instrument: the key `instrument` is cached by,
+    so that parts differing only in ids, volume or pan share one lookup."""
+    score_instrument = score_part.find("score-instrument")
+    midi_instrument = score_part.find("midi-instrument")
+    return (tuple(score_part.findtext(tag) for tag in _PART_FIELDS),
+            None if score_instrument is None else tuple(score_instrument.findtext(t) for t in _SCORE_INSTRUMENT_FIELDS),
+            None if midi_instrument is None else tuple(midi_instrument.findtext(t) for t in _MIDI_INSTRUMENT_FIELDS))
+
+
 @functools.lru_cache(maxsize=4096)
-def instrument(score_part_xml: bytes) -> Instrument:
-    """The instrument music21 makes of a <score-part> (PartParser.parseXmlScorePart)."""
+def instrument(key: tuple) -> Instrument:
+    """The instrument music21 makes of a <score-part> (PartParser.parseXmlScorePart), from the
+    texts `instrument_key` collects."""
     m21 = _music21()
     from xml.etree import ElementTree
 
-    element = ElementTree.fromstring(score_part_xml)
+    part_texts, score_instrument, midi_instrument = key
+    element = ElementTree.Element("score-part")
+    for tag, text in zip(_PART_FIELDS, part_texts):
+        if text is not None:
+            ElementTree.SubElement(element, tag).text = text
+    for name, fields, texts in (("score-instrument", _SCORE_INSTRUMENT_FIELDS, score_instrument),
+                                ("midi-instrument", _MIDI_INSTRUMENT_FIELDS, midi_instrument)):
+        if texts is not None:
+            child = ElementTree.SubElement(element, name)
+            for tag, text in zip(fields, texts):
+                if text is not None:
+                    ElementTree.SubElement(child, tag).text = text
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -44,7 +73,7 @@ def instrument(score_part_xml: bytes) -> Instrument:
             raise UnsupportedMusicXML("instrument", f"music21 cannot read the score-part: {e}") from None
     inst = parser.activeInstrument
     return Instrument(inst.bestName() or "", inst.midiProgram, inst.midiChannel,
-                       isinstance(inst, m21.instrument.UnpitchedPercussion))
+                      isinstance(inst, m21.instrument.UnpitchedPercussion))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -7,10 +7,8 @@ from __future__ import annotations
 import math
 import operator
 
-from lxml import etree
-
 from symcorpus.music.musicxml.errors import UnsupportedMusicXML
-from symcorpus.music.musicxml.lookups import Instrument, instrument
+from symcorpus.music.musicxml.lookups import Instrument, instrument, instrument_key
 from symcorpus.music.musicxml.measures import (DENOMINATOR_LIMIT, DYNAMIC, HARMONY, KEY, REPEAT_SIGN, REST, TEMPO,
                                                TICKS_PER_QUARTER, TIME, Item, Measure, MeasureReader, highest_time)
 from symcorpus.music.musicxml.midi_file import write_midi
@@ -76,7 +74,7 @@ class PartReader:
     def __init__(self, score: ScoreReader, part, score_part) -> None:
         self.score = score
         self.part = part
-        self.instrument = instrument(etree.tostring(score_part))
+        self.instrument = instrument(instrument_key(score_part))
         self.grid = score.grid
         self.divisions = 10080  # music21's default until a <divisions> arrives
         self.unit = self.grid // self.divisions
