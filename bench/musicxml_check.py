@@ -9,6 +9,7 @@ declined (with reason counts: those fall back to music21 in `parse.parse_piece`)
 match, and files that differ with their first difference. Exit status 1 when any file differs.
 
     PYTHONPATH=$PWD .venv/bin/python bench/musicxml_check.py [--jobs 2] [--only bach/bwv66] [--cache DIR]
+                                                             [--cached-only]
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ def corpus_files() -> list[str]:
 
 def corpus_name(path: str) -> str:
     return os.path.relpath(path, music21_corpus_root())
+
+
+def _digest(path: str) -> str:
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def music21_rendering(path: str, data: bytes, cache: str) -> tuple[bytes, str | None, str | None]:
@@ -121,10 +129,14 @@ def main() -> int:
     parser.add_argument("--only", default="", help="check only files whose corpus path contains this")
     parser.add_argument("--quiet", action="store_true", help="do not list matching files")
     parser.add_argument("--cache", default="", help="folder keeping music21's renderings between runs")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="check only files whose music21 rendering is already in --cache")
     args = parser.parse_args()
     files = [p for p in corpus_files() if args.only in corpus_name(p)]
     if args.cache:
         os.makedirs(args.cache, exist_ok=True)
+    if args.cached_only:
+        files = [p for p in files if os.path.exists(os.path.join(args.cache, _digest(p) + ".json"))]
     started = time.perf_counter()
     check = functools.partial(check_file, cache=args.cache)
     if args.jobs > 1:
@@ -137,7 +149,9 @@ def main() -> int:
     for name, outcome, detail, _, _ in results:
         by_outcome[outcome].append((name, detail))
     reasons = collections.Counter(detail for _, detail in by_outcome["declined"])
-    print(f"{len(files)} MusicXML files of music21's corpus, {time.perf_counter() - started:.0f} s")
+    print(f"{len(files)} MusicXML files of music21's corpus"
+          + (" (those with a cached music21 rendering)" if args.cached_only else "")
+          + f", {time.perf_counter() - started:.0f} s")
     print(f"declined (fall back to music21): {len(by_outcome['declined'])}"
           + "".join(f"\n  {reason}: {count}" for reason, count in reasons.most_common()))
     for name, detail in by_outcome["declined"]:
