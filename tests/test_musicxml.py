@@ -211,3 +211,24 @@ def test_small_score_made_here_matches_music21():
     # The tie made one note of two, played twice by the repeat.
     long_e = [n for n in ours.tracks[0].notes if n.pitch == 76]
     assert [(n.time, n.duration) for n in long_e] == [(10080, 20160), (40320 + 10080, 20160)]
+
+
+@pytest.mark.parametrize("pedal_start", [True, False])
+def test_pedal_change_after_the_last_note_lengthens_the_measure_as_in_music21(pedal_start):
+    """A pedal change past a short measure's notes: music21 marks it (measure one beat longer)
+    only while a pedal is down."""
+    start = ('<direction><direction-type><pedal type="start" line="yes"/></direction-type></direction>'
+             if pedal_start else "")
+    first = ('<measure number="1"><attributes><divisions>1</divisions><time><beats>4</beats>'
+             '<beat-type>4</beat-type></time></attributes>' + start
+             + '<note><pitch><step>C</step><octave>4</octave></pitch><duration>2</duration><type>half</type></note>'
+             '<forward><duration>1</duration></forward>'
+             '<direction><direction-type><pedal type="change" line="yes"/></direction-type></direction></measure>')
+    second = ('<measure number="2"><note><pitch><step>D</step><octave>4</octave></pitch><duration>4</duration>'
+              '<type>whole</type></note>'
+              '<direction><direction-type><pedal type="stop" line="yes"/></direction-type></direction></measure>')
+    data = score(f'<part id="P1">{first}{second}</part>')
+    ours = symusic.Score.from_midi(musicxml.read_musicxml(data).midi)
+    reference, _, _ = music21_score(data, "pedal.musicxml")
+    assert first_difference(ours, reference) is None
+    assert [n.time for n in ours.tracks[0].notes] == [0, (3 if pedal_start else 2) * 10080]

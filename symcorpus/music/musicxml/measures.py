@@ -114,9 +114,9 @@ class Item:
         self.lyrics: list[str] = []  # one text per <lyric>, as music21's Lyric.text
 
 
-# Kinds of zero-length marks (all of them kept only on their own staff when music21 splits a
-# multi-staff part: STAFF_SPECIFIC_CLASSES in separateOutPartStaves).
-DYNAMIC, TEMPO, TIME, KEY, OTHER, REPEAT_SIGN = range(6)
+# Kinds of zero-length marks: all of them kept only on their own staff when music21 splits a
+# multi-staff part (STAFF_SPECIFIC_CLASSES in separateOutPartStaves), except EVERY_STAFF (pedal marks).
+DYNAMIC, TEMPO, TIME, KEY, OTHER, REPEAT_SIGN, EVERY_STAFF = range(7)
 
 
 class Measure:
@@ -343,7 +343,8 @@ class MeasureReader:
             raise UnsupportedMusicXML("offset", "a mark before the start of its measure")
         self.seq += 1
         self.m.marks.append((kind, offset, staff, value, self.seq))
-        self.m.staff_keys.add(staff)
+        if kind != EVERY_STAFF:
+            self.m.staff_keys.add(staff)
 
     # ---- notes ---------------------------------------------------------------------------------------
 
@@ -602,14 +603,33 @@ class MeasureReader:
                     self._add_mark(REPEAT_SIGN if words in _SIGN_WORDS else OTHER, offset, staff)
                 elif tag == "rehearsal":
                     self._add_mark(OTHER, offset, staff)
-                elif tag == "pedal" and child.get("type") in ("discontinue", "resume", "change"):
-                    # music21 inserts pedal gap and bounce marks, but only into an open pedal mark.
-                    raise UnsupportedMusicXML("pedal", f"pedal {child.get('type')}")
+                elif tag == "pedal":
+                    self._pedal(child, offset)
         if not metronome:
             for sound in el.iterfind("sound"):
                 if "tempo" in sound.attrib:
                     self._sound(sound, staff, offset)
                     break
+
+    def _pedal(self, el, offset: int) -> None:
+        """music21 keeps pedal marks as spanners, but inserts a zero-length mark for a pedal change,
+        gap or resumption of an open pedal: in every staff, and part of the measure's length."""
+        kind, number = el.get("type"), el.get("number")
+        # Open pedals, oldest first, by number: music21 looks them up across the whole score.
+        open_pedals = self.part.score.open_pedals.setdefault(number, [])
+        if kind in ("start", "sostenuto"):
+            symbol = el.get("line") != "yes" and (el.get("line") == "no" or el.get("sign") == "yes")
+            open_pedals.append((self, offset, symbol))
+        elif not open_pedals or kind == "continue":
+            return  # music21 warns about a pedal it cannot find, and goes on
+        elif kind in ("change", "discontinue"):
+            self._add_mark(EVERY_STAFF, offset, 0)
+        elif kind == "resume":
+            reader, start, symbol = open_pedals[0]
+            if not (symbol and reader is self and start == offset):
+                self._add_mark(EVERY_STAFF, offset, 0)
+        elif kind == "stop":
+            open_pedals.pop(0)
 
     def _sound(self, el, staff: int, offset: int) -> None:
         tempo = el.get("tempo")

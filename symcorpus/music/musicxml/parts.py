@@ -9,8 +9,9 @@ import operator
 
 from symcorpus.music.musicxml.errors import UnsupportedMusicXML
 from symcorpus.music.musicxml.lookups import Instrument, instrument, instrument_key
-from symcorpus.music.musicxml.measures import (DENOMINATOR_LIMIT, DYNAMIC, HARMONY, KEY, REPEAT_SIGN, REST, TEMPO,
-                                               TICKS_PER_QUARTER, TIME, Item, Measure, MeasureReader, highest_time)
+from symcorpus.music.musicxml.measures import (DENOMINATOR_LIMIT, DYNAMIC, EVERY_STAFF, HARMONY, KEY, REPEAT_SIGN,
+                                               REST, TEMPO, TICKS_PER_QUARTER, TIME, Item, Measure, MeasureReader,
+                                               highest_time)
 from symcorpus.music.musicxml.midi_file import write_midi
 from symcorpus.music.musicxml.playback import realize_velocities, strip_ties
 from symcorpus.music.musicxml.repeats import expand_repeats
@@ -35,6 +36,7 @@ class ScoreReader:
         self.grid = math.lcm(TICKS_PER_QUARTER, *divisions)  # Q: one quarter note is Q units
         self.finale = _written_by_finale(root)
         self.pitches: dict[tuple, tuple] = {}  # <pitch> texts -> _pitch(), read once per score
+        self.open_pedals: dict[str | None, list] = {}
 
     def midi(self) -> bytes:
         score_parts = {}
@@ -163,6 +165,11 @@ class PartReader:
         def keep(item_staff: int) -> bool:
             return staff is None or item_staff in (0, -1, staff)
 
+        def kept(mark: tuple, signs: bool) -> bool:
+            """Marks on this staff (pedal marks are on every staff), without the repeat signs
+            music21 strips from a repeated pass."""
+            return (mark[0] == EVERY_STAFF or keep(mark[2])) and (signs or mark[0] != REPEAT_SIGN)
+
         if sequence is None:
             offsets = [(i, m.offset, True) for i, m in enumerate(self.measures)]
         else:
@@ -172,7 +179,7 @@ class PartReader:
                 offsets.append((index, position, signs))
                 m = self.measures[index]
                 items = [i for i in m.items if keep(i.staff)]
-                marks = [mk for mk in m.marks if keep(mk[2]) and (signs or mk[0] != REPEAT_SIGN)]
+                marks = [mk for mk in m.marks if kept(mk, signs)]
                 position += highest_time(items, marks)
         placed = []
         placed_marks: list[tuple] = []
@@ -185,7 +192,7 @@ class PartReader:
                     # music21's flat order: offset, chord symbols before notes, grace notes first.
                     placed.append((4 * at + (0 if item.kind == HARMONY else 2) + (0 if item.grace else 1), at, item))
             for mark in m.marks:
-                if keep(mark[2]) and (signs or mark[0] != REPEAT_SIGN):
+                if kept(mark, signs):
                     placed_marks.append((mark[0], start + mark[1], mark[3], (seq_index, mark[4])))
         placed.sort(key=_first)
         starts = [p[1] for p in placed]
