@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from symcorpus.music import tempo  # noqa: E402
 from symcorpus.music.notes import note_table  # noqa: E402
-from symcorpus.pipeline.sources import music21_corpus_root  # noqa: E402
+from symcorpus.sources.music21 import corpus_root as music21_corpus_root  # noqa: E402
 from symcorpus.testing.performance import performed_tunes  # noqa: E402
 
 WARM_UP = 3

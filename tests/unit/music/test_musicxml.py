@@ -1,0 +1,233 @@
+"""The MusicXML reader: note for note against music21 on a spread of music21's corpus, the fallback
+to music21 for what it declines, and bad input made here ending as clear errors."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+import symusic
+
+from symcorpus.music import musicxml
+from symcorpus.music.parse import Limits, ParseError, parse_piece, render_music21
+from symcorpus.music.score_compare import first_difference
+from tests.conftest import M21
+
+
+# Diverse files the reader must read itself (not decline), each compared with music21's rendering.
+SAMPLE = [
+    "bach/bwv66.6.mxl",  # chorale, lyrics
+    "bach/bwv1.6.mxl",  # chorale with a horn part: programs and MIDI channels from <midi-instrument>
+    "bach/bwv103.6.mxl",  # repeat barlines
+    "bach/bwv8.6.mxl",  # a repeat with first and second endings
+    "bach/bwv299.mxl",  # grace notes
+    "bach/bwv248.23-2.mxl",  # two voices in a staff (<backup>), measure="yes" rests
+    "bach/bwv248.23-s.mxl",  # Finale file, <sound tempo>
+    "bach/bwv112.5.mxl",  # Finale's hidden <forward> rests
+    "bach/bwv846.mxl",  # two staves in one part: a track per staff
+    "corelli/opus3no1/1grave.xml",  # .xml
+    "ciconia/quod_jactatur.xml",
+    "demos/two-parts.xml",  # metronome mark, dynamics
+    "demos/multiple-verses.xml",  # verses of lyrics
+    "demos/nested_tuplet_finale_test.xml",  # nested tuplets
+    "demos/voices_with_chords.xml",  # chords inside voices
+    "demos/layoutTest.xml",
+    "demos/ComprehensiveChordSymbolsTestFile.mxl",  # chord symbols
+    "leadSheet/fosterBrownHair.mxl",  # chord symbols, repeat with endings
+    "theoryExercises/TriadExercise.mxl",  # chords on two staves
+    "schoenberg/opus19/movement2.mxl",  # dynamics, note dynamics attributes, accents
+    "mozart/k545/movement1_exposition.mxl",  # piano
+    "webern/webern_dormi_jesu_op_16_no_2.mxl",  # metronome, tuplets, dynamics
+    "haydn/opus1no1/movement4.mxl",  # string quartet: repeats, endings, Finale zero-length <forward>
+    "verdi/laDonnaEMobile.mxl",  # voice and piano, repeats on two staves
+    "mozart/k80/movement4.mxl",  # a segno music21 drops from the first pass of a repeat
+    "mozart/k458/movement2.mxl",  # an ending that stops without starting
+    "monteverdi/madrigal.4.6.mxl",  # a UTF-16 score inside the archive, chord symbols
+    "trecento/PMFC_13_02-Kyrie-Questa-fanciulla.mxl",
+    "liliuokalani/aloha_oe.mxl",  # voice and piano, dynamics
+    "schumann_robert/opus48no2.mxl",  # voice and piano with dynamics and tuplets
+]
+
+
+def music21_score(data: bytes, name: str) -> tuple[symusic.Score, str | None, str | None]:
+    midi, title, composer = render_music21(data, "musicxml", name)
+    return symusic.Score.from_midi(midi), title, composer
+
+
+@pytest.mark.parametrize("rel", SAMPLE)
+def test_reader_matches_music21(rel):
+    data = (M21 / rel).read_bytes()
+    read = musicxml.read_musicxml(data)  # raises if the reader declines: these files are its job
+    reference, title, composer = music21_score(data, Path(rel).name)
+    ours = symusic.Score.from_midi(read.midi)
+    assert ours.note_num() > 0
+    assert first_difference(ours, reference) is None
+    assert (read.title, read.composer) == (title, composer)
+
+
+def test_parse_piece_reads_musicxml_with_the_reader():
+    data = (M21 / "bach/bwv66.6.mxl").read_bytes()
+    piece = parse_piece(data, "musicxml", Limits(), name="bwv66.6.mxl")
+    assert piece.rendered_midi == musicxml.read_musicxml(data).midi
+    assert piece.part_names == ["Soprano", "Alto", "Tenor", "Bass"]
+    # Deterministic: the same bytes give the same MIDI.
+    assert parse_piece(data, "musicxml", Limits()).rendered_midi == piece.rendered_midi
+
+
+def test_declined_scores_fall_back_to_music21():
+    """A D.C. jump: the reader declines, the parse step renders it with music21."""
+    measures = "".join(
+        f'<measure number="{i}">'
+        + ('<attributes><divisions>1</divisions></attributes>' if i == 1 else "")
+        + f'<note><pitch><step>{step}</step><octave>4</octave></pitch><duration>4</duration><type>whole</type></note>'
+        + ('<direction><direction-type><words>D.C.</words></direction-type></direction>' if i == 3 else "")
+        + "</measure>"
+        for i, step in enumerate("CDE", start=1)
+    )
+    data = score(f'<part id="P1">{measures}</part>')
+    with pytest.raises(musicxml.UnsupportedMusicXML) as declined:
+        musicxml.read_musicxml(data)
+    assert declined.value.reason == "jump"
+    piece = parse_piece(data, "musicxml", Limits(), name="dc.musicxml")
+    reference, _, _ = music21_score(data, "dc.musicxml")
+    assert first_difference(piece.score, reference) is None
+    assert piece.score.note_num() == reference.note_num() > 0
+
+
+def test_transposing_instrument_is_written_pitch_as_in_music21():
+    """music21's translator writes a clarinet part as written, not sounding: so does the reader."""
+    part_list = ('<score-part id="P1"><part-name>Clarinet in B-flat</part-name><score-instrument id="P1-I1">'
+                 '<instrument-name>Clarinet in B-flat</instrument-name></score-instrument><midi-instrument id="P1-I1">'
+                 '<midi-channel>1</midi-channel><midi-program>72</midi-program></midi-instrument></score-part>'
+                 '<score-part id="P2"><part-name>Violoncello</part-name></score-part>')
+    clarinet = ('<part id="P1"><measure number="1"><attributes><divisions>1</divisions><transpose>'
+                '<diatonic>-1</diatonic><chromatic>-2</chromatic></transpose></attributes>'
+                '<note><pitch><step>D</step><octave>5</octave></pitch><duration>4</duration><type>whole</type></note>'
+                '</measure></part>')
+    cello = ('<part id="P2"><measure number="1"><attributes><divisions>1</divisions></attributes>'
+             '<note><pitch><step>C</step><octave>3</octave></pitch><duration>4</duration><type>whole</type></note>'
+             '</measure></part>')
+    data = score(clarinet + cello, part_list)
+    ours = symusic.Score.from_midi(musicxml.read_musicxml(data).midi)
+    reference, _, _ = music21_score(data, "clarinet.musicxml")
+    assert first_difference(ours, reference) is None
+    assert [(t.name, t.program, [n.pitch for n in t.notes]) for t in ours.tracks] == [
+        ("Clarinet in B-flat", 71, [74]), ("Violoncello", 0, [48])]
+
+
+# --------------------------------------------------------------------------------------------------
+# Bad input
+
+def chorale_xml() -> bytes:
+    with zipfile.ZipFile(M21 / "bach/bwv66.6.mxl") as archive:
+        name = next(n for n in archive.namelist() if not n.startswith("META-INF"))
+        return archive.read(name)
+
+
+def score(parts: str, part_list: str = '<score-part id="P1"><part-name>Flute</part-name></score-part>') -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><score-partwise version="3.1">'
+            f"<part-list>{part_list}</part-list>{parts}</score-partwise>").encode()
+
+
+def bad_reason(data: bytes) -> ParseError:
+    with pytest.raises(ParseError) as error:
+        parse_piece(data, "musicxml", Limits(), name="bad.musicxml")
+    assert error.value.reason == "bad_musicxml"
+    return error.value
+
+
+def test_truncated_xml_is_bad_musicxml():
+    xml = chorale_xml()
+    error = bad_reason(xml[: len(xml) // 2])
+    assert "malformed XML" in str(error)
+
+
+def test_mxl_without_container_is_bad_musicxml():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("score.xml", chorale_xml())
+    error = bad_reason(buffer.getvalue())
+    assert "container.xml" in str(error)
+
+
+def test_broken_zip_is_bad_musicxml():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("META-INF/container.xml", "<container/>")
+        archive.writestr("score.xml", chorale_xml())
+    data = buffer.getvalue()
+    assert "archive" in str(bad_reason(data[: len(data) // 2] + b"\x00" * 64))
+
+
+def test_deeply_nested_xml_is_bad_musicxml():
+    depth = 100_000
+    data = b"<score-partwise>" + b"<a>" * depth + b"</a>" * depth + b"</score-partwise>"
+    assert "malformed XML" in str(bad_reason(data))
+
+
+def test_timewise_score_is_bad_musicxml():
+    data = b'<?xml version="1.0"?><score-timewise version="3.1"><part-list/></score-timewise>'
+    assert "score-partwise" in str(bad_reason(data))
+
+
+def test_part_without_notes_is_bad_musicxml():
+    rests = "".join(f'<measure number="{i}"><note><rest/><duration>4</duration></note></measure>'
+                    for i in range(1, 4))
+    data = score(f'<part id="P1"><measure number="0"><attributes><divisions>1</divisions></attributes>'
+                 f'</measure>{rests}</part>')
+    musicxml.read_musicxml(data)  # the reader reads it (no decline): the parse step rejects it
+    assert "no notes" in str(bad_reason(data))
+
+
+def test_small_score_made_here_matches_music21():
+    """Ties across a barline, a chord, a grace note, a backup into a second voice, a repeat."""
+    notes = (
+        '<measure number="1"><attributes><divisions>2</divisions><time><beats>2</beats>'
+        '<beat-type>4</beat-type></time></attributes>'
+        '<barline location="left"><repeat direction="forward"/></barline>'
+        '<note><grace/><pitch><step>D</step><octave>5</octave></pitch><voice>1</voice><type>eighth</type></note>'
+        '<note><pitch><step>C</step><octave>5</octave></pitch><duration>2</duration><voice>1</voice>'
+        '<type>quarter</type></note>'
+        '<note><pitch><step>E</step><octave>5</octave></pitch><duration>2</duration><tie type="start"/>'
+        '<voice>1</voice><type>quarter</type></note>'
+        '<backup><duration>4</duration></backup>'
+        '<note><pitch><step>A</step><octave>3</octave></pitch><duration>4</duration><voice>2</voice>'
+        '<type>half</type></note>'
+        '<note><chord/><pitch><step>C</step><alter>1</alter><octave>4</octave></pitch><duration>4</duration>'
+        '<voice>2</voice><type>half</type></note></measure>'
+        '<measure number="2"><note><pitch><step>E</step><octave>5</octave></pitch><duration>2</duration>'
+        '<tie type="stop"/><type>quarter</type></note>'
+        '<note><rest/><duration>2</duration><type>quarter</type></note>'
+        '<barline location="right"><repeat direction="backward"/></barline></measure>'
+    )
+    data = score(f'<part id="P1">{notes}</part>')
+    read = musicxml.read_musicxml(data)
+    reference, _, _ = music21_score(data, "made.musicxml")
+    ours = symusic.Score.from_midi(read.midi)
+    assert first_difference(ours, reference) is None
+    # The tie made one note of two, played twice by the repeat.
+    long_e = [n for n in ours.tracks[0].notes if n.pitch == 76]
+    assert [(n.time, n.duration) for n in long_e] == [(10080, 20160), (40320 + 10080, 20160)]
+
+
+@pytest.mark.parametrize("pedal_start", [True, False])
+def test_pedal_change_after_the_last_note_lengthens_the_measure_as_in_music21(pedal_start):
+    """A pedal change past a short measure's notes: music21 marks it (measure one beat longer)
+    only while a pedal is down."""
+    start = ('<direction><direction-type><pedal type="start" line="yes"/></direction-type></direction>'
+             if pedal_start else "")
+    first = ('<measure number="1"><attributes><divisions>1</divisions><time><beats>4</beats>'
+             '<beat-type>4</beat-type></time></attributes>' + start
+             + '<note><pitch><step>C</step><octave>4</octave></pitch><duration>2</duration><type>half</type></note>'
+             '<forward><duration>1</duration></forward>'
+             '<direction><direction-type><pedal type="change" line="yes"/></direction-type></direction></measure>')
+    second = ('<measure number="2"><note><pitch><step>D</step><octave>4</octave></pitch><duration>4</duration>'
+              '<type>whole</type></note>'
+              '<direction><direction-type><pedal type="stop" line="yes"/></direction-type></direction></measure>')
+    data = score(f'<part id="P1">{first}{second}</part>')
+    ours = symusic.Score.from_midi(musicxml.read_musicxml(data).midi)
+    reference, _, _ = music21_score(data, "pedal.musicxml")
+    assert first_difference(ours, reference) is None
+    assert [n.time for n in ours.tracks[0].notes] == [0, (3 if pedal_start else 2) * 10080]
