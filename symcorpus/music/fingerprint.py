@@ -5,7 +5,8 @@
 - `shingles`: the set of k-grams of (pitch interval, inter-onset ratio) tokens over all pitched
   notes merged in time order. Intervals ignore transposition; ratios of consecutive onset steps
   ignore tempo and rhythmic scale; merging tracks ignores layout.
-- `MinHasher`: vectorised MinHash (multiply-shift hashing) over those shingles; `band_hashes` for LSH.
+- `MinHasher`: MinHash signatures of those shingle sets, one-permutation (one hash per shingle,
+  O(n + k)) or, for comparison, k multiply-shift permutations (O(n k)); `band_hashes` for LSH.
 
 Plain numpy, no Spark: the dedup stage calls these per record inside mapInArrow.
 """
@@ -38,9 +39,30 @@ def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: in
     if transpose_invariant and (~drum).any():
         pitch = np.where(drum, pitch, pitch - pitch[~drum].min())
     pitch = pitch + 256 * drum
+    return hashlib.blake2b(_sorted_rows(onset, pitch, duration).tobytes(), digest_size=16).hexdigest()
+
+
+def _sorted_rows(onset: np.ndarray, pitch: np.ndarray, duration: np.ndarray) -> np.ndarray:
+    """(onset, pitch, duration) rows (int64) sorted by onset, then pitch, then duration.
+
+    Packed into one int64 key when the values fit (onsets under 2**32 grid steps, pitches in 0-511,
+    durations under 2**22): one sort of a plain array instead of a three-key lexsort. Equal rows are
+    interchangeable, so both ways give the same rows.
+    """
+    if (onset.max() < 2**32 and pitch.min() >= 0 and pitch.max() < 512 and duration.min() >= 0
+            and duration.max() < 2**22):
+        key = onset << 31
+        key |= pitch << 22
+        key |= duration
+        key.sort()
+        rows = np.empty((len(key), 3), dtype=np.int64)
+        np.right_shift(key, 31, out=rows[:, 0])
+        np.right_shift(key, 22, out=rows[:, 1])
+        rows[:, 1] &= 511
+        np.bitwise_and(key, 2**22 - 1, out=rows[:, 2])
+        return rows
     order = np.lexsort((duration, pitch, onset))
-    rows = np.stack([onset[order], pitch[order], duration[order]], axis=1)
-    return hashlib.blake2b(np.ascontiguousarray(rows).tobytes(), digest_size=16).hexdigest()
+    return np.ascontiguousarray(np.stack([onset[order], pitch[order], duration[order]], axis=1))
 
 
 def melodic_tokens(notes: np.ndarray) -> np.ndarray:
@@ -68,8 +90,9 @@ def melodic_tokens(notes: np.ndarray) -> np.ndarray:
     return (interval * 32 + ratio_class).astype(_U64)
 
 
-def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
-    """The set of hashed k-grams of melodic tokens (uint64, sorted, unique)."""
+def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
+    """The hashed k-grams of melodic tokens in order, repeats included (uint64): what a
+    one-permutation signature needs, without the sort that makes them a set."""
     tokens = melodic_tokens(notes)
     if len(tokens) == 0:
         return np.empty(0, dtype=_U64)
@@ -81,22 +104,85 @@ def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
         for j in range(1, k):  # polynomial rolling combination of k consecutive tokens
             combined *= _U64(0x100000001B3)
             combined += tokens[j : j + n]
-    return np.unique(mix64(combined))
+    return mix64(combined)
+
+
+def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
+    """The set of hashed k-grams of melodic tokens (uint64, sorted, unique)."""
+    return np.unique(shingle_hashes(notes, k))
+
+
+SKETCHES = ("one_permutation", "permutations")
+_EMPTY = 2**32 - 1  # every value of an empty set's signature
+_PROBES = 64  # densification attempts per empty bin before the nearest filled bin to the right
 
 
 class MinHasher:
-    """MinHash with `num_perm` multiply-shift hash functions: h(x) = (a*x + b) >> 32, a odd."""
+    """MinHash signatures of shingle sets: `num_perm` uint32 values whose agreement between two sets
+    estimates their Jaccard similarity.
 
-    def __init__(self, num_perm: int = 128, seed: int = 1) -> None:
+    `one_permutation` (the default): one hash per shingle; its high bits pick one of `num_perm`
+    bins, its low 32 bits are the value, and each bin keeps its smallest value: O(n + k) for n
+    shingles (Li, Owen, Zhang 2012). A bin no shingle fell into borrows the value of the first
+    filled bin along a probe sequence that depends only on the bin and the attempt, so two sets that
+    leave the same bins empty borrow alike and each position still agrees with probability equal to
+    the Jaccard similarity (optimal densification, Shrivastava 2017). After `_PROBES` misses (only
+    sets of a handful of shingles) a bin takes the next filled bin to its right.
+
+    `permutations`: `num_perm` multiply-shift hash functions h(x) = (a*x + b) >> 32 (a odd), the
+    minimum of each over the set: O(n k). The sketch of earlier versions, kept so a benchmark can
+    compare the two in one run (bench/dedup_quality.py --sketch).
+    """
+
+    def __init__(self, num_perm: int = 128, seed: int = 1, sketch: str = "one_permutation") -> None:
+        if sketch not in SKETCHES:
+            raise ValueError(f"unknown sketch {sketch!r} (one of {', '.join(SKETCHES)})")
         rng = np.random.default_rng(seed)
-        self.num_perm = num_perm
+        self.num_perm, self.sketch = num_perm, sketch
         self.a = rng.integers(1, 2**63, size=num_perm, dtype=np.int64).astype(_U64) | _U64(1)
         self.b = rng.integers(0, 2**63, size=num_perm, dtype=np.int64).astype(_U64)
+        self.salt = self.b[0]
+        # Densification probes: row t holds, for every bin, the bin its t-th attempt looks at.
+        attempts = np.arange(_PROBES, dtype=_U64)[:, None] * _U64(num_perm) + np.arange(num_perm, dtype=_U64)
+        self.probes = self._bin(mix64(attempts ^ self.a[0])).astype(np.int64)
+
+    def _bin(self, h: np.ndarray) -> np.ndarray:
+        """The bin of each 64-bit hash: its high 32 bits scaled to [0, num_perm) (no modulo bias)."""
+        return ((h >> _U64(32)) * _U64(self.num_perm)) >> _U64(32)
 
     def signature(self, shingle_set: np.ndarray) -> np.ndarray:
-        """uint32 signature (as int64 for Arrow); all 2**32-1 for an empty set."""
+        """uint32 signature (as int64 for Arrow); all 2**32-1 for an empty set. Every value is a
+        minimum, so repeated shingles change nothing: `shingle_hashes` need not be made a set."""
         if len(shingle_set) == 0:
-            return np.full(self.num_perm, 2**32 - 1, dtype=np.int64)
+            return np.full(self.num_perm, _EMPTY, dtype=np.int64)
+        if self.sketch == "permutations":
+            return self._permutations(shingle_set)
+        h = mix64(np.asarray(shingle_set, dtype=_U64) ^ self.salt)
+        bins = self._bin(h).astype(np.intp)
+        signature = np.full(self.num_perm, _EMPTY, dtype=_U64)
+        np.minimum.at(signature, bins, h & _U64(_EMPTY))
+        filled = np.zeros(self.num_perm, dtype=bool)
+        filled[bins] = True
+        if not filled.all():
+            signature = self._densify(signature, filled)
+        return signature.astype(np.int64)
+
+    def _densify(self, signature: np.ndarray, filled: np.ndarray) -> np.ndarray:
+        empty = np.flatnonzero(~filled)
+        tried = self.probes[:, empty]  # (attempts, empty bins)
+        hit = filled[tried]
+        first = hit.argmax(axis=0)
+        found = hit[first, np.arange(len(empty))]
+        source = tried[first, np.arange(len(empty))]
+        if not found.all():  # nearest filled bin to the right, wrapping around
+            full_bins = np.flatnonzero(filled)
+            lost = empty[~found]
+            source[~found] = full_bins[np.searchsorted(full_bins, lost) % len(full_bins)]
+        out = signature.copy()
+        out[empty] = signature[source]
+        return out
+
+    def _permutations(self, shingle_set: np.ndarray) -> np.ndarray:
         x = (mix64(shingle_set) >> _U64(32))[:, None]
         with np.errstate(over="ignore"):
             h = (x * self.a[None, :] + self.b[None, :]) >> _U64(32)

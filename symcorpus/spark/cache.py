@@ -23,7 +23,7 @@ def cache_key(settings: Settings) -> str:
         "limits": settings.ingest.limits().__dict__,
         "fingerprints": {"levels": sorted(dedup.levels), "transpose_invariant": dedup.transpose_invariant,
                          "grid": dedup.grid, "shingle_size": dedup.shingle_size, "bands": dedup.bands,
-                         "rows": dedup.rows, "seed": dedup.seed},
+                         "rows": dedup.rows, "seed": dedup.seed, "sketch": dedup.sketch},
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from symcorpus.config import DedupSettings
-from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, pack_signature, shingles
+from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, pack_signature, shingle_hashes
 from symcorpus.music.notes import quarter_notes
 from symcorpus.steps.base import Piece, Step
 
@@ -21,8 +21,8 @@ COLUMNS = ("notes_hash", "minhash", "lsh_bands")
 
 
 @functools.lru_cache(maxsize=4)
-def _minhasher(num_perm: int, seed: int) -> MinHasher:
-    return MinHasher(num_perm, seed)
+def _minhasher(num_perm: int, seed: int, sketch: str) -> MinHasher:
+    return MinHasher(num_perm, seed, sketch)
 
 
 def fingerprints(table: np.ndarray, tpq: int, config: DedupSettings) -> dict[str, Any]:
@@ -34,7 +34,9 @@ def fingerprints(table: np.ndarray, tpq: int, config: DedupSettings) -> dict[str
     if "notes" in config.levels:
         columns["notes_hash"] = notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid)
     if "near" in config.levels:
-        signature = _minhasher(config.num_perm, config.seed).signature(shingles(notes, config.shingle_size))
+        # Minima do not see repeats: the shingles need not be made a set first.
+        hashes = shingle_hashes(notes, config.shingle_size)
+        signature = _minhasher(config.num_perm, config.seed, config.sketch).signature(hashes)
         columns["minhash"] = pack_signature(signature)
         columns["lsh_bands"] = band_hashes(signature, config.bands, config.rows)  # numpy: the batch makes the list
     return columns
