@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from symcorpus import schema
 from symcorpus.shards import number_shards, write_shard
+from symcorpus.spark.staging import LIGHT, stage_batches
 from symcorpus.sources import Unit
 from symcorpus.steps import Read, Step
 from symcorpus.steps.batches import run_steps
@@ -43,11 +44,19 @@ def units_frame(spark, bins: list[list[Unit]]):
     return spark.createDataFrame(rdd, spark_schema(schema.UNITS))
 
 
-def with_steps(frame, steps: Sequence[Step], read: Read | None = None):
+def with_steps(frame, steps: Sequence[Step], read: Read | None = None, stage: Path | None = None):
     """The frame's rows through a step list in one mapInArrow: UNITS rows when the list starts with
-    `read`, PIECES rows otherwise. PIECES rows out."""
+    `read`, PIECES rows otherwise. PIECES rows out; with `stage`, the ok pieces' wide columns go to
+    staged files there and staging.LIGHT rows come out (spark/staging.py)."""
     run = functools.partial(run_steps, steps=list(steps), read=read)
-    return frame.mapInArrow(run, spark_schema(schema.PIECES))
+    if stage is None:
+        return frame.mapInArrow(run, spark_schema(schema.PIECES))
+    staged = functools.partial(_run_and_stage, run=run, directory=str(stage))
+    return frame.mapInArrow(staged, spark_schema(LIGHT))
+
+
+def _run_and_stage(batches, run, directory: str):
+    return stage_batches(run(batches), directory)
 
 
 def write_table(frame, directory: Path, n_shards: int, arrow_schema: pa.Schema,
