@@ -81,9 +81,6 @@ class DedupSettings(Section):
     rows: int = 3  # bands x rows = MinHash permutations; centre of the S-curve ~ (1/bands)^(1/rows)
     threshold: float = 0.35  # estimated Jaccard a candidate pair needs to become an edge
     seed: int = 1
-    # one_permutation: O(n + k) per piece; permutations: k hash functions, O(n k), the earlier
-    # sketch (music/fingerprint.py MinHasher), kept for comparison
-    sketch: str = "one_permutation"
     max_bucket_size: int = 64  # larger LSH buckets are joined as stars, not all pairs
     max_iterations: int = 30  # connected-components rounds before giving up
 
@@ -97,9 +94,6 @@ class DedupSettings(Section):
         for key in ("grid", "shingle_size", "bands", "rows", "max_bucket_size", "max_iterations"):
             self.check(getattr(self, key) >= 1, key, "must be at least 1")
         self.check(0 < self.threshold <= 1, "threshold", "must be in (0, 1]")
-        from symcorpus.music.fingerprint import SKETCHES
-
-        self.check(self.sketch in SKETCHES, "sketch", f"must be one of {', '.join(SKETCHES)}")
 
 
 @dataclass

@@ -21,8 +21,8 @@ COLUMNS = ("notes_hash", "minhash", "lsh_bands")
 
 
 @functools.lru_cache(maxsize=4)
-def _minhasher(num_perm: int, seed: int, sketch: str) -> MinHasher:
-    return MinHasher(num_perm, seed, sketch)
+def _minhasher(num_perm: int, seed: int) -> MinHasher:
+    return MinHasher(num_perm, seed)
 
 
 def fingerprints(table: np.ndarray, tpq: int, config: DedupSettings) -> dict[str, Any]:
@@ -34,9 +34,7 @@ def fingerprints(table: np.ndarray, tpq: int, config: DedupSettings) -> dict[str
     if "notes" in config.levels:
         columns["notes_hash"] = notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid)
     if "near" in config.levels:
-        # Minima do not see repeats: the shingles need not be made a set first.
-        hashes = shingle_hashes(notes, config.shingle_size)
-        signature = _minhasher(config.num_perm, config.seed, config.sketch).signature(hashes)
+        signature = _minhasher(config.num_perm, config.seed).signature(shingle_hashes(notes, config.shingle_size))
         columns["minhash"] = pack_signature(signature)
         columns["lsh_bands"] = band_hashes(signature, config.bands, config.rows)  # numpy: the batch makes the list
     return columns
