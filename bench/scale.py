@@ -108,12 +108,14 @@ def run_bare(folder: Path) -> dict:
 
 class TreeMemory:
     """Peak RSS of a process and its descendants, sampled every 0.2 s, by role; and the CPU seconds
-    they used (each process's last sample: a process that ends between samples loses < 0.2 s)."""
+    they used (each process's last sample: a process that ends between samples loses < 0.2 s). A
+    Python worker's CPU includes the children it waited for (abc2midi runs, too short to sample);
+    the pyspark daemon's does not (its children are the workers, counted themselves)."""
 
     def __init__(self, pid: int):
         self.root = psutil.Process(pid)
         self.peak = Counter()
-        self.cpu: dict[int, float] = {}
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds at its last sample)
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
@@ -129,19 +131,25 @@ class TreeMemory:
                 try:
                     rss = p.memory_info().rss
                     times = p.cpu_times()
-                    self.cpu[p.pid] = times.user + times.system
                     role = ("driver_python" if p.pid == self.root.pid else
                             "jvm" if "java" in p.name() else "python_workers")
+                    seconds = times.user + times.system
+                    if role == "python_workers" and "java" not in psutil.Process(p.ppid()).name():
+                        seconds += times.children_user + times.children_system
+                    self.cpu[p.pid] = (role, seconds)
                 except psutil.NoSuchProcess:
                     continue
                 now[role] += rss
             for role, rss in now.items():
                 self.peak[role] = max(self.peak[role], rss)
 
-    def stop(self) -> tuple[dict[str, int], float]:
+    def stop(self) -> tuple[dict[str, int], dict[str, float]]:
         self.done.set()
         self.thread.join()
-        return {f"{role}_peak_mb": round(rss / 2**20) for role, rss in sorted(self.peak.items())}, sum(self.cpu.values())
+        cpu: Counter = Counter()
+        for role, seconds in self.cpu.values():
+            cpu[role] += seconds
+        return {f"{role}_peak_mb": round(rss / 2**20) for role, rss in sorted(self.peak.items())}, dict(cpu)
 
 
 def run_build(folder: Path, out: Path, cores: int, params: Path) -> dict:
@@ -157,7 +165,7 @@ def run_build(folder: Path, out: Path, cores: int, params: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"build failed:\n{stderr[-3000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
-    return {"seconds": seconds, "cpu_s": cpu, "manifest": manifest, "memory": peaks}
+    return {"seconds": seconds, "cpu_s": sum(cpu.values()), "cpu_by_role": cpu, "manifest": manifest, "memory": peaks}
 
 
 def clusters_of(out: Path) -> dict[str, str]:
@@ -239,6 +247,7 @@ def main() -> None:
             "ratio": round(ours_per_core / bare_per_core, 3),
             # CPU time of every process each side ran: steadier than wall time on a shared machine.
             "build_cpu_ms_per_file": round(build["cpu_s"] / files * 1000, 2),
+            "build_cpu_ms_per_file_by_process": {k: round(v / files * 1000, 2) for k, v in build["cpu_by_role"].items()},
             "bare_cpu_ms_per_file": round(bare["cpu_s"] / files * 1000, 2),
             "stage_seconds": m["stage_seconds"], "build_seconds_in_manifest": m.get("build_seconds"),
             "counts": m["counts"], "memory": build["memory"],
@@ -253,7 +262,8 @@ def main() -> None:
         print(f"  bare symusic     {row['bare_s']:8.1f} s  {bare_per_core:8.1f} pieces/s per core")
         print(f"  ratio (per core) {row['ratio']:.3f}   counts {m['counts']}")
         print(f"  CPU per file     build {row['build_cpu_ms_per_file']} ms, bare {row['bare_cpu_ms_per_file']} ms "
-              f"(ratio {row['bare_cpu_ms_per_file'] / row['build_cpu_ms_per_file']:.3f})")
+              f"(ratio {row['bare_cpu_ms_per_file'] / row['build_cpu_ms_per_file']:.3f}); build by process "
+              f"{row['build_cpu_ms_per_file_by_process']}")
         print(f"  peak memory      {build['memory']}")
         if "planted" in row:
             p = row["planted"]
