@@ -3,6 +3,11 @@ recall of each variant kind, at the params in params.yaml.
 
     python bench/dedup_quality.py                              # 1,000 families x 12 + 1,000 unrelated
     python bench/dedup_quality.py --families 200 --unrelated 200
+    python bench/dedup_quality.py --baseline c89379c           # and the same files with older code
+
+Each build is `symcorpus build` in a fresh process with the parse cache off, on local[CORES]. With
+--baseline, the same files are built a second time, in the same run, with the code and params.yaml
+of a git revision (git archive into bench/out), and both are scored.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -21,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from make_variants import make_families  # noqa: E402
 
-from symcorpus.spark.build import build  # noqa: E402
 from symcorpus.config import load_settings  # noqa: E402
 
 OUT = Path("bench/out")
@@ -55,54 +61,84 @@ def clusters_of(out: Path) -> dict[str, str]:
     return cluster
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--families", type=int, default=1000)
-    parser.add_argument("--unrelated", type=int, default=1000)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args()
-    data = OUT / f"dedup_families_{args.families}_{args.unrelated}"
-    labels = make_families(data, args.families, args.unrelated)
-    files = labels["files"]
-    settings = load_settings(args.params)
-    settings.spark.master = f"local[{os.cpu_count()}]"
-
+def build_with(tree: Path, data: Path, out: Path, params: Path) -> tuple[dict, float]:
+    """`symcorpus build` of `data` with the code in `tree`, in a fresh process, parse cache off:
+    (manifest, seconds)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    cmd = [sys.executable, "-m", "symcorpus.cli", "build", str(data.resolve()), "--out", str(out.resolve()),
+           "--no-cache", "--overwrite", "--spark-master", f"local[{os.cpu_count()}]", "--params", str(params)]
     started = time.perf_counter()
-    result = build([str(data)], OUT / "dedup_quality_corpus", settings, overwrite=True)
-    seconds = time.perf_counter() - started
-    cluster = clusters_of(result.out)
+    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"build with {tree} failed:\n{proc.stderr[-3000:]}")
+    return json.loads((out / "manifest.json").read_text()), time.perf_counter() - started
+
+
+def checkout(revision: str, into: Path) -> Path:
+    """The files of a git revision of this repository, in a folder of their own."""
+    shutil.rmtree(into, ignore_errors=True)
+    into.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", revision], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def report_on(out: Path, manifest: dict, seconds: float, labels: dict, params: Path, name: str) -> dict:
+    files = labels["files"]
+    cluster = clusters_of(out)
     truth = {path: info["family"] for path, info in files.items()}
     overall = scores(truth, cluster)
-
     by_kind: dict[str, list[bool]] = defaultdict(list)
     for path, info in files.items():
         if info["kind"] not in ("original", "unrelated"):
             original = f"family_{info['family']:05d}/original.mid"
             by_kind[info["kind"]].append(cluster[path] == cluster[original])
-    unrelated_merged = sum(
-        1 for p, i in files.items() if i["kind"] == "unrelated"
-        and sum(1 for q in files if cluster[q] == cluster[p]) > 1
-    )
-    d = settings.dedup
+    members = Counter(cluster.values())
+    unrelated_merged = sum(1 for p, i in files.items() if i["kind"] == "unrelated" and members[cluster[p]] > 1)
+    d = load_settings(params).dedup
     report = {
+        "code": name,
         "params": {"shingle_size": d.shingle_size, "bands": d.bands, "rows": d.rows,
                    "threshold": d.threshold, "transpose_invariant": d.transpose_invariant},
-        "files": len(files), "families": args.families, "unrelated": args.unrelated,
+        "files": len(files), "families": labels["n_families"], "unrelated": labels["n_unrelated"],
         "seconds": round(seconds, 1),
         **{k: round(v, 4) for k, v in overall.items()},
         "recall_by_kind": {k: round(sum(v) / len(v), 4) for k, v in sorted(by_kind.items())},
         "unrelated_pieces_merged_with_another": unrelated_merged,
-        "manifest_dedup": result.manifest["dedup"],
+        "manifest_dedup": manifest["dedup"],
     }
-    print(f"{len(files):,} files ({args.families:,} families of {len(files) // max(args.families, 1)}"
-          f" + {args.unrelated:,} unrelated), built in {seconds:.1f} s")
+    print(f"\n{name}: {len(files):,} files ({labels['n_families']:,} families of "
+          f"{len(files) // max(labels['n_families'], 1)} + {labels['n_unrelated']:,} unrelated), built in {seconds:.1f} s")
     print(f"bands x rows = {d.bands} x {d.rows}, shingles of {d.shingle_size}, threshold {d.threshold}")
     print(f"pair precision {overall['precision']:.4f}  recall {overall['recall']:.4f}  "
           f"F1 {overall['f1']:.4f}  ARI {overall['ari']:.4f}")
     for kind, hits in report["recall_by_kind"].items():
         print(f"  {kind:24s} recall {hits:.4f}")
     print(f"unrelated pieces merged with another: {unrelated_merged}")
-    (OUT / "dedup_quality.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--families", type=int, default=1000)
+    parser.add_argument("--unrelated", type=int, default=1000)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--baseline", default=None,
+                        help="also build the same files with the code (and params.yaml) of this git revision")
+    args = parser.parse_args()
+    data = OUT / f"dedup_families_{args.families}_{args.unrelated}"
+    labels = make_families(data, args.families, args.unrelated)
+    here = Path(__file__).resolve().parents[1]
+    runs = [("this checkout", here, args.params.resolve())]
+    if args.baseline:
+        tree = checkout(args.baseline, OUT / "dedup_quality_baseline_code")
+        runs.append((f"baseline {args.baseline}", tree, tree / "params.yaml"))
+    reports = []
+    for name, tree, params in runs:
+        out = OUT / "dedup_quality_corpus"
+        manifest, seconds = build_with(tree, data, out, params)
+        reports.append(report_on(out, manifest, seconds, labels, params, name))
+    (OUT / "dedup_quality.json").write_text(json.dumps(reports, indent=2) + "\n")
 
 
 if __name__ == "__main__":

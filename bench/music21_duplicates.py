@@ -29,7 +29,7 @@ def main() -> None:
     settings = load_settings("params.yaml")
     settings.spark.master = f"local[{os.cpu_count()}]"
     settings.ingest.music21.formats = ["abc"]
-    result = build(["music21"], OUT / "music21_abc", settings, overwrite=True)
+    result = build(["music21"], OUT / "music21_abc", settings, overwrite=True, use_cache=False)
     corpus = {r["id"]: r for r in pq.read_table(result.out / "corpus", columns=["id", "path", "abc"]).to_pylist()}
     clusters = defaultdict(list)
     for dup in pq.read_table(result.out / "duplicates").to_pylist():

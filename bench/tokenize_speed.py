@@ -4,8 +4,8 @@ the note content each gives back after decoding.
 Both tokenizers get the same symusic scores and comparable settings: 12 positions per quarter,
 MidiTok's beat_res = our duration rows, 32 velocities, 66 geometric tempos 30-382.5 BPM, programs in
 one stream, tempos and time signatures. "ratio" times encoding a parsed score; "bytes ratio" includes
-symusic's parse of the file, for both. Times are the best of `--repeats` passes in one process (one
-core), so the figures are notes per second per core.
+symusic's parse of the file, for both. Times are the best of `--repeats` passes each (the same number
+for both) in CPU seconds of one process (one core), so the figures are notes per second per core.
 
 Note content after decoding is compared file by file, ours against MidiTok's: onsets (in quarters),
 pitches and programs, then also durations and velocities. They differ only where the grids differ:
@@ -114,12 +114,14 @@ def miditok_tokenizer(settings: TokenizeSettings):
 
 
 def best_time(fn, items, repeats: int) -> float:
+    """Best of `repeats` passes (the first warms up), in CPU seconds of this process: both sides run
+    single-threaded here, and CPU time holds steady on a shared machine where wall time does not."""
     best = float("inf")
     for _ in range(repeats):
-        started = time.perf_counter()
+        started = time.process_time()
         for item in items:
             fn(item)
-        best = min(best, time.perf_counter() - started)
+        best = min(best, time.process_time() - started)
     return best
 
 
@@ -159,9 +161,9 @@ def run(args: argparse.Namespace) -> dict:
 def measure(scores: list[symusic.Score], data: list[bytes], vocab, tok, repeats: int) -> dict:
     notes = sum(s.note_num() for s in scores)
     ours_s = best_time(lambda s: remi.encode_score(s, vocab), scores, repeats)
-    theirs_s = best_time(tok.encode, scores, max(1, repeats // 2))
+    theirs_s = best_time(tok.encode, scores, repeats)
     ours_b = best_time(lambda d: remi.encode_score(symusic.Score.from_midi(d), vocab), data, repeats)
-    theirs_b = best_time(lambda d: tok.encode(symusic.Score.from_midi(d)), data, max(1, repeats // 2))
+    theirs_b = best_time(lambda d: tok.encode(symusic.Score.from_midi(d)), data, repeats)
     n_ours = sum(len(remi.encode_score(s, vocab).tokens) for s in scores)
     n_theirs = sum(len(tok.encode(s).ids) for s in scores)
 

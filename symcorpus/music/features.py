@@ -7,6 +7,7 @@ types are `FEATURES`; see the features contract in the helpers' INTERFACES.md.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -169,6 +170,22 @@ DEPTH_QUANTILE = 0.5  # a track's depth is the median of its onsets' (NOMML)
 
 def onset_depths(onset: np.ndarray, tpq: int) -> np.ndarray:
     """Metric depth of each onset (ticks from the start) against the grids of `GRID_STEPS_Q`."""
+    if tpq % 48 == 0 and tpq <= MAX_RESIDUE_TABLE:
+        # Every grid step divides tpq, so an onset's depth depends only on its offset in its quarter:
+        # one lookup per onset in a table of the tpq possible offsets (made once per resolution).
+        return _depth_by_offset(tpq)[onset % tpq]
+    return _onset_depths(onset, tpq)
+
+
+MAX_RESIDUE_TABLE = 2**16  # ticks per quarter up to which the depth of every offset is tabled
+
+
+@functools.lru_cache(maxsize=32)
+def _depth_by_offset(tpq: int) -> np.ndarray:
+    return _onset_depths(np.arange(tpq, dtype=np.int64), tpq)
+
+
+def _onset_depths(onset: np.ndarray, tpq: int) -> np.ndarray:
     n = len(onset)
     fits = np.ones((n, EXPRESSIVE_DEPTH + 1), dtype=bool)  # the last column: fits nothing finer
     if tpq % 48 == 0:  # every grid step is a whole number of ticks: exact integer arithmetic

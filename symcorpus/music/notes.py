@@ -113,12 +113,38 @@ def note_columns(score: symusic.Score) -> dict[str, np.ndarray]:
 
 
 def note_table(score: symusic.Score) -> np.ndarray:
-    """Every note of the score in ticks (TABLE_DTYPE), sorted by onset, pitch, duration, track."""
+    """Every note of the score in ticks (TABLE_DTYPE), sorted by onset, pitch, duration, track (notes
+    equal in all four keep the file's order)."""
     columns = note_columns(score)
-    table = np.empty(len(columns["onset"]), dtype=TABLE_DTYPE)
+    order = note_order(columns["onset"], columns["pitch"], columns["duration"], columns["track"])
+    table = np.empty(len(order), dtype=TABLE_DTYPE)
     for name, values in columns.items():
-        table[name] = values
-    return table[np.lexsort((table["track"], table["duration"], table["pitch"], table["onset"]))]
+        table[name] = values[order]
+    return table
+
+
+def note_order(*keys: np.ndarray) -> np.ndarray:
+    """The stable order of rows by `keys` (most significant first), as np.lexsort(keys[::-1]) gives it.
+
+    When every key is a non-negative integer and the keys and the row index fit in 63 bits together,
+    they are packed into one int64 per row and sorted once: a few times faster than lexsort on
+    thousands of notes, and the index in the low bits keeps ties in their original order.
+    """
+    n = len(keys[0])
+    if n == 0:
+        return np.empty(0, dtype=np.intp)
+    widths = [int(k.max()).bit_length() for k in keys]
+    index_bits = n.bit_length()
+    if sum(widths) + index_bits > 63 or any(int(k.min()) < 0 for k in keys):
+        return np.lexsort(keys[::-1])
+    packed = np.zeros(n, dtype=np.int64)
+    for key, width in zip(keys, widths):
+        packed <<= width
+        packed |= key
+    packed <<= index_bits
+    packed |= np.arange(n)
+    packed.sort()
+    return packed & ((1 << index_bits) - 1)
 
 
 def quarter_notes(table: np.ndarray, tpq: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -223,14 +224,96 @@ def render_abc(data: bytes, timeout_s: float) -> bytes:
             return f.read()
 
 
-def parse_abc(data: bytes, limits: Limits) -> ParsedPiece:
+_X_LINE = re.compile(rb"^X:[^\r\n]*", re.MULTILINE)
+# Directives (`%%MIDI transpose -12`, `I:MIDI ...`) can set abc2midi state that outlives their tune
+# (seen in music21's josquin/petiteCamusette.abc): the tune after one starts a new abc2midi run.
+_DIRECTIVE = re.compile(rb"^(%%|I:)|\[I:", re.MULTILINE)
+
+
+def render_abc_tunes(tunes: list[bytes], limits: Limits) -> list[bytes | None]:
+    """Several ABC tunes to MIDI with one abc2midi run per run of tunes that share a file header:
+    a process per tune costs far more than abc2midi's work on it.
+
+    Each tune is a record of `sources` (its file's header, then the tune). A run is written back as
+    the file it came from: the header once, then each tune with its `X:` renumbered 1..n so that
+    abc2midi names its outputs (tune i -> b<i>.mid). A tune rendered so is the same MIDI, byte for
+    byte, as that tune rendered alone (bench/abc_batch.py checks every tune of music21's corpus).
+    A tune with a directive ends its run (abc2midi keeps some of their settings for the next tune).
+    A tune without output comes back as None, and so does every tune of a run that failed or took
+    longer than one tune's time limit: `parse_piece` renders those alone, so one bad tune costs only
+    itself. Tunes that `parse_piece` rejects before rendering (empty, too large, no X: or K:) are
+    left out of the runs.
+    """
+    out: list[bytes | None] = [None] * len(tunes)
+    runs: list[tuple[bytes, list[int]]] = []  # (file header, positions)
+    closed = True  # whether the next tune starts a new run whatever its header
+    for i, tune in enumerate(tunes):
+        try:
+            check_size(tune, limits)
+            abc_header(tune)
+        except ParseError:
+            continue
+        found = _X_LINE.search(tune)
+        if found is None:  # an X: only after a lone carriage return: rendered alone
+            continue
+        header = tune[: found.start()]
+        if not closed and runs[-1][0] == header:
+            runs[-1][1].append(i)
+        else:
+            runs.append((header, [i]))
+        closed = _DIRECTIVE.search(tune, found.start()) is not None
+    for header, positions in runs:
+        parts = [header]
+        for n, i in enumerate(positions, 1):
+            body = _X_LINE.sub(b"X:%d" % n, tunes[i][len(header):], count=1)
+            parts.append(body if body.endswith(b"\n") else body + b"\n")
+            parts.append(b"\n")  # a blank line ends a tune, as the next X: did in the file
+        rendered = _run_abc2midi(b"".join(parts), len(positions), limits.subprocess_timeout_s)
+        for i, midi in zip(positions, rendered):
+            out[i] = midi
+    return out
+
+
+def _run_abc2midi(text: bytes, n_tunes: int, timeout_s: float) -> list[bytes | None]:
+    """abc2midi over a file of tunes numbered X:1..n: each tune's MIDI, or None for all on failure."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="symcorpus-abc-") as tmp:
+        with open(os.path.join(tmp, "b.abc"), "wb") as f:
+            f.write(text)
+        try:
+            subprocess.run([ABC2MIDI, "b.abc", "-silent"], cwd=tmp, capture_output=True, timeout=timeout_s,
+                           check=False)
+        except (subprocess.TimeoutExpired, OSError):
+            return [None] * n_tunes
+        if time.monotonic() - started > timeout_s:
+            return [None] * n_tunes
+        out: list[bytes | None] = []
+        for n in range(1, n_tunes + 1):
+            path = os.path.join(tmp, f"b{n}.mid")
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    out.append(f.read())
+            else:
+                out.append(None)
+        return out
+
+
+def abc_header(data: bytes) -> dict[str, str]:
+    """The header fields of one ABC tune; ParseError when it has no X: line or no K: field (no
+    body), which abc2midi is then never asked to render."""
     text = abc_text.decode_abc(data)
     header = abc_text.parse_header(text)
     if not any(line.startswith("X:") for line in text.splitlines()):
         raise ParseError("bad_abc", "no tune (X: line) found")
     if "key" not in header:
         raise ParseError("bad_abc", "tune has no K: field, so no body")
-    midi = render_abc(data, limits.subprocess_timeout_s)
+    return header
+
+
+def parse_abc(data: bytes, limits: Limits, rendered: bytes | None = None) -> ParsedPiece:
+    """One ABC tune; `rendered`: its MIDI from `render_abc_tunes`, else abc2midi runs for it alone."""
+    header = abc_header(data)
+    midi = rendered if rendered is not None else render_abc(data, limits.subprocess_timeout_s)
     try:
         score = symusic.Score.from_midi(midi)
     except Exception as e:
@@ -341,16 +424,22 @@ def parse_music21(data: bytes, fmt: str, name: str, limits: Limits) -> ParsedPie
 # --------------------------------------------------------------------------------------------------
 
 
-def parse_piece(content: bytes, fmt: str, limits: Limits, name: str = "") -> ParsedPiece:
-    """Parse a record's bytes as `fmt`; raises ParseError with a reason code when it can't."""
+def check_size(content: bytes, limits: Limits) -> None:
     if len(content) == 0:
         raise ParseError("empty", "zero-length input")
     if len(content) > limits.max_bytes:
         raise ParseError("too_large", f"{len(content)} bytes, over max_bytes={limits.max_bytes}")
+
+
+def parse_piece(content: bytes, fmt: str, limits: Limits, name: str = "", rendered: bytes | None = None
+                ) -> ParsedPiece:
+    """Parse a record's bytes as `fmt`; raises ParseError with a reason code when it can't.
+    `rendered`: an ABC tune's MIDI already made by `render_abc_tunes`."""
+    check_size(content, limits)
     if fmt == MIDI:
         piece = parse_midi(content, limits)
     elif fmt == ABC:
-        piece = parse_abc(content, limits)
+        piece = parse_abc(content, limits, rendered)
     elif fmt == MUSICXML:
         piece = parse_musicxml(content, name, limits)
     elif fmt == HUMDRUM:

@@ -41,6 +41,7 @@ from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, code_ve
                                      prepare_out, publish_version, work_dir)
 from symcorpus.spark.session import NoProgress, spark_session, stage_progress
 from symcorpus.spark.split import with_splits
+from symcorpus.spark.staging import LIGHT, pieces_dir
 from symcorpus.steps import PENDING, Read, Step, build_steps, restage_steps
 from symcorpus.steps.batches import Running
 from symcorpus.steps.counts import step_counts
@@ -86,8 +87,9 @@ def running_for(settings: Settings, steps: list[Step], out: Path) -> Running:
 
 
 def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read: Read | None = None,
-                 running: Running = Running()):
-    """Every unit read and taken through the build steps: a lazy frame of PIECES rows.
+                 running: Running = Running(), stage: Path | None = None):
+    """Every unit read and taken through the build steps: a lazy frame of PIECES rows (with
+    `stage`: staging.LIGHT rows, the ok pieces' wide columns staged there).
 
     Files and zip members are read and parsed in one pass. Whole tar archives are read in their own
     tasks, then their records are spread over partitions by id before the costly parse; with a parse
@@ -103,16 +105,16 @@ def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read
     two_pass = [u for u in units if not u.member] if cached is None else units
     frames = []
     if one_pass:
-        frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read, running))
+        frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read, running, stage))
     if two_pass:
         records = with_steps(units_frame(spark, pack_partitions(two_pass, len(two_pass) if cached is None else n)),
                              [], read)
         if cached is not None:
             records = with_cached_parses(records, cached)
         spread = records.repartition(n, "id").sortWithinPartitions("id", "source", "path")
-        frames.append(with_steps(spread, steps, running=running))
+        frames.append(with_steps(spread, steps, running=running, stage=stage))
     if not frames:
-        return spark.createDataFrame([], spark_schema(schema.PIECES))
+        return spark.createDataFrame([], spark_schema(schema.PIECES if stage is None else LIGHT))
     pieces = frames[0]
     for frame in frames[1:]:
         pieces = pieces.unionByName(frame)
@@ -202,16 +204,16 @@ def _remap_carried(carried, assignment):
     )
 
 
-def version_tables(pieces, clusters: Clusters, progress, carried: dict[str, Any] | None = None,
+def version_tables(pieces, clusters: Clusters, progress, staged: Path, carried: dict[str, Any] | None = None,
                    expected_input: int | None = None) -> VersionTables:
-    """The frames a version publishes: kept pieces with their cluster and split, duplicates, errors
-    and rejects (with an earlier version's, when a stage reruns on it)."""
+    """The frames a version publishes: kept pieces (references to their staged rows) with their
+    split, duplicates, errors and rejects (with an earlier version's, when a stage reruns on it)."""
     from pyspark.sql import functions as F
 
     status = F.col("status")
     representatives = clusters.assignment.where("is_representative")
-    kept = pieces.where(status == schema.STATUS_OK).join(
-        representatives.select("node", F.col("cluster_id").alias("dedup_cluster"), "split"), "node")
+    kept = (pieces.where(status == schema.STATUS_OK).select("node", "staged", "row")
+            .join(representatives.select("node", "split"), "node"))
     duplicates = clusters.assignment.where(~F.col("is_representative")).select(*[f.name for f in schema.DUPLICATES])
     errors = pieces.where(status == schema.STATUS_ERROR).select(*[f.name for f in schema.ERRORS])
     rejects = pieces.where(status == schema.STATUS_REJECTED).select(*[f.name for f in schema.REJECTS])
@@ -222,21 +224,22 @@ def version_tables(pieces, clusters: Clusters, progress, carried: dict[str, Any]
     with stage_progress(progress, "split"):
         stats = representatives.groupBy("split").agg(F.count("*").alias("n"), F.sum("size_bytes").alias("bytes")).collect()
     return VersionTables(kept, duplicates, errors, rejects, Counter({r["split"]: r["n"] for r in stats}),
-                         Counter({r["split"]: r["bytes"] for r in stats}), expected_input)
+                         Counter({r["split"]: r["bytes"] for r in stats}), expected_input, staged)
 
 
 def publish_pieces(pieces, outcomes: Outcomes, out: Path, settings: Settings, *, overwrite: bool,
                    sources: list[dict], started: float, progress, stage_seconds: dict[str, float],
-                   carried: dict[str, Any] | None = None, expected_input: int | None = None,
+                   staged: Path, carried: dict[str, Any] | None = None, expected_input: int | None = None,
                    extra: dict[str, Any] | None = None) -> BuildResult:
-    """Deduplicate, split and publish the pieces the steps made."""
+    """Deduplicate, split and publish the pieces the steps made (light rows; their wide columns
+    staged in `staged`)."""
     from pyspark.sql import functions as F
 
     dedup_started = time.time()
     clusters = deduplicate_pieces(pieces.where(F.col("status") == schema.STATUS_OK), settings, progress)
     stage_seconds = {**stage_seconds, "dedup": round(time.time() - dedup_started, 2)}
     try:
-        tables = version_tables(pieces, clusters, progress, carried, expected_input)
+        tables = version_tables(pieces, clusters, progress, staged, carried, expected_input)
         by_format = {f: Counter(c) for f, c in outcomes.by_format.items()}
         for fmt, counts in clusters.by_format.items():
             by_format.setdefault(fmt, Counter()).update(counts)
@@ -282,7 +285,8 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
     steps = build_steps(settings, cached=cached is not None)
     running = running_for(settings, steps, out)
     found = running.finished.count() if running.finished else 0  # what an interrupted run finished
-    pieces = (pieces_frame(spark, units, settings, cached, read, running)
+    staged = pieces_dir(out)
+    pieces = (pieces_frame(spark, units, settings, cached, read, running, staged)
               .withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK))
     try:
         parse_started = time.time()
@@ -297,7 +301,8 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
                 metadata = metadata_reports(pieces, listed.joins(), outcomes.captioned > 0)
         result = publish_pieces(
             pieces, outcomes, out, settings, overwrite=overwrite, started=started, progress=progress,
-            sources=listed.manifest_entries(), stage_seconds=stage_seconds, expected_input=outcomes.records,
+            sources=listed.manifest_entries(), stage_seconds=stage_seconds, staged=staged,
+            expected_input=outcomes.records,
             extra={"incremental": incremental, **metadata,
                    "resumed": {"records": outcomes.resumed, "batches_found": found}})
         if cache is not None:  # after publishing: the version never waits on, or depends on, the cache
@@ -307,6 +312,7 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
         return result
     finally:
         pieces.unpersist()
+        shutil.rmtree(staged, ignore_errors=True)
 
 
 def clear_work(running: Running) -> None:
@@ -338,7 +344,8 @@ def restage(corpus: str | Path, out: str | Path, settings: Settings, *, stages: 
     found = running.finished.count() if running.finished else 0
     # Published rows come back as ok pieces without fingerprints, so the dedup params in force apply.
     rows = conform(spark.read.parquet(str(corpus / "corpus" / "*")).drop("notes_hash"), schema.PIECES)
-    pieces = (with_steps(rows.withColumn("status", F.lit(schema.STATUS_OK)), steps, running=running)
+    staged = pieces_dir(out)
+    pieces = (with_steps(rows.withColumn("status", F.lit(schema.STATUS_OK)), steps, running=running, stage=staged)
               .withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK))
     try:
         outcomes = count_outcomes(pieces, [s.name for s in steps], progress, " + ".join(s.name for s in steps))
@@ -350,10 +357,11 @@ def restage(corpus: str | Path, out: str | Path, settings: Settings, *, stages: 
                    for name, arrow in [("errors", schema.ERRORS), ("rejects", schema.REJECTS),
                                        ("duplicates", schema.DUPLICATES)]}
         result = publish_pieces(pieces, outcomes, out, settings, overwrite=overwrite, sources=previous["sources"],
-                                started=started, progress=progress, stage_seconds={}, carried=carried,
-                                expected_input=previous["counts"]["input"],
+                                started=started, progress=progress, stage_seconds={}, staged=staged,
+                                carried=carried, expected_input=previous["counts"]["input"],
                                 extra={"resumed": {"records": outcomes.resumed, "batches_found": found}})
         clear_work(running)
         return result
     finally:
         pieces.unpersist()
+        shutil.rmtree(staged, ignore_errors=True)

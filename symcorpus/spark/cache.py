@@ -13,6 +13,7 @@ from pathlib import Path
 
 from symcorpus import __version__, schema
 from symcorpus.config import Settings
+from symcorpus.music.fingerprint import FINGERPRINT_VERSION
 
 
 def cache_key(settings: Settings) -> str:
@@ -23,7 +24,7 @@ def cache_key(settings: Settings) -> str:
         "limits": settings.ingest.limits().__dict__,
         "fingerprints": {"levels": sorted(dedup.levels), "transpose_invariant": dedup.transpose_invariant,
                          "grid": dedup.grid, "shingle_size": dedup.shingle_size, "bands": dedup.bands,
-                         "rows": dedup.rows, "seed": dedup.seed},
+                         "rows": dedup.rows, "seed": dedup.seed, "version": FINGERPRINT_VERSION},
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

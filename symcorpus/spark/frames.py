@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from symcorpus import schema
 from symcorpus.shards import number_shards, write_shard
+from symcorpus.spark.staging import LIGHT, stage_batches
 from symcorpus.sources import Unit
 from symcorpus.steps import Read, Step
 from symcorpus.steps.batches import Running, run_steps
@@ -67,11 +68,21 @@ def steps_task(batches: Iterator[pa.RecordBatch], steps: list[Step], read: Read 
     return run_steps(batches, steps, read, running)
 
 
-def with_steps(frame, steps: Sequence[Step], read: Read | None = None, running: Running = Running()):
+def with_steps(frame, steps: Sequence[Step], read: Read | None = None, running: Running = Running(),
+               stage: Path | None = None):
     """The frame's rows through a step list in one mapInArrow: UNITS rows when the list starts with
-    `read`, PIECES rows otherwise. PIECES rows out. `running`: batches isolated, kept for resuming."""
+    `read`, PIECES rows otherwise. PIECES rows out; with `stage`, the ok pieces' wide columns go to
+    staged files there and staging.LIGHT rows come out (spark/staging.py). `running`: batches
+    isolated, kept for resuming."""
     run = functools.partial(steps_task, steps=list(steps), read=read, running=running)
-    return frame.mapInArrow(run, spark_schema(schema.PIECES))
+    if stage is None:
+        return frame.mapInArrow(run, spark_schema(schema.PIECES))
+    staged = functools.partial(_run_and_stage, run=run, directory=str(stage))
+    return frame.mapInArrow(staged, spark_schema(LIGHT))
+
+
+def _run_and_stage(batches, run, directory: str):
+    return stage_batches(run(batches), directory)
 
 
 def write_table(frame, directory: Path, n_shards: int, arrow_schema: pa.Schema,

@@ -69,13 +69,14 @@ class BuildResult:
 class VersionTables:
     """What a version publishes, as Spark frames, and the records it must account for."""
 
-    kept: Any  # CORPUS columns plus `split`
+    kept: Any  # light rows of the kept pieces with `split`, `staged` and `row` (spark/staging.py)
     duplicates: Any  # DUPLICATES columns
     errors: Any  # ERRORS columns
     rejects: Any  # REJECTS columns
     split_rows: Counter  # split -> kept pieces
     split_bytes: Counter  # split -> bytes of content, to size the shards
     expected_input: int | None = None
+    staged: Path | None = None  # where the kept pieces' corpus columns wait (spark/staging.py)
 
 
 def corpus_manifest(corpus: Path) -> dict[str, Any]:
@@ -194,19 +195,15 @@ def staged(out: Path) -> Iterator[Path]:
 
 def write_tables(tables: VersionTables, root: Path, settings: Settings) -> dict[str, int]:
     """Every table of the version as shards under `root`; rows per table."""
-    from pyspark.sql import functions as F
-
     from symcorpus.spark.frames import write_table
+    from symcorpus.spark.staging import write_corpus
 
-    corpus_columns = [f.name for f in schema.CORPUS]
+    shards = {split: math.ceil(tables.split_bytes[split] / settings.publish.shard_bytes)
+              for split in SPLITS if tables.split_rows[split]}
+    write_corpus(tables.kept, tables.staged, root, shards)
     for split in SPLITS:
-        target = root / "corpus" / split
         if tables.split_rows[split] == 0:
-            write_empty(target, schema.CORPUS)
-            continue
-        n_shards = math.ceil(tables.split_bytes[split] / settings.publish.shard_bytes)
-        write_table(tables.kept.where(F.col("split") == split).select(*corpus_columns), target, n_shards,
-                    schema.CORPUS)
+            write_empty(root / "corpus" / split, schema.CORPUS)
     faults.at_point("publish-tables")
     rows = {"kept": sum(tables.split_rows.values())}
     for name, frame, arrow_schema in [("duplicates", tables.duplicates, schema.DUPLICATES),

@@ -18,7 +18,8 @@ prefix and published by writing a pointer object last. That is a second implemen
 (and of `stale_siblings`), chosen by OUT's scheme; nothing else in publishing changes.
 
 Dead builds: a staging folder holds an `.owner` file (host, pid, process start) until just before
-the swap. The next build of the same OUT removes every staging folder whose owner is dead (or that
+the swap (the staged rows of a build, `.NAME.pieces-XXXXXXXX`, spark/staging.py, hold one while
+it lives). The next build of the same OUT removes every staging folder whose owner is dead (or that
 has no owner: a staged version whose build died just before the swap, or the old version a swap
 left behind), so a killed build costs disk only until the next one starts. A folder owned by a live
 process, or by another host, is left alone.
@@ -78,7 +79,7 @@ def stale_siblings(out: Path) -> list[Path]:
     """Staging folders (and old versions) next to OUT that no live build owns."""
     if not out.parent.is_dir():
         return []
-    prefixes = (f".{out.name}.tmp-", f".{out.name}.old-")
+    prefixes = (f".{out.name}.tmp-", f".{out.name}.old-", f".{out.name}.pieces-")
     return sorted(p for p in out.parent.iterdir()
                   if p.name.startswith(prefixes) and p.is_dir() and not p.is_symlink() and not _owner_alive(p))
 

@@ -29,7 +29,8 @@ class Quality(Filter):
     def filter(self, piece: Piece) -> tuple[str, str | None] | None:
         row = piece.row
         fields = row
-        if row["format"] == "abc" and row.get("content") is not None:  # ABC tunes: also voice bar counts
+        # ABC tunes: also voice bar counts, which only a tune with a V: field can have unequal.
+        if row["format"] == "abc" and row.get("content") is not None and b"V:" in row["content"]:
             fields = {**row, "abc_voice_bars": voice_bar_counts(decode_abc(row["content"]))}
         verdict = evaluate(fields, _rules(self.config_json, row["source"]))
         if verdict.reason is not None:

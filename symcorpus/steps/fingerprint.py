@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from symcorpus.config import DedupSettings
-from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, pack_signature, shingles
+from symcorpus.music.fingerprint import MinHasher, band_hashes, notes_hash, pack_signature, shingle_hashes
 from symcorpus.music.notes import quarter_notes
 from symcorpus.steps.base import Piece, Step
 
@@ -34,7 +34,7 @@ def fingerprints(table: np.ndarray, tpq: int, config: DedupSettings) -> dict[str
     if "notes" in config.levels:
         columns["notes_hash"] = notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid)
     if "near" in config.levels:
-        signature = _minhasher(config.num_perm, config.seed).signature(shingles(notes, config.shingle_size))
+        signature = _minhasher(config.num_perm, config.seed).signature(shingle_hashes(notes, config.shingle_size))
         columns["minhash"] = pack_signature(signature)
         columns["lsh_bands"] = band_hashes(signature, config.bands, config.rows)  # numpy: the batch makes the list
     return columns

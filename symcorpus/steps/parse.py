@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterable, Iterator
 
 import symusic
 
 from symcorpus import schema
-from symcorpus.music.formats import MUSICXML
+from symcorpus.music.formats import ABC, MUSICXML
 from symcorpus.music.notes import note_table, summarize
-from symcorpus.music.parse import Limits, ParseError, parse_piece
+from symcorpus.music.parse import Limits, ParseError, parse_piece, render_abc_tunes
 from symcorpus.steps import faults
 from symcorpus.steps.base import PARSED, PENDING, Piece, Step
 
@@ -37,12 +38,43 @@ def decoded_size(content: bytes, fmt: str) -> int:
     return len(content)
 
 
+ABC_BATCH = 64  # pending ABC tunes rendered by one abc2midi run
+
+
 class Parse(Step):
     name = "parse"
     takes = frozenset({PENDING})
 
     def __init__(self, limits: Limits):
         self.limits = limits
+        self._rendered: dict[int, bytes | None] = {}  # id(piece) -> its tune's MIDI, made ahead
+
+    def run(self, pieces: Iterable[Piece]) -> Iterator[Piece]:
+        return super().run(self._render_abc_ahead(pieces))
+
+    def _render_abc_ahead(self, pieces: Iterable[Piece]) -> Iterator[Piece]:
+        """The pieces in order; runs of consecutive pending ABC tunes are rendered together first."""
+        run: list[Piece] = []
+        for piece in pieces:
+            tune = piece.status == PENDING and piece.row.get("format") == ABC
+            if tune:
+                run.append(piece)
+                if len(run) < ABC_BATCH:
+                    continue
+            yield from self._rendered_run(run)  # parsed downstream before this generator resumes
+            run = []
+            if not tune:
+                yield piece
+        yield from self._rendered_run(run)
+
+    def _rendered_run(self, run: list[Piece]) -> list[Piece]:
+        if len(run) > 1:
+            try:
+                rendered = render_abc_tunes([p.row["content"] for p in run], self.limits)
+            except Exception:  # noqa: BLE001 - every tune is then rendered alone, as it would be anyway
+                rendered = [None] * len(run)
+            self._rendered.update((id(p), midi) for p, midi in zip(run, rendered))
+        return run
 
     def process(self, piece: Piece) -> None:
         row = piece.row
@@ -51,7 +83,8 @@ class Parse(Step):
         size = decoded_size(row["content"], row["format"])
         if size > max(len(row["content"]), self.limits.max_bytes):
             raise ParseError("too_large", f"unpacks to {size} bytes, over max_bytes={self.limits.max_bytes}")
-        parsed = parse_piece(row["content"], row["format"], self.limits, name=row["path"].split("#")[0])
+        parsed = parse_piece(row["content"], row["format"], self.limits, name=row["path"].split("#")[0],
+                             rendered=self._rendered.pop(id(piece), None))
         piece.score, piece.table, piece.abc_header = parsed.score, note_table(parsed.score), parsed.abc_header
         row.update(summarize(parsed, piece.table))
         row.update(status=schema.STATUS_OK, abc=parsed.abc_header, score_midi=parsed.rendered_midi,

@@ -5,7 +5,7 @@ words), attributes (divisions, meter, key) and barlines (repeats, endings)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from lxml import etree
 
@@ -13,8 +13,16 @@ from symcorpus.music.musicxml.errors import UnsupportedMusicXML
 from symcorpus.music.musicxml.lookups import (check_clef, check_transpose, chord_symbol, key_is_minor,
                                               time_signature)
 
-if TYPE_CHECKING:
-    from symcorpus.music.musicxml.parts import PartReader
+
+class PartState(Protocol):
+    """What a measure reads and updates of its part (parts.PartReader): a protocol, so that this
+    module does not import the one that imports it."""
+
+    score: Any  # the document's shared state: pitch cache, open pedals, Finale quirks
+    grid: int  # ticks per quarter
+    divisions: int  # the part's current <divisions>
+    unit: int  # ticks per division
+    open_ending: bool  # inside a volta bracket not yet closed
 
 
 # music21's defaults.ticksPerQuarter: every offset is rounded to this grid.
@@ -218,7 +226,7 @@ class _Note:
 class MeasureReader:
     """The children of one <measure>, in document order (music21's MeasureParser)."""
 
-    def __init__(self, part: PartReader, m: Measure, element) -> None:
+    def __init__(self, part: PartState, m: Measure, element) -> None:
         self.part, self.m, self.element = part, m, element
         self.pos = 0  # offset of the current note in the measure (offsetMeasureNote)
         self.staves = 1

@@ -104,3 +104,42 @@ def test_split_of_is_deterministic_and_follows_ratios():
     for name, ratio in ratios.items():
         assert abs(share[name] - ratio) < 0.01
     assert splits != [split_of(k, ratios, "another seed") for k in keys]
+
+
+def _voices_as_one_score(rel: str) -> symusic.Score:
+    """The voices of a music21 ABC file (one tune per voice) as one polyphonic score."""
+    from symcorpus.music.abc_text import split_tunes
+    from symcorpus.music.convert import to_midi
+
+    from tests.conftest import M21
+
+    voices = [symusic.Score.from_midi(to_midi(t.content, "abc")) for t in split_tunes((M21 / rel).read_bytes())]
+    score = voices[0].copy()
+    for voice in voices[1:]:
+        for track in voice.tracks:
+            score.tracks.append(track.copy())
+    return score
+
+
+def test_a_played_piece_re_encoded_at_a_coarser_resolution_keeps_its_shingles():
+    # A performer's chords are spread over a few milliseconds, and another resolution moves every
+    # onset a little: notes under 1/32 quarter apart are one chord, so the tokens stay.
+    from symcorpus.testing.performance import perform
+
+    played = perform(_voices_as_one_score("josquin/petiteCamusette.abc"), seed=0).midi
+    assert jaccard(shingles(notes_of(played)), shingles(notes_of(retick(played, 96)))) > 0.6
+
+
+@pytest.mark.parametrize("kind", ["notes_added_5pct", "notes_dropped_5pct"])
+def test_edits_spread_over_a_repeated_passage_stay_near(midi_from_abc, kind):
+    # A song repeats its passages; an edit that touches each repeat differently makes every edited
+    # repeat new. Shingles counted with their repeats keep the variant near its original.
+    tune = symusic.Score.from_midi(midi_from_abc[0][1])
+    song, end = tune.copy(), tune.end()
+    for k in range(1, 4):
+        for track, shifted in zip(song.tracks, tune.shift_time(k * end).tracks):
+            for note in shifted.notes:
+                track.notes.append(note)
+    song_midi = song.dumps_midi()
+    variant = MUST_MATCH[kind](song_midi, np.random.default_rng(1))
+    assert jaccard(shingles(notes_of(song_midi)), shingles(notes_of(variant))) > 0.5

@@ -13,7 +13,7 @@ from symcorpus import schema
 from symcorpus.config import Settings
 from symcorpus.music.abc_text import split_tunes
 from symcorpus.music.convert import to_midi
-from symcorpus.steps import Fingerprint, LoadScore, Piece, Step, chain, run_local
+from symcorpus.steps import Fingerprint, LoadScore, Piece, Step, chain, run_local, run_records
 from symcorpus.steps.batches import to_batch
 from symcorpus.steps.counts import local_outcomes, step_counts
 
@@ -108,3 +108,21 @@ def test_published_rows_get_the_same_fingerprints_back_from_their_notes(ran):
     again = [p.row for p in chain((Piece(r) for r in published), [LoadScore(), Fingerprint(Settings().dedup)])]
     assert [r["notes_hash"] for r in again] == [r["notes_hash"] for r in kept]
     assert [r["minhash"] for r in again] == [r["minhash"] for r in kept]
+
+
+def test_parse_renders_runs_of_abc_tunes_together_with_the_same_rows():
+    from symcorpus.sources.base import Record
+    from symcorpus.steps.parse import ABC_BATCH
+
+    tunes = split_tunes((M21 / "airdsAirs/book2.abc").read_bytes())[: ABC_BATCH + 5]
+    header = tunes[0].content[: tunes[0].content.index(b"X:")]
+    records = [Record("m21", f"book2.abc#{t.index}", "abc", t.content) for t in tunes]
+    records.insert(3, Record("m21", "book2.abc#bad", "abc", header + b"X:99\nT:no key\nabc|\n"))
+    settings = Settings()
+    together = run_records(records, settings)
+    alone = [run_records([r], settings)[0] for r in records]  # a run of one tune renders it alone
+    assert [r["status"] for r in together] == [r["status"] for r in alone]
+    assert together[3]["status"] == "error" and together[3]["error"].startswith("bad_abc")
+    for a, b in zip(together, alone):
+        assert (a["id"], a.get("score_midi"), a.get("notes_hash"), a.get("caption")) == \
+            (b["id"], b.get("score_midi"), b.get("notes_hash"), b.get("caption"))

@@ -1,0 +1,141 @@
+"""Wide columns kept out of Spark: the executors that run the steps write each ok piece's bytes and
+annotations to a staging Parquet file, and Spark carries only light rows (ids, outcomes,
+fingerprints, a reference to the staged row) through counting, deduplication and splitting.
+
+    steps (mapInArrow) --ok pieces' CORPUS columns--> STAGE/part-<stage>-<partition>-<attempt>.parquet
+                       --light rows (PIECES less WIDE_COLUMNS, + staged file, row)--> Spark
+    kept light rows --(split, shard) partitions--> each task reads its rows back, sorts them by
+                       id and path, writes one corpus shard (shards.py)
+
+The bytes of a piece (~27 KB for a Lakh-size MIDI file) thus cross into Python once and are written
+twice by pyarrow, instead of being converted to JVM rows, cached, shuffled by the join that picks
+the kept pieces, and converted back for the writer. A task run twice writes a second staged file
+(its attempt number differs) and only the light rows Spark kept point at it.
+
+The staging folder must be visible to every executor, like the folder a version is published into.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from symcorpus import schema
+from symcorpus.shards import write_shard
+
+# Columns only the corpus table needs: written to the staged files, never held by Spark.
+WIDE_COLUMNS = ("content", "features", "labels", "tags", "caption")
+STAGED = pa.schema([f for f in schema.CORPUS if f.name not in ("dedup_cluster", "split")])
+LIGHT = pa.schema([f for f in schema.PIECES if f.name not in WIDE_COLUMNS]
+                  + [pa.field("staged", pa.string()), pa.field("row", pa.int64())])
+STAGED_COMPRESSION = "lz4"  # read back once per split, then gone: speed over size
+
+
+def pieces_dir(out: Path) -> Path:
+    """A hidden sibling of the version folder for the staged rows of one build or restage, owned by
+    this process, so the next build removes it if this one dies (spark/swap.py)."""
+    from symcorpus.spark import swap
+
+    directory = out.parent / f".{out.name}.pieces-{uuid.uuid4().hex[:8]}"
+    directory.mkdir(parents=True)
+    swap.claim(directory)
+    return directory
+
+
+def stage_batches(batches: Iterable[pa.RecordBatch], directory: str) -> Iterator[pa.RecordBatch]:
+    """PIECES batches in (one task's), LIGHT batches out; the ok rows' STAGED columns go to this
+    task's file in `directory`, and their light rows name the file and the row in it."""
+    from pyspark import TaskContext
+
+    task = TaskContext.get()
+    name = f"part-{task.stageId():05d}-{task.partitionId():05d}-{task.attemptNumber()}.parquet"
+    writer, written = None, 0
+    try:
+        for batch in batches:
+            ok = pc.fill_null(pc.equal(batch.column("status"), schema.STATUS_OK), False)
+            n_ok = pc.sum(ok).as_py() or 0
+            staged, rows = pa.nulls(batch.num_rows, pa.string()), pa.nulls(batch.num_rows, pa.int64())
+            if n_ok:
+                if writer is None:
+                    Path(directory).mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(Path(directory) / name, STAGED, compression=STAGED_COMPRESSION)
+                writer.write_table(pa.Table.from_batches([batch]).filter(ok).select(STAGED.names).cast(STAGED))
+                # Row numbers in the file: ok rows counted in order, after those of earlier batches.
+                numbers = pc.add(pc.cumulative_sum(pc.cast(ok, pa.int64())), written - 1)
+                rows = pc.if_else(ok, numbers, rows)
+                staged = pc.if_else(ok, pa.scalar(name), staged)
+                written += n_ok
+            light = [batch.column(f.name) for f in LIGHT if f.name not in ("staged", "row")]
+            yield pa.RecordBatch.from_arrays(light + [staged, rows], schema=LIGHT)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def write_corpus_shard(refs: Iterable[tuple[str, int]], staged: str, target: str, split: str) -> dict | None:
+    """One corpus shard at `target` from references (staged file, row) into the folder `staged`:
+    the rows read back, given their cluster (their own id: every kept piece represents its
+    cluster) and split, sorted by id, path and source. Returns shards.write_shard's summary."""
+    by_file: dict[str, list[int]] = defaultdict(list)
+    for name, row in refs:
+        by_file[name].append(row)
+    parts = []
+    for name in sorted(by_file):
+        table = pq.read_table(Path(staged) / name, schema=STAGED)
+        parts.append(table.take(pa.array(sorted(by_file[name]), pa.int64())))
+    if not parts:
+        return None
+    table = pa.concat_tables(parts)
+    table = table.append_column("dedup_cluster", table.column("id"))
+    table = table.append_column("split", pa.array([split] * table.num_rows, pa.string()))
+    table = table.sort_by([("id", "ascending"), ("path", "ascending"), ("source", "ascending")])
+    return write_shard(table.select(schema.CORPUS.names).to_batches(), target, schema.CORPUS)
+
+
+def write_corpus(kept, staged: Path, root: Path, shards_per_split: dict[str, int]) -> None:
+    """The corpus table of a version under root/corpus/<split>/ from `kept` (light rows of the kept
+    pieces with their `split`): `shards_per_split[split]` shards each, in one Spark job.
+
+    Each split's staged files are dealt out to its shards in name order, in contiguous runs, so a
+    staged file is read once per split it has rows in; only the references (file, row)
+    are moved between tasks.
+    """
+    from symcorpus.shards import number_shards
+
+    files = kept.groupBy("split", "staged").count().collect()
+    by_split: dict[str, list[str]] = defaultdict(list)
+    for row in files:
+        by_split[row["split"]].append(row["staged"])
+    shard_of: dict[tuple[str, str], int] = {}  # (split, staged file) -> partition of the job
+    targets: list[tuple[str, int]] = []  # partition -> (split, shard number)
+    for split in sorted(by_split):
+        names = sorted(by_split[split])
+        n = max(1, min(shards_per_split.get(split, 1), len(names)))
+        first = len(targets)
+        targets += [(split, j) for j in range(n)]
+        for k, name in enumerate(names):
+            shard_of[(split, name)] = first + k * n // len(names)
+    if not targets:
+        return
+    staged_dir, out_dir = str(staged), str(root / "corpus")
+
+    def write(partition: int, refs: Iterator) -> Iterator[int]:
+        split, shard = targets[partition]
+        target = Path(out_dir) / split / f"part-{shard:05d}.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        written = write_corpus_shard((ref for _, ref in refs), staged_dir, str(target), split)
+        yield 0 if written is None else written["rows"]
+
+    (kept.select("split", "staged", "row").rdd
+     .map(lambda r: (shard_of[(r["split"], r["staged"])], (r["staged"], r["row"])))
+     .partitionBy(len(targets), lambda key: key)
+     .mapPartitionsWithIndex(write)
+     .collect())
+    for split in by_split:
+        number_shards(root / "corpus" / split)
