@@ -11,7 +11,8 @@ from symcorpus.music.abc_text import HEADER_FIELDS
 from symcorpus.music.features import FEATURES
 from symcorpus.music.labels import LABELS
 
-SCHEMA_VERSION = "1.1"  # 1.1: metadata, annotation and quality columns; status "rejected"
+SCHEMA_VERSION = "1.2"  # 1.2: tempo_bpm and instruments null when undeclared; features.tempo_*
+# 1.1: metadata, annotation and quality columns; status "rejected"
 
 ABC_HEADER = pa.struct([pa.field(name, pa.string()) for name in HEADER_FIELDS.values()])
 
@@ -31,11 +32,11 @@ _PARSE_FIELDS = [
     pa.field("n_notes", pa.int64()),
     pa.field("duration_seconds", pa.float64()),
     pa.field("duration_quarters", pa.float64()),
-    pa.field("tempo_bpm", pa.float64()),
+    pa.field("tempo_bpm", pa.float64()),  # declared, at the first note; null when the file sets none
     pa.field("n_tempo_changes", pa.int32()),
     pa.field("time_signature", pa.string()),
     pa.field("key_signature", pa.string()),  # declared (MIDI key signature, ABC K:), never estimated
-    pa.field("instruments", pa.list_(pa.string())),  # General MIDI names, drums excluded
+    pa.field("instruments", pa.list_(pa.string())),  # General MIDI names, drums excluded; null: no program set
     pa.field("has_drums", pa.bool_()),
     pa.field("ticks_per_beat", pa.int32()),
     pa.field("abc", ABC_HEADER),  # ABC header fields; null for other formats
