@@ -35,6 +35,7 @@ from symcorpus.music.labels import (
 )
 from symcorpus.music.notes import note_table, summarize
 from symcorpus.music.parse import Limits, ParseError, parse_piece
+from symcorpus.music.tempo import octave_nearer_preference
 from symcorpus.testing.performance import performed_tunes
 
 from tests.conftest import M21
@@ -51,6 +52,9 @@ def annotated(content: bytes, fmt: str, source: str, path: str) -> tuple[dict, d
                                     path=path, fmt=fmt, title=piece.title, composer=piece.composer,
                                     abc_header=piece.abc_header)
     return fields, labels
+
+
+PLAYED_BEAT: dict[str, float] = {}  # the beat each performance was played at, per minute
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +85,7 @@ def pieces() -> list[tuple[str, dict, dict]]:
     # performances (a 120 bpm placeholder, timing off the grid), as a recorded pianist leaves them
     for i, tune in enumerate(performed_tunes(sorted((M21 / "airdsAirs").glob("*.abc")), 12, seed=3)):
         out.append((f"performed-{i}.mid", *annotated(tune.performance.midi, "midi", "tests", f"performed-{i}.mid")))
+        PLAYED_BEAT[f"performed-{i}.mid"] = tune.true_bpm
     return out
 
 
@@ -154,6 +159,8 @@ def test_tempo_is_stated_only_where_declared_or_estimated(pieces, captioned):
         assert fields["timing"] == "expressive" and fields["tempo_bpm"] == 120.0  # the placeholder
         assert fields["tempo_source"] == "estimated" and tags["tempo_source"] == "estimated"
         assert f"around {tags['tempo_bpm']} beats per minute" in caption
+        truth = PLAYED_BEAT[pid]  # the beat as played, or the octave nearer 100 bpm (tempo.py's documented choice)
+        assert abs(tags["tempo_bpm"] / truth - 1) <= 0.05 or octave_nearer_preference(tags["tempo_bpm"], truth), pid
         assert "120 bpm" not in caption and "Allegro" not in caption or tags["tempo_word"] == "Allegro"
     for pid, fields, _ in pieces:
         tags, caption = by_id[pid]
