@@ -26,6 +26,7 @@ from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate,
 from symcorpus.spark.frames import conform, spark_schema, units_frame, with_steps
 from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, corpus_manifest, prepare_out,
                                      publish_version)
+from symcorpus.spark.progress import StepProgress
 from symcorpus.spark.session import NoProgress, spark_session, stage_progress
 from symcorpus.spark.split import with_splits
 from symcorpus.steps import PENDING, Read, build_steps, restage_steps
@@ -64,7 +65,7 @@ def list_sources(specs: list[str], settings: Settings, progress) -> tuple[list[S
     return sources, units
 
 
-def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None):
+def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, counter: StepProgress | None = None):
     """Every unit read and taken through the build steps: a lazy frame of PIECES rows.
 
     Files and zip members are read and parsed in one pass. Whole tar archives are read in their own
@@ -79,13 +80,13 @@ def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None):
     two_pass = [u for u in units if not u.member] if cached is None else units
     frames = []
     if one_pass:
-        frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read))
+        frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read, counter))
     if two_pass:
         records = with_steps(units_frame(spark, pack_partitions(two_pass, len(two_pass) if cached is None else n)),
-                             [], read)
+                             [], read, counter)
         if cached is not None:
             records = with_cached_parses(records, cached)
-        frames.append(with_steps(records.repartition(n, "id"), steps))
+        frames.append(with_steps(records.repartition(n, "id"), steps, counter=counter))
     if not frames:
         return spark.createDataFrame([], spark_schema(schema.PIECES))
     pieces = frames[0]
@@ -107,13 +108,15 @@ def with_cached_parses(records, cached):
             .unionByName(conform(misses, schema.PIECES)))
 
 
-def count_outcomes(pieces, step_names: list[str], progress, description: str) -> Outcomes:
-    """Run the per-record steps (the first action on `pieces`) and count what they did."""
+def count_outcomes(pieces, step_names: list[str], progress, description: str,
+                   counter: StepProgress | None = None) -> Outcomes:
+    """Run the per-record steps (the first action on `pieces`) and count what they did; `counter`
+    shows pieces done with rate and time left (else the bar counts Spark tasks)."""
     from pyspark.sql import functions as F
 
     code = (F.when(F.col("status") == schema.STATUS_ERROR, F.substring_index("error", ":", 1))
             .when(F.col("status") == schema.STATUS_REJECTED, F.col("reason")))
-    with stage_progress(progress, description):
+    with counter.shown(progress, description) if counter is not None else stage_progress(progress, description):
         rows = (pieces.groupBy("status", "format", "stage", code.alias("code"), F.coalesce("reused", F.lit(False))
                                .alias("reused")).count().collect())
     outcomes = Outcomes()
@@ -244,12 +247,13 @@ def build(source_specs: list[str], out: str | Path, settings: Settings, *, spark
     cache_root = (cache_root or settings.ingest.cache_dir) if use_cache else None
     cache = parse_cache.cache_dir(cache_root, settings) if cache_root else None
     cached = parse_cache.read(spark, cache) if cache is not None and parse_cache.has_entries(cache) else None
-    frame = pieces_frame(spark, units, settings, cached)
+    counter = StepProgress(spark, units)
+    frame = pieces_frame(spark, units, settings, cached, counter)
     pieces = frame.withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         parse_started = time.time()
         step_names = ["ingest"] + [s.name for s in build_steps(settings, cached=cached is not None)]
-        outcomes = count_outcomes(pieces, step_names, progress, f"ingest + parse + annotate {len(units):,} files")
+        outcomes = count_outcomes(pieces, step_names, progress, "ingest + parse + annotate", counter)
         stage_seconds = {"ingest_parse_annotate": round(time.time() - parse_started, 2)}
         incremental = {"records": outcomes.records, "reused": outcomes.reused,
                        "parsed": outcomes.records - outcomes.reused, "cache": str(cache) if cache else None}

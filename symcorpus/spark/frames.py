@@ -43,10 +43,13 @@ def units_frame(spark, bins: list[list[Unit]]):
     return spark.createDataFrame(rdd, spark_schema(schema.UNITS))
 
 
-def with_steps(frame, steps: Sequence[Step], read: Read | None = None):
+def with_steps(frame, steps: Sequence[Step], read: Read | None = None, counter=None):
     """The frame's rows through a step list in one mapInArrow: UNITS rows when the list starts with
-    `read`, PIECES rows otherwise. PIECES rows out."""
+    `read`, PIECES rows otherwise. PIECES rows out. `counter` (spark/progress.py StepProgress)
+    counts what each task did, for the progress bar."""
     run = functools.partial(run_steps, steps=list(steps), read=read)
+    if counter is not None:
+        run = counter.wrap(run, reads=read is not None, finishes=bool(steps))
     return frame.mapInArrow(run, spark_schema(schema.PIECES))
 
 
