@@ -7,6 +7,7 @@ split seed, so v2 has pieces added (the second directory) and pieces changed (th
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -22,6 +23,7 @@ from symcorpus.catalog.db import TABLES, CatalogError, connect, register_version
 from symcorpus.catalog.diff import diff_versions
 from symcorpus.music.abc_text import split_tunes
 from symcorpus.spark.build import build
+from symcorpus.testing.browser import Elements, page_dom, page_screenshot
 
 from tests.conftest import M21, make_settings
 
@@ -209,6 +211,38 @@ def test_card_has_counts_plots_and_says_what_is_missing(versions, con, tmp_path)
     again = write_card(con, "v2", tmp_path / "again")
     assert again.path.read_text() == text
     assert all(p.read_bytes() == (tmp_path / "card" / p.name).read_bytes() for p in again.plots)
+
+
+def test_card_page_shows_plots_captions_and_players_in_a_browser(versions, con, tmp_path, midi_from_abc):
+    """index.html opened in headless Chromium: every plot loads, the sample pieces stand with their
+    captions, and every player (pieces rendered by FluidSynth, generated samples) loads its audio."""
+    from symcorpus.catalog.page import AUDIO_PIECES
+    from symcorpus.train.generate import piano_roll_png
+
+    samples = tmp_path / "samples"  # what `generate` writes: MIDI, piano roll, samples.json
+    samples.mkdir()
+    listing = []
+    for i, (_, midi) in enumerate(midi_from_abc[:2]):
+        (samples / f"sample_{i:02d}.mid").write_bytes(midi)
+        listing.append({"file": f"sample_{i:02d}.mid", "n_notes": piano_roll_png(midi, samples / f"sample_{i:02d}.png")})
+    (samples / "samples.json").write_text(json.dumps({"prompt": 'key="D major"', "samples": listing}))
+    card = write_card(con, "v2", tmp_path / "card", samples)
+    assert card.page == tmp_path / "card" / "index.html"
+
+    elements = Elements(page_dom(card.page))
+    images = {attrs["src"]: attrs.get("data-ready") for attrs in elements.of("img")}
+    assert {p.name for p in card.plots} | {"samples/sample_00.png", "samples/sample_01.png"} == set(images)
+    assert set(images.values()) == {"1"}, images  # every image loaded
+    players = {attrs["src"]: attrs.get("data-ready") for attrs in elements.of("audio")}
+    captions = con.execute("SELECT count(*) FROM v2_corpus WHERE caption IS NOT NULL").fetchone()[0]
+    pieces = [src for src in players if src.startswith("audio/")]
+    assert len(pieces) == min(AUDIO_PIECES, captions) and {"samples/sample_00.oga", "samples/sample_01.oga"} <= set(players)
+    assert set(players.values()) == {"1"}, players  # every player knows its length: the audio loaded
+    text = card.page.read_text()
+    for (caption,) in con.execute("SELECT caption FROM v2_corpus ORDER BY quality_score DESC NULLS LAST, id LIMIT 1").fetchall():
+        assert html.escape(caption) in text
+    shot = page_screenshot(card.page, tmp_path / "card.png")
+    assert shot.read_bytes().startswith(PNG_MAGIC) and shot.stat().st_size > 20_000
 
 
 def _expected_ids(directory: Path) -> set[str]:
