@@ -43,8 +43,8 @@ def summary_lines(result) -> str:
                     f"{result.seconds:.1f} s, {result.pieces_per_second:,.0f} pieces/s")
 
 
-def report(result, metrics: Optional[Path] = None) -> None:
-    console = err_console()
+def report(result, metrics: Optional[Path] = None, console=None) -> None:
+    console = console or err_console()
     console.print(summary_table(result))
     console.print(summary_lines(result), highlight=False)
     if metrics is not None:  # a small JSON for `dvc metrics`
