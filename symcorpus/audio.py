@@ -1,6 +1,8 @@
-"""Listening to MIDI: FluidSynth renders it with a General MIDI SoundFont to WAV (samples) or Ogg
-Vorbis (the dataset card's excerpts, ~15x smaller). `make` installs Debian's `fluidsynth` and
-`timgm6mb-soundfont`; `SYMCORPUS_SOUNDFONT` or an explicit path chooses another SoundFont."""
+"""Listening to MIDI: FluidSynth renders it with a General MIDI SoundFont to WAV (samples) or FLAC
+(the dataset card's excerpts, ~4x smaller at 22 kHz). Both are the same bytes for the same MIDI
+(Ogg Vorbis would not be: its stream serial number is random). `make` installs Debian's
+`fluidsynth` and `timgm6mb-soundfont`; `SYMCORPUS_SOUNDFONT` or an explicit path chooses another
+SoundFont."""
 
 from __future__ import annotations
 
@@ -38,8 +40,8 @@ def why_no_audio(soundfont: str | None = None) -> str | None:
 
 def render_audio(midi_path: Path, out_path: Path, soundfont: Path, *, sample_rate: int = 44100,
                  timeout_s: float = 120.0) -> Path:
-    """MIDI file to audio; the type follows `out_path`'s suffix (.wav, .oga, .flac)."""
-    kind = {".oga": "oga", ".ogg": "oga", ".flac": "flac"}.get(out_path.suffix.lower(), "wav")
+    """MIDI file to audio; the type follows `out_path`'s suffix (.wav, .flac)."""
+    kind = "flac" if out_path.suffix.lower() == ".flac" else "wav"
     subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-T", kind, "-F", str(out_path),
                     str(soundfont), str(midi_path)], check=True, capture_output=True, timeout=timeout_s)
     return out_path
@@ -59,7 +61,7 @@ def excerpt_midi(midi: bytes, seconds: float) -> bytes:
 
 def render_excerpt(midi: bytes, out_path: Path, soundfont: Path, seconds: float = 30.0,
                    sample_rate: int = 22050) -> Path:
-    """The first `seconds` of MIDI bytes as audio at `out_path` (Ogg Vorbis for .oga)."""
+    """The first `seconds` of MIDI bytes as audio at `out_path` (FLAC for .flac)."""
     with tempfile.TemporaryDirectory(prefix="symcorpus-audio-") as tmp:
         path = Path(tmp) / "excerpt.mid"
         path.write_bytes(excerpt_midi(midi, seconds))

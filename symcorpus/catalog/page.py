@@ -102,7 +102,7 @@ def _player(src: str) -> str:
 
 def _samples(samples_dir: Path, out_dir: Path, font: Path | None) -> list[dict[str, Any]]:
     """The generated samples listed in samples_dir/samples.json, copied beside the page (PNG) and
-    rendered to Ogg Vorbis from their MIDI."""
+    rendered to FLAC (lossless and, unlike Ogg, the same bytes every time) from their MIDI."""
     listing = samples_dir / "samples.json"
     if not listing.is_file():
         return []
@@ -124,8 +124,8 @@ def _samples(samples_dir: Path, out_dir: Path, font: Path | None) -> list[dict[s
         midi = samples_dir / f"{stem}.mid"
         if font is not None and midi.is_file():
             try:
-                render_audio(midi, target / f"{stem}.oga", font, sample_rate=22050)
-                entry["audio"] = f"samples/{stem}.oga"
+                render_audio(midi, target / f"{stem}.flac", font, sample_rate=22050)
+                entry["audio"] = f"samples/{stem}.flac"
             except Exception as e:  # an unplayable sample keeps its row and says why
                 entry["error"] = f"{type(e).__name__}: {e}"
         out.append(entry)
@@ -146,8 +146,8 @@ def write_page(con: duckdb.DuckDBPyConnection, version, card, out_dir: Path, sam
         if font is not None and i < audio_pieces:
             audio_dir.mkdir(parents=True, exist_ok=True)
             try:
-                render_excerpt(_stored_midi(piece), audio_dir / f"piece_{i:02d}.oga", font, EXCERPT_SECONDS)
-                entry["audio"] = f"audio/piece_{i:02d}.oga"
+                render_excerpt(_stored_midi(piece), audio_dir / f"piece_{i:02d}.flac", font, EXCERPT_SECONDS)
+                entry["audio"] = f"audio/piece_{i:02d}.flac"
             except Exception as e:  # a piece FluidSynth cannot play keeps its row
                 entry["error"] = f"{type(e).__name__}: {e}"
         page.pieces.append(entry)

@@ -236,13 +236,17 @@ def test_card_page_shows_plots_captions_and_players_in_a_browser(versions, con, 
     players = {attrs["src"]: attrs.get("data-ready") for attrs in elements.of("audio")}
     captions = con.execute("SELECT count(*) FROM v2_corpus WHERE caption IS NOT NULL").fetchone()[0]
     pieces = [src for src in players if src.startswith("audio/")]
-    assert len(pieces) == min(AUDIO_PIECES, captions) and {"samples/sample_00.oga", "samples/sample_01.oga"} <= set(players)
+    assert len(pieces) == min(AUDIO_PIECES, captions) and {"samples/sample_00.flac", "samples/sample_01.flac"} <= set(players)
     assert set(players.values()) == {"1"}, players  # every player knows its length: the audio loaded
     text = card.page.read_text()
     for (caption,) in con.execute("SELECT caption FROM v2_corpus ORDER BY quality_score DESC NULLS LAST, id LIMIT 1").fetchall():
         assert html.escape(caption) in text
     shot = page_screenshot(card.page, tmp_path / "card.png")
     assert shot.read_bytes().startswith(PNG_MAGIC) and shot.stat().st_size > 20_000
+    again = write_card(con, "v2", tmp_path / "again", samples)  # same version, same page and audio bytes
+    assert again.page.read_text() == text
+    for src in players:
+        assert (tmp_path / "again" / src).read_bytes() == (tmp_path / "card" / src).read_bytes(), src
 
 
 def _expected_ids(directory: Path) -> set[str]:
