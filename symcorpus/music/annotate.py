@@ -21,7 +21,8 @@ from symcorpus.music.keys import key_of_notes
 from symcorpus.music.labels import LabelInput, piece_labels
 from symcorpus.music.notes import note_table, summarize
 from symcorpus.music.parse import ParsedPiece
-from symcorpus.music.tempo import DECLARED, piece_tempo, tempo_features
+from symcorpus.music.formats import MIDI
+from symcorpus.music.tempo import DECLARED, ESTIMATED, piece_tempo, tempo_features
 
 # The columns `annotate` adds to a corpus row (schema.ANNOTATION_FIELDS).
 ANNOTATION_COLUMNS = ("key", "key_confidence", "features", "labels", "tags", "caption")
@@ -61,8 +62,11 @@ def piece_facts(
     # state: the summary has no tempo_bpm then (ABC is checked by its Q: too, for rows summarised
     # before that rule).
     declared_tempo = summary.get("tempo_bpm") is not None and (fmt != "abc" or bool(header.get("tempo")))
-    if not declared_tempo and features["tempo_source"] == DECLARED:
-        features.update(tempo_features(piece_tempo(score, table, features["timing"], declared=False)))
+    # A score's ticks are its notation (grace notes and odd tuplets can look off-grid): its tempo is
+    # declared or a placeholder, never estimated from seconds that a default tempo made.
+    timing = features["timing"] if fmt == MIDI else "quantized"
+    if (not declared_tempo and features["tempo_source"] == DECLARED) or (fmt != MIDI and features["tempo_source"] == ESTIMATED):
+        features.update(tempo_features(piece_tempo(score, table, timing, declared=declared_tempo)))
     if summary.get("instruments") is None:  # no program chosen: only the drums are known
         features["instrument_families"] = [DRUMS] if summary.get("has_drums") else []
     labels = piece_labels(

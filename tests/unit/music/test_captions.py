@@ -245,3 +245,14 @@ def test_caption_tags_reject_what_they_cannot_state():
     # a tempo the labels leave out (None) is not stated even when the file has a number
     assert "tempo_bpm" not in caption_tags({"format": "midi", "tempo_bpm": 120.0}, {"tempo_word": None})
     assert caption_tags({"format": "midi", "tempo_bpm": 120.4}, {})["tempo_word"] == "Allegro"
+
+
+def test_a_score_never_gets_an_estimated_tempo():
+    """A tune whose grace notes put most onsets off the grid reads as expressive timing, but its
+    seconds come from abc2midi's default tempo: no tempo is stated, and none is estimated."""
+    path = M21 / "ryansMammoth" / "MaggiePickingCockelsReel.abc"
+    tune = split_tunes(path.read_bytes())[0]
+    fields, labels = annotated(tune.content, "abc", "music21", "ryansMammoth/MaggiePickingCockelsReel.abc#1")
+    assert fields["timing"] == "expressive" and not fields["abc"].get("tempo")
+    assert fields["tempo_source"] == "placeholder" and fields["tempo_used_bpm"] is None
+    assert labels["tempo_word"] is None and "tempo_bpm" not in caption_tags(fields, labels)
