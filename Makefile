@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench-ingest java venv clean
+.PHONY: demo test test-fast bench-ingest java audio browser venv clean
 
 venv: $(STAMP)
 
@@ -25,10 +25,27 @@ java:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
 
-demo: $(STAMP) java
+# WAVs of samples and of the dataset card's pieces: FluidSynth and TimGM6mb, a 6 MB General MIDI
+# SoundFont (fluid-soundfont-gm sounds better but is 145 MB).
+audio:
+	@if ! command -v fluidsynth >/dev/null 2>&1 || ! ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1; then \
+		echo "FluidSynth or a General MIDI SoundFont missing; installing fluidsynth timgm6mb-soundfont"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			fluidsynth timgm6mb-soundfont; \
+	fi
+
+# The tests open the dataset card's HTML page in headless Chromium.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "Chromium missing; installing chromium fonts-liberation (headless, for the card's test)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium fonts-liberation; \
+	fi
+
+demo: $(STAMP) java audio
 	$(VENV)/bin/symcorpus demo
 
-test: $(STAMP) java
+test: $(STAMP) java audio browser
 	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # The unit tier: no Spark, no Ray (tests/unit), for the edit-test loop.

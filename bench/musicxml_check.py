@@ -66,7 +66,8 @@ def music21_rendering(path: str, data: bytes, cache: str) -> tuple[bytes, str | 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            midi, title, composer = render_music21(data, "musicxml", os.path.basename(path))
+            render = render_music21(data, "musicxml", os.path.basename(path))
+            midi, title, composer = render.midi, render.title, render.composer
     except Exception as e:  # noqa: BLE001
         if stored:
             with open(stored + ".json", "w") as f:

@@ -1,7 +1,9 @@
 """`symcorpus demo`: the whole loop on music21's bundled corpus, on a laptop.
 
-build -> tokenize (REMI+, conditions from the labels) -> tiny pretrain -> fine-tune on the labelled
-subset -> samples. Returns what it made, for the CLI to list.
+build -> tokenize (ABC characters of the folk tunes, or REMI+; conditions from the labels) -> tiny
+pretrain -> fine-tune on the labelled subset -> samples with MIDI, PNG and WAV, judged like `evaluate`
+judges them (the validation loss, and how many samples are in the asked key and metre). Returns what
+it made, for the CLI to list.
 """
 
 from __future__ import annotations
@@ -16,9 +18,37 @@ from symcorpus.spark.publish import BuildResult
 
 
 @dataclass
+class SampleVerdict:
+    """How good the demo's samples are: the fine-tuned model's validation loss, and per measured
+    condition family (CK: key, CTS: time signature; evaluate.py) the samples that follow it."""
+
+    prompt: str
+    val_loss: float | None
+    notes: list[int]  # per sample
+    matches: dict[str, tuple[int, int]]  # metric -> (samples that match, samples judged)
+    wavs: list[Path]
+    wav_note: str | None
+
+    def lines(self) -> list[str]:
+        out = [f"{len(self.notes)} samples for {self.prompt}: "
+               + ", ".join(f"{n} notes" for n in self.notes)]
+        judged = [f"{m} {hit}/{total} ({self.describe(m)})" for m, (hit, total) in self.matches.items()]
+        loss = f"validation loss {self.val_loss:.3f} per token" if self.val_loss is not None else "no validation loss"
+        out.append(loss + ("; " + ", ".join(judged) if judged else ""))
+        out.append(f"listen: {', '.join(str(w) for w in self.wavs)}" if self.wavs else (self.wav_note or "no WAV"))
+        return out
+
+    @staticmethod
+    def describe(metric: str) -> str:
+        return {"CK": "in the asked key", "CTS": "in the asked time signature",
+                "TB": "at the asked tempo", "CI": "with the asked instruments"}.get(metric, metric)
+
+
+@dataclass
 class DemoResult:
     build: BuildResult
     made: list[tuple[str, str]] = field(default_factory=list)  # (path, what it holds)
+    samples: SampleVerdict | None = None
 
 
 def run_demo(settings: Settings, *, out: Path | None = None, build_only: bool = False, progress=None,
@@ -47,26 +77,65 @@ def run_demo(settings: Settings, *, out: Path | None = None, build_only: bool = 
 
 def _train_and_sample(settings: Settings, corpus: Path, result: DemoResult, say: Callable[[str], None]) -> None:
     from symcorpus.spark.tokenize import tokenize
+    from symcorpus.tokenizers import load_tokenizer
     from symcorpus.train import commands
 
     demo = settings.demo
     tokens, runs, samples = Path(demo.tokens), Path(demo.runs), Path(demo.samples)
     for stale in (runs, samples):  # a demo starts its runs afresh (a same-named run would resume)
         shutil.rmtree(stale, ignore_errors=True)
-    say("tokenize (REMI+, condition tokens from the labels)")
-    tokenize(corpus, "remi", tokens, settings, overwrite=True)
+    what = "ABC characters of the folk tunes" if demo.tokenizer == "abc" else "REMI+ notes of every piece"
+    say(f"tokenize ({what}, condition tokens from the labels)")
+    tokenize(corpus, demo.tokenizer, tokens, settings, overwrite=True)
     train = demo.train_settings(settings.train)
     say(f"pretrain a {demo.preset} model for {demo.pretrain_steps} steps")
     commands.pretrain(tokens, "pretrain", settings=train, max_steps=demo.pretrain_steps, no_ray=not demo.use_ray,
                       use_gpu=False)
     say(f"finetune on the labelled subset for {demo.finetune_steps} steps")
-    commands.finetune(tokens, "pretrain", "finetune", settings=train, max_steps=demo.finetune_steps,
-                      no_ray=not demo.use_ray, use_gpu=False)
+    tuned = commands.finetune(tokens, "pretrain", "finetune", settings=train, max_steps=demo.finetune_steps,
+                              no_ray=not demo.use_ray, use_gpu=False)
     say(f"generate {demo.n_samples} samples for: {demo.prompt}")
-    commands.generate(str(runs / "finetune"), demo.prompt, demo.n_samples, samples, settings=train,
-                      max_new_tokens=demo.max_new_tokens, seed=0)
+    generated = commands.generate(str(runs / "finetune"), demo.prompt, demo.n_samples, samples, settings=train,
+                                  max_new_tokens=demo.max_new_tokens, seed=0)
+    result.samples = judge_samples(load_tokenizer(tokens), demo.prompt, generated, tuned.metrics.get("val_loss"))
+    say("dataset card: plots, pieces with captions and players, the samples")
+    card = write_demo_card(corpus, samples)
+    kinds = "ABC tunes (and their MIDI)" if demo.tokenizer == "abc" else "MIDI files"
     result.made += [
         (f"{tokens}/", "token shards per split + tokenizer.json"),
         (f"{runs}/pretrain, {runs}/finetune", "checkpoints and metrics.jsonl (loss curves)"),
-        (f"{samples}/", f"{demo.n_samples} generated MIDI files, each with a piano-roll PNG"),
+        (f"{samples}/", f"{demo.n_samples} generated {kinds}, each with a piano-roll PNG"
+                        + (" and a WAV" if generated.wavs else "")),
+        (f"{card.page}", "the dataset card to browse: plots, pieces with captions and players, the samples"),
     ]
+
+
+def write_demo_card(corpus: Path, samples: Path):
+    """Register the demo's version in the default catalog and write its card (cards/NAME)."""
+    from symcorpus.catalog.card import write_card
+    from symcorpus.catalog.db import opened, register_version
+
+    with opened() as con:
+        version = register_version(con, corpus, replace=True)
+        return write_card(con, version.name, Path("cards") / version.name, samples)
+
+
+def judge_samples(tokenizer, prompt: str, generated, val_loss: float | None) -> SampleVerdict:
+    """What `evaluate` measures, on the demo's own samples: each sample annotated by our annotator
+    and compared with the prompt (a sample that cannot be read fails every check)."""
+    from symcorpus.train.evaluate import annotate_sample, checks, sets_from_prompts, tempo_order
+    from symcorpus.train.generate import midi_of
+
+    request = sets_from_prompts(tokenizer, [prompt])[0].request
+    order = tempo_order()
+    matches: dict[str, list[bool]] = {}
+    for path in generated.files:
+        try:
+            found = annotate_sample(midi_of(tokenizer, Path(path).read_bytes()))
+        except Exception:  # an unreadable sample fails every check
+            found = None
+        for metric, ok in checks(request, found, order).items():
+            matches.setdefault(metric, []).append(ok)
+    notes = [int(s.get("n_notes", 0)) for s in generated.samples]
+    return SampleVerdict(prompt, val_loss, notes, {m: (sum(v), len(v)) for m, v in matches.items()},
+                         list(generated.wavs), generated.wav_note)

@@ -21,7 +21,9 @@ JOIN_NOTE = pa.struct([pa.field("name", pa.string()), pa.field("key", pa.string(
 # 1.3: `labels` gains period_from, composer_from, instrumentation_from, genre_from ("source" when the
 #      label rests on `source_labels`, "inferred" when on the file; null with the label). Added
 #      fields: a label of a piece without source labels is what 1.2 gave.
-SCHEMA_VERSION = "1.3"
+# 1.4: tempo_bpm and instruments null when the file never declared them; features gain tempo_source,
+#      tempo_used_bpm and the tempo estimate of performed pieces.
+SCHEMA_VERSION = "1.4"
 
 ABC_HEADER = pa.struct([pa.field(name, pa.string()) for name in HEADER_FIELDS.values()])
 
@@ -54,11 +56,11 @@ _PARSE_FIELDS = [
     pa.field("n_notes", pa.int64()),
     pa.field("duration_seconds", pa.float64()),
     pa.field("duration_quarters", pa.float64()),
-    pa.field("tempo_bpm", pa.float64()),
+    pa.field("tempo_bpm", pa.float64()),  # declared, at the first note; null when the file sets none
     pa.field("n_tempo_changes", pa.int32()),
     pa.field("time_signature", pa.string()),
     pa.field("key_signature", pa.string()),  # declared (MIDI key signature, ABC K:), never estimated
-    pa.field("instruments", pa.list_(pa.string())),  # General MIDI names, drums excluded
+    pa.field("instruments", pa.list_(pa.string())),  # General MIDI names, drums excluded; null: no program set
     pa.field("has_drums", pa.bool_()),
     pa.field("ticks_per_beat", pa.int32()),
     pa.field("abc", ABC_HEADER),  # ABC header fields; null for other formats

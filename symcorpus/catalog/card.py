@@ -1,4 +1,5 @@
-"""The dataset card of a registered version: README.md with PNG plots, computed from the catalog's views.
+"""The dataset card of a registered version: README.md with PNG plots, computed from the catalog's views,
+and index.html (catalog/page.py): the plots, pieces with their captions and players, generated samples.
 
 Every section reads a column only when the version has it: a version published before the annotate
 stage (no `key`, `labels`, `quality_score`) gets a line saying the column is not there, not an
@@ -30,6 +31,7 @@ NONE = "(none)"
 class Card:
     path: Path  # the Markdown file
     plots: list[Path] = field(default_factory=list)
+    page: Path | None = None  # index.html
     missing: list[str] = field(default_factory=list)  # columns this version does not have
 
 
@@ -226,8 +228,10 @@ class _CardWriter:
         )
         self.lines += ["### Instruments", ""]
         if self.has("instruments"):
-            # A piece counts once per instrument it uses; pieces with none (drums only) as "(none)".
-            expr = f"unnest(CASE WHEN len(instruments) > 0 THEN list_distinct(instruments) ELSE ['{NONE}'] END)"
+            # A piece counts once per instrument it uses; pieces with none (drums only) as "(none)",
+            # pieces whose file chose no instrument as "(not declared)".
+            expr = ("unnest(CASE WHEN instruments IS NULL THEN ['(not declared)'] WHEN len(instruments) > 0 "
+                    f"THEN list_distinct(instruments) ELSE ['{NONE}'] END)")
             items = _counts(self.con, f"SELECT value, count(*) AS n FROM (SELECT {expr} AS value FROM {self.corpus}) GROUP BY ALL")
             if items:
                 self.image(_bar_plot(self.out_dir / "instruments.png", "Instruments (pieces using each)", items, "pieces"), "instruments")
@@ -325,8 +329,11 @@ def _previous_plots(card_path: Path) -> set[str]:
     return set(re.findall(r"\]\(([A-Za-z0-9_.-]+\.png)\)", card_path.read_text()))
 
 
-def write_card(con: duckdb.DuckDBPyConnection, version: str, out_dir: str | Path) -> Card:
-    """Write the dataset card of registered `version` as OUT_DIR/README.md plus its PNG plots."""
+def write_card(con: duckdb.DuckDBPyConnection, version: str, out_dir: str | Path,
+               samples: str | Path | None = None) -> Card:
+    """Write the dataset card of registered `version` as OUT_DIR/README.md plus its PNG plots, and
+    OUT_DIR/index.html to browse and listen (with the generated samples in `samples`, a directory
+    that `generate` wrote, when given)."""
     version_info = get_version(con, version)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -342,4 +349,7 @@ def write_card(con: duckdb.DuckDBPyConnection, version: str, out_dir: str | Path
     writer.card.path.write_text("\n".join(writer.lines).rstrip() + "\n")
     for name in stale - {p.name for p in writer.card.plots}:
         (out_dir / name).unlink(missing_ok=True)
+    from symcorpus.catalog.page import write_page
+
+    writer.card.page = write_page(con, version_info, writer.card, out_dir, samples).path
     return writer.card

@@ -103,14 +103,15 @@ def card(
     version: Annotated[str, typer.Argument(help="A registered version name.")],
     db: DbOption = DEFAULT_DB,
     out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Directory of the card (default: cards/VERSION).")] = None,
+    samples: Annotated[Optional[Path], typer.Option(help="Generated samples to show and play (a directory `generate` wrote).")] = None,
 ) -> None:
-    """Write VERSION's dataset card: README.md with PNG plots."""
+    """Write VERSION's dataset card: README.md with PNG plots, and index.html with pieces, captions and players."""
     from symcorpus.catalog.card import write_card  # matplotlib only when a card is made
 
     target = out_dir or Path("cards") / version
     with opened(db, read_only=True) as con:
-        result = write_card(con, version, target)
-    _out().print(f"wrote {result.path} with {len(result.plots)} plots", highlight=False)
+        result = write_card(con, version, target, samples)
+    _out().print(f"wrote {result.path} with {len(result.plots)} plots, and {result.page} to browse", highlight=False)
     if result.missing:
         _out().print("not in this version: " + ", ".join(result.missing), highlight=False)
 

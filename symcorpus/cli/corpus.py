@@ -70,8 +70,8 @@ def captions_line(captions: dict) -> str:
             "different pieces (a loader keyed by caption would keep one of each)")
 
 
-def report(result, metrics: Optional[Path] = None) -> None:
-    console = err_console()
+def report(result, metrics: Optional[Path] = None, console=None) -> None:
+    console = console or err_console()
     console.print(summary_table(result))
     if result.manifest.get("joins"):
         console.print(joins_table(result.manifest["joins"]))

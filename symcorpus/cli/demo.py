@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from symcorpus.cli.common import Params, err_console, progress, settings
+from symcorpus.cli.logs import log_dir
 from symcorpus.cli.corpus import report
 
 
@@ -19,16 +20,31 @@ def demo_command(
     """The whole loop on music21's bundled corpus: build, tokenize, tiny pretrain + finetune, samples."""
     from symcorpus.demo import run_demo
 
-    console = err_console()
     with progress() as bars:
-        result = run_demo(settings(params), out=out, build_only=build_only, progress=bars,
-                          say=lambda text: console.print(f"[bold]{text}[/]"), on_built=report)
+        stage: list[int] = []
+
+        def say(text: str) -> None:  # each later stage is a bar of its own, with its time
+            if stage:
+                bars.update(stage[-1], total=1, completed=1)
+            stage.append(bars.add_task(text, total=None))
+
+        result = run_demo(settings(params), out=out, build_only=build_only, progress=bars, say=say,
+                          on_built=lambda built: report(built, console=bars.console))
+        if stage:
+            bars.update(stage[-1], total=1, completed=1)
+    console = err_console()
     width = max(len(path) for path, _ in result.made)
-    lines = ["\n[bold green]Made[/] from music21's bundled corpus:"]
+    lines = ["", "[bold green]Made[/] from music21's bundled corpus:"]
     lines += [f"  {path.ljust(width)}  {what}" for path, what in result.made]
+    if result.samples is not None:
+        lines += ["", "[bold green]Samples[/]:"] + [f"  {line}" for line in result.samples.lines()]
     name = result.build.out.name
-    lines.append(f"Query it: .venv/bin/symcorpus catalog register {result.build.out} && "
-                 f".venv/bin/symcorpus catalog query \"SELECT labels.period, count(*) FROM {name}_corpus GROUP BY 1\"")
+    query = f".venv/bin/symcorpus catalog query \"SELECT labels.period, count(*) FROM {name}_corpus GROUP BY 1\""
+    registered = any(path.endswith("index.html") for path, _ in result.made)  # the card registered it
+    lines += ["", "Query it: " + (query if registered else f".venv/bin/symcorpus catalog register {result.build.out} && {query}")]
+    log = log_dir() / "demo.log"
+    if log.is_file():
+        lines.append(f"Spark and Ray wrote their logs to {log}.")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from symcorpus.cli.common import Params, err_console, group, settings
+from symcorpus.cli.common import Params, err_console, group, out_console, settings
 
 Tokens = Annotated[Path, typer.Option("--tokens", help="Token shards written by `symcorpus tokenize`.")]
 NoRay = Annotated[bool, typer.Option("--no-ray", help="Train in this process, without Ray (same loop).")]
@@ -111,7 +111,7 @@ def evaluate_command(
 
     report = commands.evaluate(checkpoint, out, tokens=tokens, prompts=prompt, settings=settings(params).train,
                                n_sets=n_sets, samples_per_set=samples_per_set, max_new_tokens=max_new_tokens)
-    print(format_table(report))
+    out_console().print(format_table(report), markup=False, highlight=False, soft_wrap=True)
     err_console().print(f"report: {out / 'evaluation.json'}", highlight=False)
 
 

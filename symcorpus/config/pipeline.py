@@ -54,7 +54,7 @@ class IngestSettings(Section):
     strict_midi: bool = True
     # Partitions are packed by estimated parse cost; these bound one partition's share.
     max_units_per_partition: int = 4000
-    min_partitions_per_core: int = 2
+    min_partitions_per_core: int = 8  # small tasks: stragglers cost less; the progress bar moves as they end
     # Parse cache: earlier builds' parses reused by content hash (spark/cache.py); null = off.
     cache_dir: str | None = None
     # fsspec options for sources in object storage (s3://...), e.g. {endpoint_url: http://host:9000};

@@ -7,8 +7,9 @@
 - `read_caption(caption)`: the facts parsed back, equal to `tags` for every caption we write.
 
 Parsing back works because each fact has one fixed surface form, whatever frame carries it: a key
-is "D minor", a metre "6/8 time", a tempo "120 bpm" plus its Italian word, a duration "1:04", a
-chord progression an en-dash chain "C–G–Am–F", an instrument list ends its sentence after one of a
+is "D minor", a metre "6/8 time", a declared tempo "120 bpm" (or "180 quarter notes per minute"
+where the metre's beat is not the quarter) and an estimated one "around 96 beats per minute", plus
+its Italian word, a duration "1:04", a chord progression an en-dash chain "C–G–Am–F", an instrument list ends its sentence after one of a
 few lead-ins, and every label is a phrase of a closed vocabulary (composers.csv names, GENRES,
 ORIGINS...). The frames themselves use none of those words.
 """
@@ -37,11 +38,12 @@ MAX_INSTRUMENTS = 4  # named in a caption; more are "and others"
 
 TEXTURES: tuple[str, ...] = ("monophonic", "light", "moderate", "dense")
 TIMINGS: tuple[str, ...] = ("quantized", "expressive")
+TEMPO_SOURCES: tuple[str, ...] = ("declared", "estimated")  # the ones a caption states (tempo.py)
 
 # Every tag a caption may state, in the order `read_caption` returns them.
 TAG_KEYS: tuple[str, ...] = (
     "genre", "period", "composer", "origin", "instrumentation", "key", "time_signature",
-    "tempo_bpm", "tempo_word", "instruments", "more_instruments", "drums", "duration_seconds",
+    "tempo_bpm", "tempo_source", "tempo_word", "instruments", "more_instruments", "drums", "duration_seconds",
     "length_class", "texture", "timing", "chord_progression",
 )
 
@@ -65,7 +67,8 @@ _ORIGINS_WITH_THE = frozenset({"Netherlands", "United States", "Soviet Union", "
 
 _KEY = re.compile(r"\b([A-G][b#]?) (major|minor)\b")
 _TIME = re.compile(r"(?<![\w/])(\d+/\d+) time\b")
-_BPM = re.compile(r"\b(\d+) bpm\b")
+_BPM = re.compile(r"\b(\d+) (?:bpm|quarter notes per minute)\b")
+_BEATS = re.compile(r"\baround (\d+) beats per minute\b")
 _DURATION = re.compile(r"(?<![\w:])(\d+):([0-5]\d)(?![\w:])")
 _CHORD = r"[A-G][#b]?(?:maj7|m7b5|m7|m|7|dim|aug|sus2|sus4)?"
 _CHAIN = re.compile(rf"(?<![\w–]){_CHORD}(?:–{_CHORD})+(?![\w–])")
@@ -110,9 +113,12 @@ def caption_tags(fields: dict[str, Any], labels: dict[str, Any]) -> dict[str, An
     flattened in (key, time_signature, tempo_bpm, duration_seconds, instruments, has_drums, format,
     abc, polyphony_mean, polyphony_max, timing, chord_progression...); `labels`: piece_labels().
 
-    A tempo is stated only when the file declares one: not for an ABC tune without `Q:` (abc2midi's
-    120 is a default), nor when the labels carry tempo_word None. Instruments are not stated for
-    ABC (every voice is rendered on the default piano)."""
+    A tempo is stated when the file declares one or the notes gave an estimate (features'
+    `tempo_source` declared or estimated, the bpm `tempo_used_bpm`), never a placeholder (MIDI's
+    default 120, an ABC tune without `Q:`), nor when the labels carry tempo_word None. Rows without
+    `tempo_source` (summarised before it) state `tempo_bpm` as declared, except ABC without `Q:`.
+    Instruments are stated only when the file chose them (`instruments` is None when it set no
+    program), never for ABC. A chord progression needs two different chords."""
     tags: dict[str, Any] = {}
     vocabulary = _vocabulary()
     for name in ("genre", "period", "composer", "origin", "instrumentation"):
@@ -129,13 +135,18 @@ def caption_tags(fields: dict[str, Any], labels: dict[str, Any]) -> dict[str, An
     if isinstance(signature, str) and re.fullmatch(r"\d+/\d+", signature):
         tags["time_signature"] = signature
 
-    bpm = fields.get("tempo_bpm")
-    abc = fields.get("abc") or {}
-    declared = not (fields.get("format") == "abc" and not abc.get("tempo"))
-    if declared and _finite(bpm) and float(bpm) > 0:
+    source = fields.get("tempo_source")
+    if source is None:
+        abc = fields.get("abc") or {}
+        source = None if fields.get("format") == "abc" and not abc.get("tempo") else "declared"
+        bpm = fields.get("tempo_bpm")
+    else:
+        bpm = fields.get("tempo_used_bpm")
+    if source in TEMPO_SOURCES and _finite(bpm) and float(bpm) > 0:
         word = labels["tempo_word"] if "tempo_word" in labels else tempo_word(float(bpm))
         if word in TEMPO_WORDS:
             tags["tempo_bpm"] = int(round(float(bpm)))
+            tags["tempo_source"] = source
             tags["tempo_word"] = word
 
     instruments = [i for i in fields.get("instruments") or [] if isinstance(i, str) and i.strip()]
@@ -161,7 +172,8 @@ def caption_tags(fields: dict[str, Any], labels: dict[str, Any]) -> dict[str, An
     progression = fields.get("chord_progression")
     if isinstance(progression, str):
         chords = progression.split()
-        if len(chords) >= 2 and all(re.fullmatch(_CHORD, c) for c in chords):
+        # One chord held ("C C C C") is no progression.
+        if len(set(chords)) >= 2 and all(re.fullmatch(_CHORD, c) for c in chords):
             tags["chord_progression"] = " ".join(chords)
     return {key: tags[key] for key in TAG_KEYS if key in tags}
 
@@ -227,15 +239,32 @@ def _identity(t: dict[str, Any], pick: _Picker) -> str:
     return _capital(pick(frames).format(d=described, s=setting))
 
 
+def quarter_is_the_beat(time_signature: str | None) -> bool:
+    """Whether a metre beats in quarter notes (2/4, 3/4, 4/4, 5/4...; MIDI's 4/4 when none is given),
+    so a declared tempo, counted in quarters, is in beats per minute too. Not for 6/8, 2/2, 6/4."""
+    if not time_signature:
+        return True
+    numerator, denominator = (int(x) for x in time_signature.split("/"))
+    return denominator == 4 and not (numerator % 3 == 0 and numerator > 3)
+
+
+def _tempo_phrase(t: dict[str, Any]) -> str:
+    """A declared tempo counts quarter notes; an estimate counts the beat a listener taps."""
+    bpm = t["tempo_bpm"]
+    if t.get("tempo_source") == "estimated":
+        return f"around {bpm} beats per minute"
+    return f"{bpm} bpm" if quarter_is_the_beat(t.get("time_signature")) else f"{bpm} quarter notes per minute"
+
+
 def _tempo_and_instruments(t: dict[str, Any], pick: _Picker) -> str | None:
     tempo = None
     if "tempo_bpm" in t:
-        bpm, word = t["tempo_bpm"], t["tempo_word"]
+        phrase, word = _tempo_phrase(t), t["tempo_word"]
         tempo = pick((
-            f"It moves at {bpm} bpm, {_a(word)} pace",
-            f"The tempo is {word}, around {bpm} bpm",
-            f"It is taken at {bpm} bpm ({word})",
-            f"Its tempo of {bpm} bpm reads as {word}",
+            f"It moves at {phrase}, {_a(word)} pace",
+            f"The tempo is {word}, at {phrase}",
+            f"It is taken at {phrase} ({word})",
+            f"Its pace of {phrase} reads as {word}",
         ))
     listing = None
     if "instruments" in t or "drums" in t:
@@ -381,8 +410,10 @@ def read_caption(caption: str) -> dict[str, Any]:
         facts["key"] = f"{m.group(1)} {m.group(2)}"
     if m := find(_TIME):
         facts["time_signature"] = m.group(1)
-    if m := find(_BPM):
-        facts["tempo_bpm"] = int(m.group(1))
+    if m := find(_BEATS):
+        facts["tempo_bpm"], facts["tempo_source"] = int(m.group(1)), "estimated"
+    elif m := find(_BPM):
+        facts["tempo_bpm"], facts["tempo_source"] = int(m.group(1)), "declared"
     if m := find(_DURATION):
         facts["duration_seconds"] = int(m.group(1)) * 60 + int(m.group(2))
     # Longest phrases first; each match claims its span, so "song" inside "love song" is not read.

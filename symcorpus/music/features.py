@@ -21,6 +21,7 @@ from symcorpus.music.chords import chord_names, progression_of_indices, recogniz
 from symcorpus.music.instruments import DRUMS, program_family
 from symcorpus.music.keys import key_signature_name
 from symcorpus.music.notes import DEFAULT_TIME_SIGNATURE, TempoMap
+from symcorpus.music.tempo import piece_tempo, tempo_features
 
 FEATURES = pa.struct(
     [
@@ -51,6 +52,10 @@ FEATURES = pa.struct(
         ("n_pitched_notes", pa.int32()),
         ("n_drum_notes", pa.int32()),
         ("n_programs", pa.int32()),
+        # Where the tempo that labels and captions state comes from (music/tempo.py).
+        ("tempo_source", pa.string()),  # declared | estimated | placeholder
+        ("tempo_used_bpm", pa.float64()),  # declared quarters or the estimated beat per minute; null: placeholder
+        ("tempo_confidence", pa.float64()),  # of the estimate, where one was made
     ]
 )
 
@@ -309,7 +314,7 @@ def piece_features(score: symusic.Score, table: np.ndarray) -> dict[str, Any]:
     keys = key_signatures(score)
     n = len(table)
     if n == 0:
-        return _empty(ts, tempo, keys)
+        return {**_empty(ts, tempo, keys), **tempo_features(piece_tempo(score, table, None))}
     tpq = tempo.tpq
     onset = table["onset"]
     duration = table["duration"]
@@ -380,4 +385,5 @@ def piece_features(score: symusic.Score, table: np.ndarray) -> dict[str, Any]:
         "n_pitched_notes": n_pitched,
         "n_drum_notes": n_drum,
         "n_programs": len(programs),
+        **tempo_features(piece_tempo(score, table, "expressive" if expressive else "quantized")),
     }

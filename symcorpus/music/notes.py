@@ -204,11 +204,15 @@ def summarize(piece: ParsedPiece, table: np.ndarray | None = None) -> dict[str, 
         "duration_seconds": float(tempo.seconds(end_tick)),
         "duration_quarters": end_tick / tempo.tpq,
         # The tempo in force when the music starts: robust to a tempo set just before the first note.
-        "tempo_bpm": round(float(tempo.qpm[tempo.index_at(first_onset)]), 3),
+        # None when the file sets none (a renderer's or player's default 120 is no fact of the music).
+        "tempo_bpm": round(float(tempo.qpm[tempo.index_at(first_onset)]), 3) if piece.tempo_declared else None,
         "n_tempo_changes": int(np.count_nonzero(np.diff(tempo.qpm))),
         "time_signature": time_signature,
         "key_signature": key_signature,
-        "instruments": [program_name(int(p)) for p in programs],
+        # None (unknown) when pitched notes play on no program the file chose (players default to
+        # the piano); [] when there are no pitched notes.
+        "instruments": [program_name(int(p)) for p in programs] if piece.programs_declared or not len(programs)
+        else None,
         "has_drums": bool(drums.any()),
         "ticks_per_beat": int(score.ticks_per_quarter),
     }

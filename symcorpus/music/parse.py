@@ -29,6 +29,7 @@ import symusic
 from symcorpus.errors import ReasonError
 from symcorpus.music import abc_text, musicxml
 from symcorpus.music.formats import ABC, HUMDRUM, MIDI, MUSICXML
+from symcorpus.music.instruments import sets_programs
 
 ABC2MIDI = os.path.join(os.path.dirname(symusic.__file__), "bin", "abc2midi")
 
@@ -61,6 +62,11 @@ class ParsedPiece:
     # Title and composer where the format declares them (score metadata, ABC T:/C:).
     title: str | None = None
     composer: str | None = None
+    # Whether the file itself sets a tempo and chooses instruments. A renderer fills both in anyway
+    # (abc2midi and music21 write 120 bpm, MIDI players sound piano), and such a default is no fact
+    # of the music: summaries leave it out (tempo_bpm and instruments null).
+    tempo_declared: bool = True
+    programs_declared: bool = True
 
     @property
     def part_names(self) -> list[str]:
@@ -187,7 +193,8 @@ def parse_midi(data: bytes, limits: Limits) -> ParsedPiece:
     except Exception as e:  # symusic raises RuntimeError with MiniMidi's message
         raise ParseError("bad_midi", str(e).replace(": iostream error", "")) from None
     # Unwrapped, the notes are plain MIDI for later stages (which read `rendered_midi` when present).
-    return ParsedPiece(MIDI, score, rendered_midi=smf if smf is not data else None)
+    return ParsedPiece(MIDI, score, rendered_midi=smf if smf is not data else None,
+                       tempo_declared=len(score.tempos) > 0, programs_declared=sets_programs(smf))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -320,8 +327,10 @@ def parse_abc(data: bytes, limits: Limits, rendered: bytes | None = None) -> Par
         raise ParseError("bad_abc", f"abc2midi output unreadable: {e}") from None
     if score.note_num() == 0:
         raise ParseError("bad_abc", "abc2midi rendered no notes")
+    # abc2midi writes a program change only for a %%MIDI program directive.
     return ParsedPiece(ABC, score, abc_header=header, rendered_midi=midi,
-                       title=header.get("title"), composer=header.get("composer"))
+                       title=header.get("title"), composer=header.get("composer"),
+                       tempo_declared=bool(header.get("tempo")), programs_declared=sets_programs(midi))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -330,9 +339,19 @@ def parse_abc(data: bytes, limits: Limits, rendered: bytes | None = None) -> Par
 _MUSIC21_SUFFIX = {MUSICXML: ".musicxml", HUMDRUM: ".krn"}
 
 
-def render_music21(data: bytes, fmt: str, name: str) -> tuple[bytes, str | None, str | None]:
+@dataclass(frozen=True)
+class Music21Render:
+    midi: bytes
+    title: str | None
+    composer: str | None
+    tempo_declared: bool  # a metronome mark or tempo word in the score
+    programs_declared: bool  # an instrument with a MIDI program (named, or given in the file)
+
+
+def render_music21(data: bytes, fmt: str, name: str) -> Music21Render:
     """A MusicXML or Humdrum file to MIDI bytes with music21's parser and MIDI translator, with the
-    score's title and composer."""
+    score's title and composer and whether it declares a tempo and instruments (music21 writes a
+    120 bpm tempo and program 0 where it does not)."""
     import music21  # imported here: music21 takes ~1 s to import and MIDI-only runs never need it
 
     suffix = os.path.splitext(name)[1].lower()
@@ -350,12 +369,16 @@ def render_music21(data: bytes, fmt: str, name: str) -> tuple[bytes, str | None,
             if isinstance(stream, music21.stream.Opus):
                 stream = stream.mergeScores()
             title, composer = _score_metadata(stream)
+            tempo_declared = any(True for _ in stream.recurse().getElementsByClass(music21.tempo.TempoIndication))
+            programs_declared = any(i.midiProgram is not None
+                                    for i in stream.recurse().getElementsByClass(music21.instrument.Instrument))
             try:
-                return music21.midi.translate.streamToMidiFile(stream).writestr(), title, composer
+                midi = music21.midi.translate.streamToMidiFile(stream).writestr()
             except music21.repeat.ExpanderException:
                 # Repeat marks music21 cannot unfold: render the score as written, once through.
                 _strip_repeats(stream)
-                return music21.midi.translate.streamToMidiFile(stream).writestr(), title, composer
+                midi = music21.midi.translate.streamToMidiFile(stream).writestr()
+            return Music21Render(midi, title, composer, tempo_declared, programs_declared)
 
 
 def _score_metadata(stream) -> tuple[str | None, str | None]:
@@ -400,25 +423,27 @@ def parse_musicxml(data: bytes, name: str, limits: Limits) -> ParsedPiece:
         raise ParseError(f"bad_{MUSICXML}", f"rendered MIDI unreadable: {e}") from None
     if score.note_num() == 0:
         raise ParseError(f"bad_{MUSICXML}", "no notes found")
-    return ParsedPiece(MUSICXML, score, rendered_midi=read.midi, title=read.title, composer=read.composer)
+    return ParsedPiece(MUSICXML, score, rendered_midi=read.midi, title=read.title, composer=read.composer,
+                       tempo_declared=read.tempo_declared, programs_declared=read.programs_declared)
 
 
 def parse_music21(data: bytes, fmt: str, name: str, limits: Limits) -> ParsedPiece:
     try:
         with time_limit(limits.parse_timeout_s):
-            midi, title, composer = render_music21(data, fmt, name)
+            rendered = render_music21(data, fmt, name)
     except ParseError:
         raise
     except Exception as e:  # music21 raises many kinds; all mean "could not read this file"
         message = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise ParseError(f"bad_{fmt}", f"music21: {message}") from None
     try:
-        score = symusic.Score.from_midi(midi)
+        score = symusic.Score.from_midi(rendered.midi)
     except Exception as e:
         raise ParseError(f"bad_{fmt}", f"music21's MIDI unreadable: {e}") from None
     if score.note_num() == 0:
         raise ParseError(f"bad_{fmt}", "no notes found")
-    return ParsedPiece(fmt, score, rendered_midi=midi, title=title, composer=composer)
+    return ParsedPiece(fmt, score, rendered_midi=rendered.midi, title=rendered.title, composer=rendered.composer,
+                       tempo_declared=rendered.tempo_declared, programs_declared=rendered.programs_declared)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import symusic
@@ -201,8 +202,11 @@ def tempo_source(declared_qpm: float | None, timing: str | None, estimate: Tempo
 
     The rule:
       - quantized timing (onsets on a metrical grid of ticks): the ticks are the notation, so the
-        declared tempo is the music's -> `declared`, its bpm in quarter notes (MIDI's default 120
-        when the file has no tempo event, as every player would play it).
+        declared tempo is the music's -> `declared`, its bpm in quarter notes. A file with no tempo
+        event (or an ABC tune without Q:, a score without a metronome mark) is `placeholder`: every
+        player would play it at MIDI's default 120, but nobody chose that tempo, and MidiCaps too
+        states only a tempo event the file has. Its seconds follow from that default, so no
+        estimate is made either.
       - expressive timing (onsets off any grid: a recorded performance), with an estimate:
         `estimated`, the tactus bpm, unless the file declares a tempo other than the 120
         placeholder that the estimate confirms at some metrical level (a performance recorded to a
@@ -213,7 +217,9 @@ def tempo_source(declared_qpm: float | None, timing: str | None, estimate: Tempo
       - no timing (no notes): `declared` for a tempo event other than 120, else `placeholder`.
     """
     if timing == "quantized":
-        return PieceTempo(DECLARED, PLACEHOLDER_QPM if declared_qpm is None else float(declared_qpm), None)
+        if declared_qpm is None:
+            return PieceTempo(PLACEHOLDER, None, None)
+        return PieceTempo(DECLARED, float(declared_qpm), None)
     set_by_someone = not is_placeholder_tempo(declared_qpm)
     if timing == "expressive" and estimate is not None:
         if set_by_someone and agrees(float(declared_qpm), estimate.bpm):
@@ -234,8 +240,19 @@ def declared_tempo(score: symusic.Score, table: np.ndarray | None = None) -> flo
     return float(tempo.qpm[tempo.index_at(first)])
 
 
-def piece_tempo(score: symusic.Score, table: np.ndarray, timing: str | None) -> PieceTempo:
-    """`tempo_source` for a score: `table` is its note_table, `timing` its features' timing. The
-    estimate is made only where the rule uses it (expressive timing)."""
+def piece_tempo(score: symusic.Score, table: np.ndarray, timing: str | None, declared: bool = True) -> PieceTempo:
+    """`tempo_source` for a score: `table` is its note_table, `timing` its features' timing.
+    `declared=False`: the score's tempo events are a renderer's default, not the file's (an ABC tune
+    without Q:, a MusicXML score without a metronome mark). The estimate is made only where the
+    rule uses it (expressive timing)."""
     estimate = estimate_score_tempo(score, table) if timing == "expressive" else None
-    return tempo_source(declared_tempo(score, table), timing, estimate)
+    return tempo_source(declared_tempo(score, table) if declared else None, timing, estimate)
+
+
+def tempo_features(tempo: PieceTempo) -> dict[str, Any]:
+    """The features' tempo fields: `tempo_source`, `tempo_used_bpm` (what labels and captions
+    state: a declared quarter-note tempo or an estimated beat, null for a placeholder) and
+    `tempo_confidence` (the estimate's, where one was made)."""
+    return {"tempo_source": tempo.source,
+            "tempo_used_bpm": None if tempo.bpm is None else round(float(tempo.bpm), 2),
+            "tempo_confidence": tempo.confidence}

@@ -39,6 +39,7 @@ from symcorpus.spark.frames import conform, spark_schema, units_frame, with_step
 from symcorpus.spark.joins import reports as metadata_reports
 from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, code_version, corpus_manifest,
                                      prepare_out, publish_version, work_dir)
+from symcorpus.spark.progress import StepProgress
 from symcorpus.spark.session import NoProgress, spark_session, stage_progress
 from symcorpus.spark.split import with_splits
 from symcorpus.spark.staging import LIGHT, pieces_dir
@@ -87,7 +88,8 @@ def running_for(settings: Settings, steps: list[Step], out: Path) -> Running:
 
 
 def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read: Read | None = None,
-                 running: Running = Running(), stage: Path | None = None):
+                 running: Running = Running(), stage: Path | None = None,
+                 counter: StepProgress | None = None):
     """Every unit read and taken through the build steps: a lazy frame of PIECES rows (with
     `stage`: staging.LIGHT rows, the ok pieces' wide columns staged there).
 
@@ -105,14 +107,15 @@ def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read
     two_pass = [u for u in units if not u.member] if cached is None else units
     frames = []
     if one_pass:
-        frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read, running, stage))
+        frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read, running, stage,
+                                 counter))
     if two_pass:
         records = with_steps(units_frame(spark, pack_partitions(two_pass, len(two_pass) if cached is None else n)),
-                             [], read)
+                             [], read, counter=counter)
         if cached is not None:
             records = with_cached_parses(records, cached)
         spread = records.repartition(n, "id").sortWithinPartitions("id", "source", "path")
-        frames.append(with_steps(spread, steps, running=running, stage=stage))
+        frames.append(with_steps(spread, steps, running=running, stage=stage, counter=counter))
     if not frames:
         return spark.createDataFrame([], spark_schema(schema.PIECES if stage is None else LIGHT))
     pieces = frames[0]
@@ -135,13 +138,15 @@ def with_cached_parses(records, cached):
             .unionByName(conform(misses, schema.PIECES)))
 
 
-def count_outcomes(pieces, step_names: list[str], progress, description: str) -> Outcomes:
-    """Run the per-record steps (the first action on `pieces`) and count what they did."""
+def count_outcomes(pieces, step_names: list[str], progress, description: str,
+                   counter: StepProgress | None = None) -> Outcomes:
+    """Run the per-record steps (the first action on `pieces`) and count what they did; `counter`
+    shows pieces done with rate and time left (else the bar counts Spark tasks)."""
     from pyspark.sql import functions as F
 
     code = (F.when(F.col("status") == schema.STATUS_ERROR, F.substring_index("error", ":", 1))
             .when(F.col("status") == schema.STATUS_REJECTED, F.col("reason")))
-    with stage_progress(progress, description):
+    with counter.shown(progress, description) if counter is not None else stage_progress(progress, description):
         rows = (pieces.groupBy("status", "format", "stage", code.alias("code"),
                                F.coalesce("reused", F.lit(False)).alias("reused"),
                                F.coalesce("resumed", F.lit(False)).alias("resumed"),
@@ -286,12 +291,13 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
     running = running_for(settings, steps, out)
     found = running.finished.count() if running.finished else 0  # what an interrupted run finished
     staged = pieces_dir(out)
-    pieces = (pieces_frame(spark, units, settings, cached, read, running, staged)
+    counter = StepProgress(spark, units)
+    pieces = (pieces_frame(spark, units, settings, cached, read, running, staged, counter)
               .withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK))
     try:
         parse_started = time.time()
         outcomes = count_outcomes(pieces, ["ingest"] + [s.name for s in steps], progress,
-                                  f"ingest + parse + annotate {len(units):,} files")
+                                  "ingest + parse + annotate", counter)
         stage_seconds = {"ingest_parse_annotate": round(time.time() - parse_started, 2)}
         incremental = {"records": outcomes.records, "reused": outcomes.reused,
                        "parsed": outcomes.records - outcomes.reused, "cache": str(cache) if cache else None}

@@ -69,12 +69,15 @@ def steps_task(batches: Iterator[pa.RecordBatch], steps: list[Step], read: Read 
 
 
 def with_steps(frame, steps: Sequence[Step], read: Read | None = None, running: Running = Running(),
-               stage: Path | None = None):
+               stage: Path | None = None, counter=None):
     """The frame's rows through a step list in one mapInArrow: UNITS rows when the list starts with
     `read`, PIECES rows otherwise. PIECES rows out; with `stage`, the ok pieces' wide columns go to
     staged files there and staging.LIGHT rows come out (spark/staging.py). `running`: batches
-    isolated, kept for resuming."""
+    isolated, kept for resuming. `counter` (spark/progress.py StepProgress) counts what each task
+    did, for the progress bar."""
     run = functools.partial(steps_task, steps=list(steps), read=read, running=running)
+    if counter is not None:
+        run = counter.wrap(run, reads=read is not None, finishes=bool(steps))
     if stage is None:
         return frame.mapInArrow(run, spark_schema(schema.PIECES))
     staged = functools.partial(_run_and_stage, run=run, directory=str(stage))

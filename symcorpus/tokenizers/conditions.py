@@ -105,7 +105,9 @@ def piece_values(row: Mapping[str, Any], max_instruments: int) -> dict[str, Any]
     values["key"] = _clean(row.get("key")) or _clean(row.get("key_signature"))
     values["time_signature"] = _clean(row.get("time_signature"))
     tempo = _clean(labels.get("tempo_word"))
-    if tempo is None and row.get("tempo_bpm") is not None:
+    # A tempo_word of None is the annotator's verdict (a placeholder tempo); only labels without
+    # the field fall back to the declared tempo.
+    if "tempo_word" not in labels and row.get("tempo_bpm") is not None:
         tempo = tempo_word(float(row["tempo_bpm"]))
     values["tempo"] = tempo
     length = _clean(labels.get("length_class"))
@@ -113,7 +115,7 @@ def piece_values(row: Mapping[str, Any], max_instruments: int) -> dict[str, Any]
         length = length_class(float(row["duration_seconds"]))
     values["length"] = length
     instruments = row.get("instruments")
-    if instruments is None and row.get("has_drums") is None:
+    if instruments is None:  # the file chose no programs (or the column is missing): unknown
         values["instruments"] = None
     else:
         names = [n for n in (instruments or []) if n]

@@ -5,9 +5,6 @@ installed (skipped with a note otherwise)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,16 +13,9 @@ from typing import Any
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from symcorpus.audio import find_soundfont, render_wav, why_no_audio
 from symcorpus.train.checkpoints import latest_checkpoint
 from symcorpus.train.model import GPT, GPTConfig, KVCache
-
-SOUNDFONTS = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",
-    "/usr/share/sounds/sf2/default-GM.sf2",
-    "/usr/share/soundfonts/default.sf2",
-)
-
 
 # --------------------------------------------------------------------------------------------------
 # Sampling
@@ -199,18 +189,6 @@ def note_count(midi: bytes) -> int:
     return sum(len(track.notes) for track in symusic.Score.from_midi(midi).tracks)
 
 
-def find_soundfont(explicit: str | None = None) -> Path | None:
-    for candidate in (explicit, os.environ.get("SYMCORPUS_SOUNDFONT"), *SOUNDFONTS):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def render_wav(midi_path: Path, wav_path: Path, soundfont: Path, timeout_s: float = 120.0) -> None:
-    subprocess.run(["fluidsynth", "-ni", "-q", "-g", "0.8", "-r", "44100", "-F", str(wav_path), str(soundfont),
-                    str(midi_path)], check=True, capture_output=True, timeout=timeout_s)
-
-
 @dataclass
 class GenerateResult:
     out: Path
@@ -265,13 +243,7 @@ def generate_samples(
     seconds = time.perf_counter() - t0
 
     font = find_soundfont(soundfont) if wav else None
-    wav_note = None
-    if wav and shutil.which("fluidsynth") is None:
-        wav_note = "no WAV: fluidsynth is not installed"
-    elif wav and font is None:
-        wav_note = "no WAV: no General MIDI SoundFont found (set SYMCORPUS_SOUNDFONT or train.generate.soundfont)"
-    elif not wav:
-        wav_note = "no WAV: not asked for"
+    wav_note = why_no_audio(soundfont) if wav else "no WAV: not asked for"
     result = GenerateResult(out, [], [], [], wav_note, seconds, 0, 0.0)
     for i, row in enumerate(rows):
         info: dict[str, Any] = {"n_tokens": len(row)}

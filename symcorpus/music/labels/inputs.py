@@ -22,7 +22,7 @@ class LabelInput:
     instrument_families: list[str] = field(default_factory=list)
     has_drums: bool | None = None
     n_tracks: int | None = None
-    tempo_bpm: float | None = None  # None when the file declares no tempo
+    tempo_bpm: float | None = None  # declared, or estimated for a performance; None for a placeholder
     duration_seconds: float | None = None
     time_signature: str | None = None
     # What the piece's source states (the `source_labels` column): period, composer, instrumentation,

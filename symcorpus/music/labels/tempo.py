@@ -24,7 +24,7 @@ def _bin(value: float | None, cuts: tuple[int, ...], names: tuple[str, ...]) -> 
 
 
 def tempo_word(bpm: float | None) -> str | None:
-    """Italian tempo word for a quarter-note BPM: <=40 Grave, <=60 Largo, <=70 Adagio, <=90 Andante,
+    """Italian tempo word for a tempo per minute (declared quarters, or an estimated beat): <=40 Grave, <=60 Largo, <=70 Adagio, <=90 Andante,
     <=110 Moderato, <=140 Allegro, <=160 Vivace, <=210 Presto, faster Prestissimo (MidiCaps)."""
     return _bin(bpm, TEMPO_CUTS, TEMPO_WORDS)
 

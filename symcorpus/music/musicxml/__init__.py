@@ -65,6 +65,8 @@ class MusicXMLRead:
     midi: bytes
     title: str | None
     composer: str | None
+    tempo_declared: bool = True  # a metronome mark or sound tempo, as music21 would find
+    programs_declared: bool = True  # a part whose instrument has a MIDI program
 
 
 def read_musicxml(data: bytes) -> MusicXMLRead:
@@ -76,4 +78,6 @@ def read_musicxml(data: bytes) -> MusicXMLRead:
     if root.tag != "score-partwise":
         raise MalformedMusicXML(f"root element is <{root.tag}>; only <score-partwise> is read")
     title, composer = score_metadata(root)
-    return MusicXMLRead(ScoreReader(root).midi(), title, composer)
+    reader = ScoreReader(root)
+    midi = reader.midi()
+    return MusicXMLRead(midi, title, composer, reader.tempo_declared, reader.programs_declared)

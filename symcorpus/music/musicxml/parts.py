@@ -37,6 +37,7 @@ class ScoreReader:
         self.finale = _written_by_finale(root)
         self.pitches: dict[tuple, tuple] = {}  # <pitch> texts -> _pitch(), read once per score
         self.open_pedals: dict[str | None, list] = {}
+        self.tempo_declared = self.programs_declared = False  # known once midi() has run
 
     def midi(self) -> bytes:
         score_parts = {}
@@ -55,6 +56,10 @@ class ScoreReader:
             if part_id not in score_parts:
                 continue  # music21 skips a part the part-list does not describe
             streams.extend(PartReader(self, part, score_parts[part_id]).streams())
+        # What music21 would find in the score, to tell a declared tempo and instruments from the 120
+        # bpm and piano its MIDI translator writes anyway (parse.Music21Render's two flags).
+        self.tempo_declared = any(mark[0] == TEMPO for _, _, marks in streams for mark in marks)
+        self.programs_declared = any(inst.program is not None for inst, _, _ in streams)
         return write_midi(self.grid, streams)
 
 

@@ -7,6 +7,7 @@ split seed, so v2 has pieces added (the second directory) and pieces changed (th
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -22,6 +23,7 @@ from symcorpus.catalog.db import TABLES, CatalogError, connect, register_version
 from symcorpus.catalog.diff import diff_versions
 from symcorpus.music.abc_text import split_tunes
 from symcorpus.spark.build import build
+from symcorpus.testing.browser import Elements, page_dom, page_screenshot
 
 from tests.conftest import M21, make_settings
 
@@ -209,6 +211,44 @@ def test_card_has_counts_plots_and_says_what_is_missing(versions, con, tmp_path)
     again = write_card(con, "v2", tmp_path / "again")
     assert again.path.read_text() == text
     assert all(p.read_bytes() == (tmp_path / "card" / p.name).read_bytes() for p in again.plots)
+
+
+def test_card_page_shows_plots_captions_and_players_in_a_browser(versions, con, tmp_path, midi_from_abc):
+    """index.html opened in headless Chromium: every plot loads, the sample pieces stand with their
+    captions, and every player (pieces rendered by FluidSynth, generated samples) loads its audio."""
+    from symcorpus.catalog.page import AUDIO_PIECES, PIECES_PER_FORMAT
+    from symcorpus.train.generate import piano_roll_png
+
+    samples = tmp_path / "samples"  # what `generate` writes: MIDI, piano roll, samples.json
+    samples.mkdir()
+    listing = []
+    for i, (_, midi) in enumerate(midi_from_abc[:2]):
+        (samples / f"sample_{i:02d}.mid").write_bytes(midi)
+        listing.append({"file": f"sample_{i:02d}.mid", "n_notes": piano_roll_png(midi, samples / f"sample_{i:02d}.png")})
+    (samples / "samples.json").write_text(json.dumps({"prompt": 'key="D major"', "samples": listing}))
+    card = write_card(con, "v2", tmp_path / "card", samples)
+    assert card.page == tmp_path / "card" / "index.html"
+
+    elements = Elements(page_dom(card.page))
+    images = {attrs["src"]: attrs.get("data-ready") for attrs in elements.of("img")}
+    assert {p.name for p in card.plots} | {"samples/sample_00.png", "samples/sample_01.png"} == set(images)
+    assert set(images.values()) == {"1"}, images  # every image loaded
+    players = {attrs["src"]: attrs.get("data-ready") for attrs in elements.of("audio")}
+    shown = con.execute(f"SELECT sum(least(n, {PIECES_PER_FORMAT})) FROM (SELECT format, count(*) AS n FROM v2_corpus "
+                        "WHERE caption IS NOT NULL GROUP BY format)").fetchone()[0]  # the best of each format
+    pieces = [src for src in players if src.startswith("audio/")]
+    assert len(pieces) == min(AUDIO_PIECES, shown) and {"samples/sample_00.flac", "samples/sample_01.flac"} <= set(players)
+    assert set(players.values()) == {"1"}, players  # every player knows its length: the audio loaded
+    text = card.page.read_text()
+    best = con.execute("SELECT caption FROM v2_corpus WHERE caption IS NOT NULL QUALIFY row_number() OVER "
+                       "(PARTITION BY format ORDER BY quality_score DESC NULLS LAST, id) = 1").fetchall()
+    assert len(best) == 2 and all(html.escape(caption) in text for (caption,) in best)  # abc and midi
+    shot = page_screenshot(card.page, tmp_path / "card.png")
+    assert shot.read_bytes().startswith(PNG_MAGIC) and shot.stat().st_size > 20_000
+    again = write_card(con, "v2", tmp_path / "again", samples)  # same version, same page and audio bytes
+    assert again.page.read_text() == text
+    for src in players:
+        assert (tmp_path / "again" / src).read_bytes() == (tmp_path / "card" / src).read_bytes(), src
 
 
 def _expected_ids(directory: Path) -> set[str]:

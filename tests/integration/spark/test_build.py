@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 import zipfile
@@ -13,6 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
+from rich.console import Console
+from rich.progress import Progress
 
 from symcorpus import schema
 from symcorpus.music.abc_text import split_tunes
@@ -29,11 +32,25 @@ def corpus_rows(out: Path) -> list[dict]:
     return rows
 
 
+BARS: dict[str, Progress] = {}  # the progress the fixture's build drew
+
+
 @pytest.fixture(scope="module")
 def built(spark, real_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("builds") / "v1"
-    result = build([str(real_dir)], out, make_settings())
+    BARS["v1"] = Progress(console=Console(file=io.StringIO()))
+    result = build([str(real_dir)], out, make_settings(), progress=BARS["v1"])
     return result
+
+
+def test_parse_progress_counts_pieces_and_files(built, real_dir):
+    """The parse stage's bar counts pieces (records, not skipped files), with the files read and a rate."""
+    tasks = {t.description: t for t in BARS["v1"].tasks}
+    parse = tasks["ingest + parse + annotate"]
+    files = sum(1 for p in real_dir.rglob("*") if p.is_file())
+    assert parse.completed == parse.total == built.counts["input"]
+    assert parse.fields["files"] == f"{files}/{files} files" and parse.fields["unit"] == "pieces"
+    assert parse.fields["rate"] > 0
 
 
 def test_every_format_is_kept_with_its_columns(built, midi_from_abc):

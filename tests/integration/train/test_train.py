@@ -433,6 +433,10 @@ def test_generate_writes_midi_and_piano_rolls(pretrained, storage, tmp_path):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in result.pngs) and len(result.pngs) == 3
     if shutil.which("fluidsynth") is None:
         assert "fluidsynth" in result.wav_note and result.wavs == []
+    else:  # `make` installs FluidSynth and a General MIDI SoundFont: every sample can be heard
+        assert [p.name for p in result.wavs] == ["sample_00.wav", "sample_01.wav", "sample_02.wav"]
+        assert all(p.read_bytes()[:4] == b"RIFF" and p.read_bytes()[8:12] == b"WAVE" and p.stat().st_size > 1000
+                   for p in result.wavs)
     summary = json.loads((tmp_path / "samples.json").read_text())
     assert summary["n"] == 3 and summary["notes_per_second"] > 0
     assert summary["prompt_tokens"][0] == load_tokenizer(pretrained.run_dir / "tokenizer").bos_id

@@ -11,7 +11,7 @@ import pytest
 import symusic
 
 from symcorpus.music import musicxml
-from symcorpus.music.parse import Limits, ParseError, parse_piece, render_music21
+from symcorpus.music.parse import Limits, Music21Render, ParseError, parse_piece, render_music21
 from symcorpus.music.score_compare import first_difference
 from tests.conftest import M21
 
@@ -51,20 +51,22 @@ SAMPLE = [
 ]
 
 
-def music21_score(data: bytes, name: str) -> tuple[symusic.Score, str | None, str | None]:
-    midi, title, composer = render_music21(data, "musicxml", name)
-    return symusic.Score.from_midi(midi), title, composer
+def music21_score(data: bytes, name: str) -> tuple[symusic.Score, Music21Render]:
+    render = render_music21(data, "musicxml", name)
+    return symusic.Score.from_midi(render.midi), render
 
 
 @pytest.mark.parametrize("rel", SAMPLE)
 def test_reader_matches_music21(rel):
     data = (M21 / rel).read_bytes()
     read = musicxml.read_musicxml(data)  # raises if the reader declines: these files are its job
-    reference, title, composer = music21_score(data, Path(rel).name)
+    reference, render = music21_score(data, Path(rel).name)
     ours = symusic.Score.from_midi(read.midi)
     assert ours.note_num() > 0
     assert first_difference(ours, reference) is None
-    assert (read.title, read.composer) == (title, composer)
+    assert (read.title, read.composer) == (render.title, render.composer)
+    # what says whether the score's 120 bpm and piano are its own or the renderer's defaults
+    assert (read.tempo_declared, read.programs_declared) == (render.tempo_declared, render.programs_declared)
 
 
 def test_parse_piece_reads_musicxml_with_the_reader():
@@ -91,7 +93,7 @@ def test_declined_scores_fall_back_to_music21():
         musicxml.read_musicxml(data)
     assert declined.value.reason == "jump"
     piece = parse_piece(data, "musicxml", Limits(), name="dc.musicxml")
-    reference, _, _ = music21_score(data, "dc.musicxml")
+    reference, _ = music21_score(data, "dc.musicxml")
     assert first_difference(piece.score, reference) is None
     assert piece.score.note_num() == reference.note_num() > 0
 
@@ -111,7 +113,7 @@ def test_transposing_instrument_is_written_pitch_as_in_music21():
              '</measure></part>')
     data = score(clarinet + cello, part_list)
     ours = symusic.Score.from_midi(musicxml.read_musicxml(data).midi)
-    reference, _, _ = music21_score(data, "clarinet.musicxml")
+    reference, _ = music21_score(data, "clarinet.musicxml")
     assert first_difference(ours, reference) is None
     assert [(t.name, t.program, [n.pitch for n in t.notes]) for t in ours.tracks] == [
         ("Clarinet in B-flat", 71, [74]), ("Violoncello", 0, [48])]
@@ -204,7 +206,7 @@ def test_small_score_made_here_matches_music21():
     )
     data = score(f'<part id="P1">{notes}</part>')
     read = musicxml.read_musicxml(data)
-    reference, _, _ = music21_score(data, "made.musicxml")
+    reference, _ = music21_score(data, "made.musicxml")
     ours = symusic.Score.from_midi(read.midi)
     assert first_difference(ours, reference) is None
     # The tie made one note of two, played twice by the repeat.
@@ -228,6 +230,6 @@ def test_pedal_change_after_the_last_note_lengthens_the_measure_as_in_music21(pe
               '<direction><direction-type><pedal type="stop" line="yes"/></direction-type></direction></measure>')
     data = score(f'<part id="P1">{first}{second}</part>')
     ours = symusic.Score.from_midi(musicxml.read_musicxml(data).midi)
-    reference, _, _ = music21_score(data, "pedal.musicxml")
+    reference, _ = music21_score(data, "pedal.musicxml")
     assert first_difference(ours, reference) is None
     assert [n.time for n in ours.tracks[0].notes] == [0, (3 if pedal_start else 2) * 10080]

@@ -136,7 +136,8 @@ def test_octave_rule_counts_only_octaves_nearer_the_preference():
 def test_tempo_source_rule():
     estimate = TempoEstimate(96.0, 0.3)
     assert tempo_source(120.0, "quantized", None) == PieceTempo(DECLARED, 120.0, None)
-    assert tempo_source(None, "quantized", estimate) == PieceTempo(DECLARED, 120.0, None)  # MIDI's default
+    # No tempo event: MIDI's default 120 is what a player uses, not what anyone chose.
+    assert tempo_source(None, "quantized", estimate) == PieceTempo(PLACEHOLDER, None, None)
     assert tempo_source(87.5, "quantized", estimate) == PieceTempo(DECLARED, 87.5, None)
     assert tempo_source(120.0, "expressive", estimate) == PieceTempo(ESTIMATED, 96.0, 0.3)
     assert tempo_source(None, "expressive", estimate) == PieceTempo(ESTIMATED, 96.0, 0.3)
