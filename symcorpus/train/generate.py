@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from symcorpus.train.architectures import build_model
 from symcorpus.train.checkpoints import latest_checkpoint
-from symcorpus.train.model import GPT, GPTConfig, KVCache
+from symcorpus.train.model import pick_next  # noqa: F401 - part of this module's interface
 
 SOUNDFONTS = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
@@ -31,82 +31,9 @@ SOUNDFONTS = (
 # Sampling
 
 
-def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
-              generator: torch.Generator | None) -> torch.Tensor:
-    """One token per row of (B, vocab) logits: greedy at temperature 0, else sampled from the
-    temperature-scaled distribution cut to the top k tokens and the top-p probability mass."""
-    if temperature <= 0:
-        return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = sorted_logits.softmax(dim=-1)
-        drop = probs.cumsum(dim=-1) - probs > top_p  # tokens past the mass, the most likely always kept
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
-
-
-@torch.no_grad()
-def sample(
-    model: GPT,
-    prompt: list[int],
-    n: int,
-    max_new_tokens: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    eos_id: int | None = None,
-    allowed: torch.Tensor | None = None,
-    seed: int = 0,
-    use_cache: bool = True,
-) -> list[list[int]]:
-    """`n` continuations of `prompt` in one batch; each stops at eos (not included) or after
-    max_new_tokens (at most block_size in all). `allowed` (bool, vocab) masks the tokens that may
-    be drawn. Without the cache every step reruns the whole sequence: the reference for the cache."""
-    if not prompt:
-        raise ValueError("empty prompt: it needs at least the bos token")
-    device = next(model.parameters()).device
-    limit = model.config.block_size
-    if len(prompt) >= limit:
-        raise ValueError(f"prompt of {len(prompt)} tokens leaves no room in block_size {limit}")
-    max_new = min(max_new_tokens, limit - len(prompt))
-    generator = torch.Generator(device=device).manual_seed(seed)
-    bf16 = device.type == "cuda"
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    was_training = model.training
-    model.eval()
-    idx = torch.tensor([prompt] * n, dtype=torch.long, device=device)
-    cache = KVCache(model.config, n, len(prompt) + max_new, device, torch.bfloat16 if bf16 else torch.float32) \
-        if use_cache else None
-    done = torch.zeros(n, dtype=torch.bool, device=device)
-    # cuDNN attention builds a plan per key length, i.e. per generated token: leave it out here.
-    backends = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-    with autocast, sdpa_kernel(backends):
-        logits, _ = model(idx, cache=cache, start=0)
-        for _ in range(max_new):
-            last = logits[:, -1]
-            if allowed is not None:
-                last = last.masked_fill(~allowed, float("-inf"))
-            token = pick_next(last, temperature, top_k, top_p, generator)
-            if eos_id is not None:
-                token = torch.where(done, torch.full_like(token, eos_id), token)
-                done |= token == eos_id
-            idx = torch.cat([idx, token[:, None]], dim=1)
-            if bool(done.all()) or idx.shape[1] == len(prompt) + max_new:
-                break
-            if use_cache:
-                logits, _ = model(token[:, None], cache=cache, start=idx.shape[1] - 1)
-            else:
-                logits, _ = model(idx)
-    model.train(was_training)
-    out = []
-    for row in idx[:, len(prompt):].tolist():
-        out.append(row[: row.index(eos_id)] if eos_id is not None and eos_id in row else row)
-    return out
+def sample(model, prompt: list[int], n: int, max_new_tokens: int, **options) -> list[list[int]]:
+    """`n` continuations of `prompt` from either model (see GPT.sample and NoteModel.sample)."""
+    return model.sample(prompt, n, max_new_tokens, **options)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -115,7 +42,7 @@ def sample(
 
 @dataclass
 class LoadedRun:
-    model: GPT
+    model: torch.nn.Module  # GPT or NoteModel
     tokenizer: Any
     checkpoint: Path
     meta: dict[str, Any]
@@ -130,7 +57,7 @@ def load_run(checkpoint: str | Path, device: str | torch.device | None = None) -
         raise FileNotFoundError(f"no checkpoint in {checkpoint} (a run directory or one of its checkpoint_* folders)")
     meta = json.loads((ckpt / "state.json").read_text())
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = GPT(GPTConfig(**meta["model"]))
+    model = build_model(meta["model"])
     model.load_state_dict(torch.load(ckpt / "model.pt", map_location="cpu", weights_only=True))
     tok_dir = ckpt.parent / "tokenizer"
     if not (tok_dir / "tokenizer.json").is_file():
@@ -225,8 +152,8 @@ class GenerateResult:
 
 
 def midi_of(tokenizer, data: bytes) -> bytes:
-    """The sample as MIDI: itself for remi; ABC rendered by the project's converter."""
-    if tokenizer.kind == "remi":
+    """The sample as MIDI: itself for remi and notes; ABC rendered by the project's converter."""
+    if tokenizer.suffix == ".mid":
         return data
     from symcorpus.music.convert import to_midi
 
@@ -287,7 +214,7 @@ def generate_samples(
                 piano_roll_png(midi, path.with_suffix(".png"), f"{path.name}: {prompt or 'unconditioned'}")
                 result.pngs.append(path.with_suffix(".png"))
             if wav_note is None:
-                midi_path = path if tok.kind == "remi" else path.with_suffix(".mid")
+                midi_path = path if tok.suffix == ".mid" else path.with_suffix(".mid")
                 if midi_path != path:
                     midi_path.write_bytes(midi)
                 render_wav(midi_path, path.with_suffix(".wav"), font)
