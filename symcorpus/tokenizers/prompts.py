@@ -35,6 +35,10 @@ TEMPO_ADJECTIVES = {
 LENGTH_WORDS = {"short": "short piece", "brief": "short piece", "medium-length": "medium-length piece",
                 "medium length": "medium-length piece", "long": "long piece", "fragment": "short fragment"}
 METRE_WORDS = {"common time": "4/4", "cut time": "2/2", "alla breve": "2/2"}
+# Everyday instrument names General MIDI lacks, beside conditions.INSTRUMENT_ALIASES.
+INSTRUMENT_WORDS = {"tin whistle": "Whistle", "penny whistle": "Whistle", "pipes": "Bagpipe",
+                    "uilleann pipes": "Bagpipe", "concertina": "Accordion", "squeezebox": "Accordion",
+                    "kettle drums": "Timpani", "harpsichords": "Harpsichord", "horns": "French Horn"}
 # Ensembles named by one word: the instruments they are.
 ENSEMBLES = {"string quartet": ["Violin", "Viola", "Cello"], "piano trio": ["Acoustic Grand Piano", "Violin", "Cello"]}
 FILLERS = frozenset("""
@@ -72,7 +76,7 @@ def _phrases() -> list[tuple[str, str, str]]:
     for value in GENRES:
         table.setdefault(fold(value), ("genre", value))
         table.setdefault(fold(value) + "s", ("genre", value))
-    instruments = {fold(n): n for n in GM_PROGRAMS} | {fold(DRUMS): DRUMS} | dict(INSTRUMENT_ALIASES)
+    instruments = {fold(n): n for n in GM_PROGRAMS} | {fold(DRUMS): DRUMS} | dict(INSTRUMENT_ALIASES) | INSTRUMENT_WORDS
     for phrase, value in instruments.items():
         for form in (phrase, phrase + "s"):
             table.setdefault(form, ("instruments", value))
@@ -133,7 +137,7 @@ def _composer(vocab: ConditionVocab, reading: _Reading) -> None:
     word or run the composer vocabulary knows."""
     words = list(_WORD.finditer(reading.text))
     for i, w in enumerate(words):
-        starts_run = reading.low[w.start():w.end()] == "by" or (w.group(0)[:1].isupper() and i > 0)
+        starts_run = reading.low[w.start():w.end()] == "by" or w.group(0)[:1].isupper()
         if not starts_run:
             continue
         first = i + 1 if reading.low[w.start():w.end()] == "by" else i

@@ -78,6 +78,26 @@ def prompt_tokens(tokenizer, prompt: str | None) -> list[int]:
     return [tokenizer.bos_id, *tokenizer.encode_prompt(prompt), tokenizer.sep_id]
 
 
+def fixed_attributes(tokenizer, items: list[str] | None) -> dict[int, int]:
+    """`attribute=value` items (generate --fix) as attribute index -> token id, for a note-level
+    run. ValueError naming the item for anything else."""
+    if not items:
+        return {}
+    if tokenizer.kind != "notes":
+        raise ValueError(f"--fix holds note attributes: this run reads {tokenizer.kind} tokens, not notes "
+                         "(train on `symcorpus tokenize --tokenizer notes` shards)")
+    from symcorpus.tokenizers.notes import ATTRIBUTES
+
+    fixed: dict[int, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip():
+            raise ValueError(f"--fix {item}: write attribute=value, e.g. instrument=Violin ({', '.join(ATTRIBUTES)})")
+        token = tokenizer.notes.value_of(name.strip().lower(), value.strip())
+        fixed[ATTRIBUTES.index(name.strip().lower())] = token
+    return fixed
+
+
 def music_mask(tokenizer, device) -> torch.Tensor:
     """Music tokens and eos may be drawn; pad, bos, sep and condition tokens may not."""
     first, end = tokenizer.music_range
@@ -175,18 +195,23 @@ def generate_samples(
     png: bool = True,
     wav: bool = True,
     prefix: str = "sample",
+    fix: list[str] | None = None,
+    denoise_steps: int | None = None,
 ) -> GenerateResult:
-    """Sample `n` pieces for `prompt` in one batch and write them under `out` with samples.json."""
+    """Sample `n` pieces for `prompt` in one batch and write them under `out` with samples.json.
+    `fix` holds note attributes (`instrument=Violin`, note-level runs only)."""
     if n < 1:
         raise ValueError("n must be at least 1")
     tok = run.tokenizer
     tokens = prompt_tokens(tok, prompt)
+    fixed = fixed_attributes(tok, fix)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = next(run.model.parameters()).device
     t0 = time.perf_counter()
     rows = sample(run.model, tokens, n, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                  eos_id=tok.eos_id, allowed=music_mask(tok, device), seed=seed)
+                  eos_id=tok.eos_id, allowed=music_mask(tok, device), seed=seed, fixed=fixed,
+                  denoise_steps=denoise_steps)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
@@ -227,6 +252,7 @@ def generate_samples(
     summary = {
         "checkpoint": str(run.checkpoint), "prompt": prompt, "prompt_tokens": tokens, "n": n,
         "max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+        "fix": fix or [], "denoise_steps": denoise_steps,
         "seed": seed, "device": str(device), "seconds": round(seconds, 4), "n_notes": result.n_notes,
         "notes_per_second": round(result.notes_per_second, 2), "wav": wav_note or "written",
         "samples": result.samples,

@@ -214,14 +214,14 @@ class NoteModel(nn.Module):
         for k, token in fixed.items():
             values[:, k], known[:, k] = token, True
         for step in range(steps):
-            left = N_ATTRIBUTES - int(known[0].sum())
+            left = N_ATTRIBUTES - int(known[0].sum())  # the same in every row: each keeps `keep` a pass
             if left == 0:
                 break
             keep = math.ceil(left / (steps - step))
             out = self.decode(context, values, ~known)
             drawn = torch.zeros_like(values)
             confidence = torch.full((n, N_ATTRIBUTES), float("-inf"), device=device)
-            for k in (~known[0]).nonzero().flatten().tolist():
+            for k in (~known).any(dim=0).nonzero().flatten().tolist():  # rows keep different slots
                 logits = self.logits(out[:, k], k).float()
                 if temperature <= 0:
                     probs = logits.softmax(dim=-1)
@@ -231,6 +231,7 @@ class NoteModel(nn.Module):
                     choice = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
                 confidence[:, k] = probs.gather(1, choice[:, None]).squeeze(1)
                 drawn[:, k] = self.class_ids[self.class_slices[k][0] + choice]
+            confidence = confidence.masked_fill(known, float("-inf"))
             chosen = confidence.topk(keep, dim=1).indices
             values.scatter_(1, chosen, drawn.gather(1, chosen))
             known.scatter_(1, chosen, True)
