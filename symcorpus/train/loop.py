@@ -114,7 +114,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> list[dict[str, Any]]:
         }
         checkpoint = None
         if save:
-            val_loss, per_note = _validate(raw, s, fmt, config, device, autocast, rank, world)
+            val_loss, per_note = validate(raw, s, fmt, config, device, autocast, rank, world)
             metrics.update(val_loss=val_loss, val_ppl=math.exp(min(val_loss, 50.0)))
             if per_note is not None:
                 metrics["val_loss_per_note"] = per_note
@@ -128,7 +128,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @torch.no_grad()
-def _validate(model, s, fmt, config, device, autocast, rank, world) -> tuple[float, float | None]:
+def validate(model, s, fmt, config, device, autocast, rank, world) -> tuple[float, float | None]:
     """Mean loss per target position, and the music's loss per note (the summed loss of the music
     and eos targets over the notes among them: comparable between tokenizations; None where notes
     are not counted), over the first eval_batches batches of the valid split, read with pyarrow in
