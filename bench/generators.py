@@ -127,26 +127,35 @@ def remi_tokens_per_note(tok_dir: Path) -> float:
     return n_tokens / max(n_notes, 1)
 
 
-def speed(run, max_new: int, batch: int, repeats: int) -> dict[str, float]:
-    """notes/s (and positions/s) of one stream (`repeats` seeds) and of one batch, unconditioned."""
-    tok = run.tokenizer
-    prompt = [tok.bos_id, tok.sep_id]
-    run.model.sample(prompt, 1, 8, seed=99, eos_id=tok.eos_id)  # warm-up
+def speeds(runs: dict[str, Any], max_new: dict[str, int], batch: int, repeats: int) -> dict[str, dict[str, float]]:
+    """notes/s (and positions/s) of each run sampling unconditioned, one stream and a batch of
+    `batch`, taken in turns (round robin, `repeats` rounds with their own seeds) so that a change in
+    the machine's load falls on every run alike."""
+    totals = {label: {"one_stream": [0, 0, 0.0], "batched": [0, 0, 0.0]} for label in runs}
+    for label, run in runs.items():  # warm-up
+        run.model.sample([run.tokenizer.bos_id, run.tokenizer.sep_id], 1, 8, seed=99, eos_id=run.tokenizer.eos_id)
+    for seed in range(repeats):
+        for label, run in runs.items():
+            tok = run.tokenizer
+            for mode, n in (("one_stream", 1), ("batched", batch)):
+                t0 = time.perf_counter()
+                rows = run.model.sample([tok.bos_id, tok.sep_id], n, max_new[label], seed=seed, eos_id=tok.eos_id)
+                seconds = time.perf_counter() - t0
+                total = totals[label][mode]
+                total[2] += seconds
+                for r in rows:
+                    total[1] += len(r) // tok.stride
+                    try:
+                        total[0] += note_count(midi_of(tok, tok.decode(r)))
+                    except Exception:  # a sample that does not decode has no notes
+                        pass
     out = {}
-    for label, n, seeds in (("one_stream", 1, range(repeats)), ("batched", batch, range(1))):
-        notes = positions = 0
-        t0 = time.perf_counter()
-        rows = [r for seed in seeds for r in run.model.sample(prompt, n, max_new, seed=seed, eos_id=tok.eos_id)]
-        seconds = time.perf_counter() - t0
-        for r in rows:
-            positions += len(r) // tok.stride
-            try:
-                notes += note_count(midi_of(tok, tok.decode(r)))
-            except Exception:  # a sample that does not decode has no notes
-                pass
-        out[f"{label}_notes_per_s"] = round(notes / seconds, 2)
-        out[f"{label}_positions_per_s"] = round(positions / seconds, 2)
-        out[f"{label}_notes"] = notes
+    for label, modes in totals.items():
+        out[label] = {}
+        for mode, (notes, positions, seconds) in modes.items():
+            out[label][f"{mode}_notes_per_s"] = round(notes / seconds, 2)
+            out[label][f"{mode}_positions_per_s"] = round(positions / seconds, 2)
+            out[label][f"{mode}_notes"] = notes
     return out
 
 
@@ -170,6 +179,7 @@ def measure(args, out: Path, tokens: dict[str, Path], corpus: Path, seconds: dic
     index = CorpusIndex.from_corpus(corpus, "train")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     report: dict[str, Any] = {"remi_tokens_per_note": round(ratio, 3), "settings": settings, "models": {}}
+    runs, budgets = {}, {}
     for label, name in MODELS:
         run = load_run(out / "runs" / name, "cpu")
         kind = run.tokenizer.kind
@@ -178,6 +188,7 @@ def measure(args, out: Path, tokens: dict[str, Path], corpus: Path, seconds: dic
         folder = out / "eval" / name
         evaluation = evaluate_run(run, sets, folder, samples_per_set=args.samples_per_set, max_new_tokens=max_new,
                                   seed=0)
+        runs[label], budgets[label] = run, max_new
         history = read_history(out / "runs" / name)
         report["models"][label] = {
             "run": name, "params": sum(p.numel() for p in run.model.parameters()),
@@ -185,12 +196,14 @@ def measure(args, out: Path, tokens: dict[str, Path], corpus: Path, seconds: dic
             "val_loss_per_note": loss_per_note(run, tokens[kind]),
             "conditioned": evaluation.conditioned, "unconditioned": evaluation.unconditioned,
             "intervals_95": evaluation.intervals, "counts": evaluation.counts,
-            **copies(folder, index), **speed(run, max_new, args.batch_gen, args.speed_repeats),
+            **copies(folder, index),
             "prefer_iterations": [
                 {k: h[k] for k in ("iteration", "reward_mean", "reward_quantiles", "metrics", "intervals_95",
                                    "plagiarized", "passes_rules", "pairs") if k in h}
                 for h in history if h.get("kind") == "prefer"],
         }
+    for label, figures in speeds(runs, budgets, args.batch_gen, args.speed_repeats).items():
+        report["models"][label].update(figures)
     return report
 
 
@@ -237,7 +250,7 @@ def main() -> None:
     p.add_argument("--max-notes", type=int, default=40,
                    help="notes per sample (REMI: as many tokens as that takes, which must fit the block)")
     p.add_argument("--batch-gen", type=int, default=8)
-    p.add_argument("--speed-repeats", type=int, default=2)
+    p.add_argument("--speed-repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads for training, sampling and timing")
     args = p.parse_args()
     out = args.out.resolve()

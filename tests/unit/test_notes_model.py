@@ -71,8 +71,11 @@ def test_with_everything_masked_the_loss_is_the_mean_cross_entropy():
     h = model.trunk(x[:, :3])
     out = model.decode(h[0, 2:3], y[0, 2:3], torch.ones(1, 8, dtype=torch.bool))
     targets = [1, 0, 1, 0, 1, 0, 1, 0]
-    expected = torch.stack([F.cross_entropy(model.logits(out[:, k], k), torch.tensor([targets[k]]))
-                            for k in range(8)]).mean()
+    weights = model.embed.weight
+    expected = torch.stack([  # each attribute against its own ids alone (type: and eos)
+        F.cross_entropy(out[:, k] @ weights[list(range(first, first + size)) + ([EOS] if k == 0 else [])].T,
+                        torch.tensor([targets[k]]))
+        for k, (first, size) in enumerate(model.config.attributes)]).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
@@ -93,13 +96,14 @@ def test_cached_sampling_equals_full_recompute_and_holds_fixed_attributes():
         model.sample(prompt, 1, 4, fixed={4: model.config.attributes[5][0]})
 
 
-def test_the_note_preset_has_the_gpts_parameter_count():
+def test_the_note_preset_has_about_the_gpts_parameter_count():
     conditions = ConditionVocab.build({}, 5).values
     settings = TrainSettings(preset="small", block_size=256)
     gpt = build_model(new_model_config(settings, Tokenizer("remi", TokenizeSettings(), conditions)).to_dict())
     notes = build_model(new_model_config(settings, Tokenizer("notes", TokenizeSettings(), conditions)).to_dict())
-    assert isinstance(notes, NoteModel) and notes.config.n_layer + notes.config.decoder_layers == PRESETS["small"]["n_layer"]
-    assert abs(notes.num_params() / gpt.num_params() - 1) < 0.02, (notes.num_params(), gpt.num_params())
+    assert isinstance(notes, NoteModel) and notes.config.n_layer == PRESETS["small"]["n_layer"]
+    # The same trunk; the narrow one-layer decoder and the note vocabulary add about 2%.
+    assert 1.0 < notes.num_params() / gpt.num_params() < 1.025, (notes.num_params(), gpt.num_params())
     with pytest.raises(ValueError, match="cannot read remi tokens"):
         new_model_config(settings.replace(model="notes"), Tokenizer("remi", TokenizeSettings(), conditions))
 
