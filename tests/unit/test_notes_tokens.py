@@ -16,7 +16,7 @@ from symcorpus.music.features import metric_grid
 from symcorpus.music.notes import note_table
 from symcorpus.testing.shards import irish_tunes
 from symcorpus.tokenizers import TokenizeSettings, Tokenizer, load_tokenizer, notes, remi
-from symcorpus.train.data import Packer, SequenceFormat, examples_stream, to_inputs_targets
+from symcorpus.train.data import Packer, SequenceFormat, examples_stream, pack_batch, to_inputs_targets
 
 NOTE_FIELDS = ("time", "duration", "pitch", "velocity", "program")
 
@@ -143,3 +143,17 @@ def test_packed_blocks_hold_whole_notes(shards):
     expected = positions[:, 1:].clone()
     expected[expected == tok.pad_id] = -1
     assert torch.equal(x, positions[:, :-1]) and torch.equal(y, expected)
+
+
+def test_ray_datas_packing_function_keeps_notes_whole_too(shards):
+    tok = load_tokenizer(shards)
+    fmt = SequenceFormat.of(tok)  # with the tokenizer's condition and family dropout
+    blocks = pack_batch(pq.read_table(shards / "train"), fmt.to_dict(), 32, seed=3)["block"]
+    assert blocks.shape[1] == 33 * notes.STRIDE and len(blocks) > 10
+    positions = blocks.reshape(-1, notes.STRIDE)
+    first = positions[:, 0]
+    starts, sizes = np.array(tok.notes.starts), np.array(tok.notes.sizes)
+    is_note = (first >= starts[0]) & (first < starts[0] + sizes[0])
+    in_range = (positions - starts >= 0) & (positions - starts < sizes)
+    assert in_range[is_note].all()  # every note position is 8 attributes in their own ranges
+    assert (positions[~is_note, 1:] == tok.pad_id).all()
