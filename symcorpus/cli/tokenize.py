@@ -14,7 +14,7 @@ from symcorpus.cli.common import CorpusIn, Overwrite, Params, SparkMaster, err_c
 def tokenize_command(
     corpus: CorpusIn,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the token shards.")],
-    tokenizer: Annotated[str, typer.Option(help="remi (MIDI, every format through its notes) or abc (ABC scores).")] = "remi",
+    tokenizer: Annotated[str, typer.Option(help="remi (MIDI, every format through its notes), notes (one 8-attribute row per note) or abc (ABC scores).")] = "remi",
     params: Params = None,
     spark_master: SparkMaster = None,
     overwrite: Overwrite = False,

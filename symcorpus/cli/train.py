@@ -1,4 +1,4 @@
-"""`symcorpus train pretrain | finetune`, `symcorpus generate`, `symcorpus evaluate`."""
+"""`symcorpus train pretrain | finetune | prefer`, `symcorpus generate`, `symcorpus evaluate`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ def pretrain_command(
     tokens: Tokens,
     name: Annotated[str, typer.Option(help="Run name under train.storage_path; the same name resumes.")],
     preset: Annotated[Optional[str], typer.Option(help="tiny | small | base.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="auto (notes for note tokens) | gpt | notes.")] = None,
     max_steps: Steps = None,
     batch_size: Annotated[Optional[int], typer.Option()] = None,
     block_size: Annotated[Optional[int], typer.Option()] = None,
@@ -43,7 +44,8 @@ def pretrain_command(
     """Pretrain the generator on the train split (validation loss on the valid split)."""
     from symcorpus.train import commands
 
-    run_line(commands.pretrain(tokens, name, settings=settings(params).train, preset=preset, max_steps=max_steps,
+    run_line(commands.pretrain(tokens, name, settings=settings(params).train, preset=preset, model=model,
+                               max_steps=max_steps,
                                batch_size=batch_size, block_size=block_size, num_workers=num_workers,
                                use_gpu=use_gpu, storage_path=storage_path, no_ray=no_ray, ray_address=ray_address))
 
@@ -77,13 +79,15 @@ def finetune_command(
 def generate_command(
     checkpoint: Annotated[str, typer.Option(help="A run (name under train.storage_path, directory) or checkpoint.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the samples.")],
-    prompt: Annotated[Optional[str], typer.Option(help='Conditions, e.g. \'key="E minor" time_signature=3/4 tempo=Andante\'.')] = None,
+    prompt: Annotated[Optional[str], typer.Option(help='Conditions: \'key="E minor" time_signature=3/4 tempo=Andante\' or English, "a lively reel in D major for fiddle".')] = None,
     n: Annotated[Optional[int], typer.Option(help="How many samples.")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option()] = None,
     temperature: Annotated[Optional[float], typer.Option()] = None,
     top_k: Annotated[Optional[int], typer.Option()] = None,
     top_p: Annotated[Optional[float], typer.Option()] = None,
     seed: Annotated[Optional[int], typer.Option()] = None,
+    fix: Annotated[Optional[list[str]], typer.Option(help="Hold a note attribute (note-level runs), e.g. instrument=Violin; repeatable.")] = None,
+    denoise_steps: Annotated[Optional[int], typer.Option(help="Decoder passes per note (note-level runs).")] = None,
     params: Params = None,
 ) -> None:
     """Sample music (MIDI or ABC) with a piano-roll PNG per sample (and a WAV where FluidSynth is)."""
@@ -91,7 +95,7 @@ def generate_command(
 
     result = commands.generate(checkpoint, prompt, n, out, settings=settings(params).train,
                                max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                               seed=seed)
+                               seed=seed, fix=fix, denoise_steps=denoise_steps)
     err_console().print(f"samples in {out}" + (f": {result}" if isinstance(result, (str, int)) else ""),
                         highlight=False)
 
@@ -115,9 +119,31 @@ def evaluate_command(
     err_console().print(f"report: {out / 'evaluation.json'}", highlight=False)
 
 
+def prefer_command(
+    init: Annotated[str, typer.Option(help="The fine-tuned run (name, run directory or checkpoint).")],
+    name: Annotated[str, typer.Option(help="Name of the preference run; the same name resumes.")],
+    tokens: Annotated[Optional[Path], typer.Option(help="Token shards whose train split gives the prompts (default: the init run's).")] = None,
+    corpus: Annotated[Optional[Path], typer.Option(help="Corpus whose train split samples must not copy (default: the tokens' corpus).")] = None,
+    iterations: Annotated[Optional[int], typer.Option()] = None,
+    prompts: Annotated[Optional[int], typer.Option(help="Condition sets per iteration.")] = None,
+    samples_per_prompt: Annotated[Optional[int], typer.Option()] = None,
+    steps: Annotated[Optional[int], typer.Option(help="DPOP steps per iteration.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option()] = None,
+    storage_path: Annotated[Optional[str], typer.Option()] = None,
+    params: Params = None,
+) -> None:
+    """Preference stage: sample, reward (prompt adherence + quality rules - plagiarism), DPOP on pairs."""
+    from symcorpus.train import commands
+
+    run_line(commands.prefer(init, name, settings=settings(params).train, tokens=tokens, corpus=corpus,
+                             iterations=iterations, prompts=prompts, samples_per_prompt=samples_per_prompt,
+                             steps=steps, learning_rate=learning_rate, storage_path=storage_path))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(train_app, name="train")
     train_app.command("pretrain")(pretrain_command)
     train_app.command("finetune")(finetune_command)
+    train_app.command("prefer")(prefer_command)
     app.command("generate")(generate_command)
     app.command("evaluate")(evaluate_command)

@@ -19,12 +19,13 @@ from symcorpus.config.demo import DemoSettings
 from symcorpus.config.pipeline import (DEDUP_LEVELS, DedupSettings, FilterSettings, IngestSettings, Music21Settings,
                                        PublishSettings, SparkSettings, SplitSettings)
 from symcorpus.config.tokenize import TokenizeSettings
-from symcorpus.config.train import (COMPILE_MODES, PRESETS, EvaluateSettings, FinetuneSettings, GenerateSettings,
-                                    TrainSettings)
+from symcorpus.config.train import (COMPILE_MODES, MODEL_KINDS, PRESETS, EvaluateSettings, FinetuneSettings,
+                                    GenerateSettings, PreferSettings, TrainSettings)
 
 __all__ = [
     "COMPILE_MODES", "DEDUP_LEVELS", "PRESETS", "DedupSettings", "DemoSettings", "EvaluateSettings", "FilterSettings",
-    "FinetuneSettings", "GenerateSettings", "IngestSettings", "Music21Settings", "PublishSettings", "Section",
+    "FinetuneSettings", "GenerateSettings", "IngestSettings", "MODEL_KINDS", "Music21Settings", "PreferSettings",
+    "PublishSettings", "Section",
     "Settings", "SettingsError", "SparkSettings", "SplitSettings", "TokenizeSettings", "TrainSettings",
     "default_params", "load_settings",
 ]

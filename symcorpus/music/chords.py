@@ -131,6 +131,15 @@ def chord_names(indices: np.ndarray) -> list[str]:
     return _NAMES_AND_N[np.asarray(indices, dtype=np.int64)].tolist()  # -1 picks the trailing "N"
 
 
+def window_chord_indices(table: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Chord index per window (-1 = "N") for a note table (ticks, notes.TABLE_DTYPE); drums ignored.
+    The note tokenizer's chord per beat (tokenizers/notes.py)."""
+    pitched = table[~table["is_drum"]] if table["is_drum"].any() else table
+    onset = pitched["onset"]
+    hist, bass = window_histograms(onset, onset + pitched["duration"], pitched["pitch"], starts, ends)
+    return recognize(hist, bass)
+
+
 def windows(starts: np.ndarray, end: float) -> tuple[np.ndarray, np.ndarray]:
     """Consecutive [start, end) windows from grid starts (ticks); the last one closes at `end`."""
     starts = np.asarray(starts, dtype=np.float64)

@@ -30,7 +30,7 @@ from symcorpus.spark.frames import spark_schema, write_table
 from symcorpus.spark.publish import SPLITS, code_version, corpus_manifest, file_sha256, finish, prepare_out, staged
 from symcorpus.spark.session import spark_session
 from symcorpus.steps.tokenize import LABEL_COLUMNS, OUTPUT, VALUES, Tokenize, label_values, normalized_abc
-from symcorpus.tokenizers import ABC_FORMATS, KINDS, Tokenizer, build_tokenizer
+from symcorpus.tokenizers import ABC_FORMATS, KINDS, MIDI_KINDS, Tokenizer, build_tokenizer
 from symcorpus.tokenizers.conditions import FAMILIES
 
 
@@ -53,7 +53,7 @@ def _corpus_frame(spark, corpus_dir: Path, kind: str):
         return None
     frame = spark.read.parquet(*directories)
     columns = set(frame.columns)
-    if kind == "remi":
+    if kind in MIDI_KINDS:
         # steps/parse.py stored_midi, as a column: an .rmi keeps its unwrapped MIDI in score_midi.
         data = F.when(F.col("format") == "midi", F.coalesce("score_midi", "content")).otherwise(F.col("score_midi"))
     else:

@@ -43,7 +43,7 @@ from symcorpus.steps import run_records
 from symcorpus.steps.batches import to_batch
 from symcorpus.steps.parse import stored_midi
 from symcorpus.steps.tokenize import label_values, normalized_abc, tokenize_batches
-from symcorpus.tokenizers import build_tokenizer
+from symcorpus.tokenizers import MIDI_KINDS, build_tokenizer
 from symcorpus.tokenizers.conditions import FAMILIES
 
 IRISH_TUNES = "essenFolksong/irl.abc"  # 62 real tunes in music21's corpus
@@ -113,7 +113,7 @@ def _pieces(corpus_dir: Path, kind: str) -> list[dict[str, Any]]:
         for shard in sorted((corpus_dir / "corpus" / split).glob("*.parquet")):
             rows += pq.read_table(shard).to_pylist()
     for row in rows:
-        if kind == "remi":
+        if kind in MIDI_KINDS:
             row["data"] = stored_midi(row)
         else:
             row["data"] = row["content"] if row["format"] == "abc" else None

@@ -26,14 +26,15 @@ from symcorpus.tokenizers.conditions import FAMILIES, ConditionVocab
 from symcorpus.config import TokenizeSettings
 from symcorpus.tokenizers.special import BOS_ID, EOS_ID, PAD_ID, SEP_ID, SPECIAL_TOKENS
 
-# `remi` (and so symusic) is imported where a REMI tokenizer needs it: conditions, special tokens and
-# the ABC tokenizer load without it.
-KINDS = ("remi", "abc")
+# `remi` and `notes` (and so symusic) are imported where a MIDI tokenizer needs them: conditions,
+# special tokens and the ABC tokenizer load without them.
+KINDS = ("remi", "abc", "notes")
+MIDI_KINDS = ("remi", "notes")  # read a piece's MIDI (a score's notes rendered as MIDI)
 ABC_FORMATS = ("abc", "musicxml")  # what the ABC tokenizer takes
 TOKENIZER_FILE = "tokenizer.json"
 FORMAT_VERSION = 1
 
-__all__ = ["KINDS", "TokenizeError", "Tokenizer", "TokenizeSettings", "build_tokenizer", "load_tokenizer"]
+__all__ = ["KINDS", "MIDI_KINDS", "TokenizeError", "Tokenizer", "TokenizeSettings", "build_tokenizer", "load_tokenizer"]
 
 
 class TokenizeError(ReasonError):
@@ -42,7 +43,8 @@ class TokenizeError(ReasonError):
 
 
 class Tokenizer:
-    """A REMI+ or ABC tokenizer with its condition vocabulary."""
+    """A REMI+, ABC or note-level tokenizer with its condition vocabulary. `stride` ids make one
+    sequence position: 1, or 8 for notes (a note's attributes; see notes.py)."""
 
     def __init__(self, kind: str, settings: TokenizeSettings, condition_values: dict[str, list[str]],
                  bpe_json: str | None = None) -> None:
@@ -58,6 +60,11 @@ class Tokenizer:
 
             self.remi = remi.RemiVocab(settings, offset)
             music_size = self.remi.size
+        elif kind == "notes":
+            from symcorpus.tokenizers import notes as notes_tok
+
+            self.notes = notes_tok.NoteVocab(settings, offset)
+            music_size = self.notes.size
         else:
             bpe = abc_tok.bpe_from_json(bpe_json) if bpe_json else None
             self.abc = abc_tok.AbcCodec(offset, bpe)
@@ -69,30 +76,41 @@ class Tokenizer:
         self.condition_dropout = settings.condition_dropout
         self.family_dropout = settings.family_dropout
         self.condition_families = list(FAMILIES)
-        self.suffix = ".mid" if kind == "remi" else ".abc"
-        # Room for music tokens in one chunk: the whole sequence must fit max_seq_len.
-        self.max_tokens_per_chunk = settings.max_seq_len - 3 - self.conditions.length
+        self.suffix = ".mid" if kind in MIDI_KINDS else ".abc"
+        self.stride = notes_tok.STRIDE if kind == "notes" else 1  # tokens per position
+        # Room for music tokens in one chunk: the whole sequence must fit max_seq_len positions.
+        self.max_tokens_per_chunk = (settings.max_seq_len - 3 - self.conditions.length) * self.stride
 
     # ---------------------------------------------------------------------------------------------
 
     def token_names(self) -> list[str]:
-        music = self.remi.names() if self.kind == "remi" else [repr(p)[1:-1] for p in self.abc.pieces]
+        if self.kind == "abc":
+            music = [repr(p)[1:-1] for p in self.abc.pieces]
+        else:
+            music = self.remi.names() if self.kind == "remi" else self.notes.names()
         return list(SPECIAL_TOKENS) + music + self.conditions.names()
 
     def encode_prompt(self, prompt: str) -> list[int]:
-        """Condition tokens of a prompt (families left out are unknown). ValueError on a bad one."""
-        return self.conditions.encode_prompt(prompt)
+        """Condition tokens of a prompt, `family=value` words or English (prompts.py); families left
+        out are unknown. ValueError on a bad one."""
+        from symcorpus.tokenizers.prompts import prompt_values
+
+        return self.conditions.encode_values(prompt_values(self.conditions, prompt))
 
     def encode_conditions(self, row: Mapping[str, Any]) -> list[int]:
         """Condition tokens of a corpus row (missing labels: unknown)."""
         return self.conditions.encode_row(row)
 
     def decode(self, tokens) -> bytes:
-        """Music tokens to a file: MIDI bytes (remi) or ABC text (abc) that ABC readers accept."""
+        """Music tokens to a file: MIDI bytes (remi, notes) or ABC text (abc) that ABC readers accept."""
         if self.kind == "remi":
             from symcorpus.tokenizers import remi
 
             return remi.decode_to_midi(tokens, self.remi)
+        if self.kind == "notes":
+            from symcorpus.tokenizers import notes as notes_tok
+
+            return notes_tok.decode_to_midi(tokens, self.notes)
         return abc_tok.playable(self.abc.decode(tokens)).encode("ascii")
 
     def encode_music(self, data: bytes | None, fmt: str, labels: Mapping[str, Any] | None = None) -> list[np.ndarray]:
@@ -106,14 +124,15 @@ class Tokenizer:
         if self.kind == "abc" and fmt not in ABC_FORMATS:
             raise TokenizeError("not_abc", f"a {fmt} piece; the ABC tokenizer takes ABC tunes and MusicXML scores")
         if data is None:
-            raise TokenizeError("no_data", f"no {'MIDI' if self.kind == 'remi' else 'ABC'} for this piece")
-        if self.kind == "remi":
-            return self._encode_remi(data)
+            raise TokenizeError("no_data", f"no {'MIDI' if self.kind in MIDI_KINDS else 'ABC'} for this piece")
+        if self.kind in MIDI_KINDS:
+            return self._encode_midi(data)
         return self._encode_abc(data, fmt, labels)
 
-    def _encode_remi(self, midi: bytes) -> list[np.ndarray]:
+    def _encode_midi(self, midi: bytes) -> list[np.ndarray]:
         import symusic
 
+        from symcorpus.tokenizers import notes as notes_tok
         from symcorpus.tokenizers import remi
         from symcorpus.tokenizers.note_filter import drop_notes
 
@@ -123,11 +142,18 @@ class Tokenizer:
             raise TokenizeError("bad_midi", str(e)) from None
         drop_notes(score, self.settings)  # a recipe's pitch range and zero-length notes
         try:
-            encoding = remi.encode_score(score, self.remi)
+            if self.kind == "notes":
+                encoding = notes_tok.encode_score(score, self.notes)
+                n_notes = len(encoding.rows)
+            else:
+                encoding = remi.encode_score(score, self.remi)
+                n_notes = encoding.n_notes
         except remi.PieceTooLong as e:
             raise TokenizeError("too_long", str(e)) from None
-        if encoding.n_notes == 0:
+        if n_notes == 0:
             raise TokenizeError("no_notes", "the piece has no notes")
+        if self.kind == "notes":
+            return notes_tok.chunk_rows(encoding, self.notes, self.max_tokens_per_chunk // self.stride)
         return remi.chunk_encoding(encoding, self.remi, self.max_tokens_per_chunk)
 
     def _encode_abc(self, data: bytes, fmt: str, labels: Mapping[str, Any] | None = None) -> list[np.ndarray]:
@@ -161,6 +187,7 @@ class Tokenizer:
             "music_tokens": {"first_id": self.music_range[0], "end_id": self.music_range[1]},
             "max_seq_len": self.settings.max_seq_len,
             "max_tokens_per_chunk": self.max_tokens_per_chunk,
+            "stride": self.stride,
             "condition_dropout": self.condition_dropout,
             "conditions": self.conditions.to_json(),
             "params": dataclasses.asdict(self.settings),

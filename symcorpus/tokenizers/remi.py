@@ -56,7 +56,7 @@ def _changes(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def _nearest_index(values: np.ndarray, x: np.ndarray) -> np.ndarray:
+def nearest_index(values: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Index of the nearest of the ascending `values` for each x; ties go to the higher value (as
     rounding half up does, and as MidiTok snaps velocities, durations and tempos)."""
     if len(values) < 2:
@@ -93,8 +93,8 @@ class RemiVocab:
         (self.bar, self.ts0, self.pos0, self.tempo0, self.program0, self.pitch0, self.velocity0,
          self.duration0) = (int(s) for s in self.starts)
         # Encoding lookups: velocity 0..127 -> bin, duration in steps -> bin (clipped at the end).
-        self.velocity_lut = _nearest_index(self.velocities, np.arange(128))
-        self.duration_lut = _nearest_index(self.durations, np.arange(int(self.durations[-1]) + 1))
+        self.velocity_lut = nearest_index(self.velocities, np.arange(128))
+        self.duration_lut = nearest_index(self.durations, np.arange(int(self.durations[-1]) + 1))
         self.duration_lut[0] = 0
         # Decoding lookups: token id -> kind (-1 for non-music ids) and value index within the kind.
         self.kind_lut = np.full(self.size, -1, dtype=np.int64)
@@ -122,7 +122,7 @@ class RemiVocab:
         return (t * (2 * self.grid) + tpq) // (2 * tpq)
 
     def tempo_bins(self, qpm: np.ndarray) -> np.ndarray:
-        return _nearest_index(self.tempos, np.asarray(qpm, dtype=np.float64))
+        return nearest_index(self.tempos, np.asarray(qpm, dtype=np.float64))
 
     def ts_of(self, numerator: int, denominator: int) -> int:
         return self.ts_index.get((int(numerator), int(denominator)), self.default_ts)
@@ -149,7 +149,7 @@ def _grid_time(vocab: RemiVocab, ticks: int, tpq: int) -> int:
     return (int(ticks) * 2 * vocab.grid + tpq) // (2 * tpq)
 
 
-def _bars(vocab: RemiVocab, score: symusic.Score, tpq: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+def bar_grid(vocab: RemiVocab, score: symusic.Score, tpq: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """Bar start times (grid steps) covering 0..end, and the time signature index of each bar."""
     changes = sorted(  # stable: of two changes at one time, the later in the file wins
         ((_grid_time(vocab, ts.time, tpq), vocab.ts_of(ts.numerator, ts.denominator)) for ts in score.time_signatures),
@@ -178,7 +178,7 @@ def _bars(vocab: RemiVocab, score: symusic.Score, tpq: int, end: int) -> tuple[n
     return np.concatenate(starts), np.concatenate(tss)
 
 
-def _tempos(vocab: RemiVocab, score: symusic.Score, tpq: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+def tempo_changes(vocab: RemiVocab, score: symusic.Score, tpq: int, end: int) -> tuple[np.ndarray, np.ndarray]:
     """Tempo changes as (grid time, bin): last per time, repeats of a bin dropped, none after `end`."""
     if len(score.tempos) == 1:  # the common case, without the array work
         tempo = score.tempos[0]
@@ -217,8 +217,8 @@ def encode_score(score: symusic.Score, vocab: RemiVocab) -> RemiEncoding:
     if end >= MAX_GRID_TIME:
         raise PieceTooLong(f"last onset at {end / vocab.grid:.0f} quarters")
 
-    bar_time, bar_ts = _bars(vocab, score, tpq, end)
-    tempo_time, tempo_bin = _tempos(vocab, score, tpq, end)
+    bar_time, bar_ts = bar_grid(vocab, score, tpq, end)
+    tempo_time, tempo_bin = tempo_changes(vocab, score, tpq, end)
     n_bars, n_tempos = len(bar_time), len(tempo_time)
 
     # One sort key for every item: time, then bars before tempos before notes, then the note order.

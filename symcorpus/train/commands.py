@@ -2,7 +2,9 @@
 
     symcorpus train pretrain --tokens TOK --name RUN [--preset small] [--no-ray | --ray-address auto]
     symcorpus train finetune --tokens TOK --init RUN --name RUN_FT [--min-quality 0.5 | --ids FILE]
+    symcorpus train prefer --init RUN_FT --name RUN_P [--tokens TOK] [--iterations 3]
     symcorpus generate --checkpoint RUN --prompt 'key="D major" tempo=Allegro' --n 8 --out DIR
+    symcorpus generate --checkpoint RUN --prompt "a lively reel in D major" --fix instrument=Violin --out DIR
     symcorpus evaluate --checkpoint RUN --tokens TOK --out DIR
 
 Mistakes in a call raise symcorpus.errors.UsageError with a one-line message (the CLI prints it,
@@ -45,6 +47,7 @@ def pretrain(
     *,
     settings: TrainSettings | None = None,
     preset: str | None = None,
+    model: str | None = None,
     max_steps: int | None = None,
     batch_size: int | None = None,
     block_size: int | None = None,
@@ -57,8 +60,8 @@ def pretrain(
     """Pretrain (or resume) run `name` on the train split of token shards `tokens`."""
     from symcorpus.train.runner import train
 
-    s = _settings(settings, preset=preset, max_steps=max_steps, batch_size=batch_size, block_size=block_size,
-                  num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path)
+    s = _settings(settings, preset=preset, model=model, max_steps=max_steps, batch_size=batch_size,
+                  block_size=block_size, num_workers=num_workers, use_gpu=use_gpu, storage_path=storage_path)
     return train(tokens, s, name, kind="pretrain", no_ray=no_ray, ray_address=ray_address)
 
 
@@ -144,8 +147,11 @@ def generate(
     seed: int | None = None,
     soundfont: str | None = None,
     device: str | None = None,
+    fix: list[str] | None = None,
+    denoise_steps: int | None = None,
 ):
-    """Sample `n` pieces for `prompt` (None or "": unconditioned) from a run or checkpoint into `out`."""
+    """Sample `n` pieces for `prompt` (None or "": unconditioned; `family=value` words or English)
+    from a run or checkpoint into `out`; `fix` holds note attributes (note-level runs)."""
     from symcorpus.train.generate import generate_samples, load_run
 
     s = settings or TrainSettings()
@@ -167,6 +173,8 @@ def generate(
         top_p=top_p if top_p is not None else g.top_p,
         seed=g.seed if seed is None else seed,
         soundfont=soundfont or g.soundfont,
+        fix=fix,
+        denoise_steps=denoise_steps or g.denoise_steps,
     )
 
 
@@ -207,5 +215,40 @@ def evaluate(
         samples_per_set=samples_per_set or e.samples_per_set,
         max_new_tokens=max_new_tokens or e.max_new_tokens,
         temperature=s.generate.temperature, top_k=s.generate.top_k, top_p=s.generate.top_p,
-        seed=s.generate.seed if seed is None else seed,
+        seed=s.generate.seed if seed is None else seed, denoise_steps=s.generate.denoise_steps,
     )
+
+
+@_user_errors
+def prefer(
+    init: str,
+    name: str,
+    *,
+    settings: TrainSettings | None = None,
+    tokens: Path | None = None,
+    corpus: Path | None = None,
+    iterations: int | None = None,
+    prompts: int | None = None,
+    samples_per_prompt: int | None = None,
+    steps: int | None = None,
+    learning_rate: float | None = None,
+    storage_path: str | None = None,
+    device: str | None = None,
+):
+    """The preference stage (NotaGen's CLaMP-DPO with our reward) from run `init` into run `name`;
+    prompts from the train split of `tokens` (default: the shards `init` was trained on), plagiarism
+    checked against the train split of `corpus` (default: the tokens' corpus)."""
+    from symcorpus.train.prefer import prefer_run
+
+    s = (settings or TrainSettings()).replace(storage_path=storage_path)
+    p = s.prefer.replace(iterations=iterations, prompts=prompts, samples_per_prompt=samples_per_prompt, steps=steps,
+                         learning_rate=learning_rate)
+    init_path = _resolve_run(init, s.storage_path)
+    if tokens is None:
+        run_json = init_path / "run.json" if init_path.is_dir() and (init_path / "run.json").is_file() \
+            else init_path.parent / "run.json"
+        if not run_json.is_file():
+            raise UsageError("give --tokens (the token shards whose train split gives the prompts)")
+        tokens = Path(json.loads(run_json.read_text())["tokens"])
+    corpus = corpus or _corpus_of(tokens)
+    return prefer_run(init_path, name, Path(tokens), Path(corpus), s.replace(prefer=p), device=device)

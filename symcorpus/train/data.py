@@ -1,10 +1,14 @@
-"""Token shards -> packed, shuffled blocks of block_size + 1 tokens.
+"""Token shards -> packed, shuffled blocks of block_size + 1 positions.
 
 Each shard row becomes one example, [bos] + conditions + [sep] + tokens + [eos] (conditions left out
 with probability condition_dropout; of those kept, each family shown as unknown with probability
 family_dropout), and examples are laid end to end and cut into blocks; bos/eos
-are the document separators. A block's last token is the next block's first, so every token is a
-target once. The tail of a stream is padded with pad_id, and targets equal to pad_id are ignored.
+are the document separators. A block's last position is the next block's first, so every position is
+a target once. The tail of a stream is padded with pad_id, and targets equal to pad_id are ignored.
+
+A position is `stride` ids: 1 for REMI and ABC, 8 for note rows (tokenizers/notes.py), where bos,
+sep, eos and each condition token fill the first id of their own position and pad_id the rest, so
+blocks always hold whole notes.
 Before packing, training rows may be repeated by the rarity of a condition value (train/balance.py)
 and transposed and tempo-shifted (tokenizers/augment.py); every draw is a hash, never global state.
 
@@ -47,6 +51,11 @@ class SequenceFormat:
     # Per condition slot: its family's index and that family's unknown token (ConditionVocab.slots).
     slot_family: tuple[int, ...] = ()
     slot_unknown: tuple[int, ...] = ()
+    stride: int = 1  # ids per position: 8 for note rows
+    # [first, end) of the ids that mark one note among the targets (REMI: Pitch; notes: the type
+    # attribute); empty where notes cannot be counted (ABC). Validation reports loss per note with it.
+    note_ids: tuple[int, ...] = ()
+    music_ids: tuple[int, ...] = ()  # [first, end) of the music tokens (the tokenizer's music_range)
 
     @classmethod
     def of(cls, tokenizer, condition_dropout: float | None = None,
@@ -55,13 +64,24 @@ class SequenceFormat:
         families = tokenizer.family_dropout if family_dropout is None else family_dropout
         slot_family, slot_unknown = tokenizer.conditions.slots()
         return cls(tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id,
-                   tokenizer.sep_id, float(dropout), float(families), tuple(slot_family), tuple(slot_unknown))
+                   tokenizer.sep_id, float(dropout), float(families), tuple(slot_family), tuple(slot_unknown),
+                   tokenizer.stride, note_id_range(tokenizer), tuple(tokenizer.music_range))
 
     def without_dropout(self) -> SequenceFormat:
         return SequenceFormat(**{**self.to_dict(), "condition_dropout": 0.0, "family_dropout": 0.0})
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def note_id_range(tokenizer) -> tuple[int, ...]:
+    """The ids that stand for one note each: REMI's Pitch tokens, the notes' type attribute."""
+    if tokenizer.kind == "remi":
+        return (tokenizer.remi.pitch0, tokenizer.remi.pitch0 + 128)
+    if tokenizer.kind == "notes":
+        first, size = tokenizer.notes.ranges()[0]
+        return (first, first + size)
+    return ()
 
 
 def shard_files(tok_dir: str | Path, split: str) -> list[Path]:
@@ -155,13 +175,14 @@ def _epoch_rows(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, seed: int
 
 def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep: np.ndarray,
                     dropped: np.ndarray | None = None) -> np.ndarray:
-    """The rows of `batch` as one int32 stream of examples, vectorised over the Arrow buffers.
-    `dropped` (from `dropped_slots`) marks condition slots shown as unknown; rows whose conditions
-    do not have the format's slot layout are left as they are."""
+    """The rows of `batch` as one int32 stream of examples, vectorised over the Arrow buffers, in
+    positions of fmt.stride ids (flattened). `dropped` (from `dropped_slots`) marks condition slots
+    shown as unknown; rows whose conditions do not have the format's slot layout are left as they are."""
     t_off, t_vals = list_parts(batch.column("tokens"))
     c_off, c_vals = list_parts(batch.column("conditions"))
     n = len(t_off) - 1
-    n_tok, n_cond_all = np.diff(t_off), np.diff(c_off)
+    stride = fmt.stride
+    n_tok, n_cond_all = np.diff(t_off) // stride, np.diff(c_off)
     if dropped is not None:
         rows = np.flatnonzero(n_cond_all == len(fmt.slot_unknown))
         at = c_off[rows][:, None] + np.arange(len(fmt.slot_unknown))[None, :]
@@ -171,31 +192,33 @@ def examples_stream(batch: pa.RecordBatch | pa.Table, fmt: SequenceFormat, keep:
     n_cond = n_cond_all * keep
     length = n_tok + n_cond + 3
     start = np.concatenate([[0], np.cumsum(length)[:-1]]).astype(np.int64)
-    out = np.empty(int(length.sum()), dtype=np.int32)
-    out[start] = fmt.bos_id
+    # One position per row of `out`; bos, sep, eos and conditions take its first id, pad the rest.
+    out = np.full((int(length.sum()), stride), fmt.pad_id, dtype=np.int32)
+    out[start, 0] = fmt.bos_id
     row = np.repeat(np.arange(n), n_cond_all)  # the row of every condition value
     kept = keep[row]
     j = np.arange(len(c_vals)) - c_off[row]
-    out[(start[row] + 1 + j)[kept]] = c_vals[kept]
-    out[start + 1 + n_cond] = fmt.sep_id
+    out[(start[row] + 1 + j)[kept], 0] = c_vals[kept]
+    out[start + 1 + n_cond, 0] = fmt.sep_id
     row = np.repeat(np.arange(n), n_tok)
-    j = np.arange(len(t_vals)) - t_off[row]
-    out[start[row] + 2 + n_cond[row] + j] = t_vals
-    out[start + length - 1] = fmt.eos_id
-    return out
+    j = np.arange(len(row)) - t_off[row] // stride
+    out[start[row] + 2 + n_cond[row] + j] = t_vals.reshape(-1, stride)
+    out[start + length - 1, 0] = fmt.eos_id
+    return out.reshape(-1)
 
 
 class Packer:
-    """Cuts a stream into blocks of `block_size + 1` tokens, overlapping by one token."""
+    """Cuts a stream into blocks of `block_size + 1` positions of `stride` ids (flattened),
+    overlapping by one position."""
 
-    def __init__(self, block_size: int, pad_id: int):
-        self.size, self.pad_id = block_size + 1, pad_id
+    def __init__(self, block_size: int, pad_id: int, stride: int = 1):
+        self.size, self.pad_id, self.stride = (block_size + 1) * stride, pad_id, stride
         self.buffer = np.empty(0, dtype=np.int32)
 
     def push(self, stream: np.ndarray) -> np.ndarray:
         buf = np.concatenate([self.buffer, stream]) if len(self.buffer) else stream
-        step = self.size - 1
-        n = max(0, (len(buf) - 1) // step)
+        step = self.size - self.stride
+        n = max(0, (len(buf) - self.stride) // step)
         if n == 0:
             self.buffer = buf
             return np.empty((0, self.size), dtype=np.int32)
@@ -205,8 +228,8 @@ class Packer:
         return blocks
 
     def flush(self) -> np.ndarray:
-        """The remaining tokens as one padded block (none if only the overlap token is left)."""
-        if len(self.buffer) <= 1:
+        """The remaining positions as one padded block (none if only the overlap is left)."""
+        if len(self.buffer) <= self.stride:
             return np.empty((0, self.size), dtype=np.int32)
         block = np.full((1, self.size), self.pad_id, dtype=np.int32)
         block[0, : len(self.buffer)] = self.buffer
@@ -238,7 +261,7 @@ def iter_blocks(
     and tempo-shifts rows."""
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(files)) if shuffle else np.arange(len(files))
-    packer = Packer(block_size, fmt.pad_id)
+    packer = Packer(block_size, fmt.pad_id, fmt.stride)
     held: list[np.ndarray] = []
 
     def drain(blocks: np.ndarray, limit: int) -> Iterator[np.ndarray]:
@@ -262,9 +285,12 @@ def iter_blocks(
     yield from drain(packer.flush(), 0)
 
 
-def to_inputs_targets(blocks, pad_id: int):
-    """(x, y) from a (B, T + 1) torch tensor of blocks; padding is never a target."""
+def to_inputs_targets(blocks, pad_id: int, stride: int = 1):
+    """(x, y) from a (B, (T + 1) * stride) torch tensor of blocks: (B, T) each, or (B, T, stride)
+    for stride > 1; padding is never a target."""
     blocks = blocks.long()
+    if stride > 1:
+        blocks = blocks.view(blocks.shape[0], -1, stride)
     x, y = blocks[:, :-1], blocks[:, 1:].clone()
     y[y == pad_id] = -1
     return x, y
@@ -310,13 +336,13 @@ def pack_batch(batch: pa.Table, fmt: dict, block_size: int, seed: int, ids: pa.A
         epoch = ray.get(clock.get.remote())
     fmt = SequenceFormat(**fmt)
     batch = batch.filter(pc.is_in(batch.column("id"), value_set=ids)) if ids is not None else batch
-    empty = {"block": np.empty((0, block_size + 1), dtype=np.int32)}
+    empty = {"block": np.empty((0, (block_size + 1) * fmt.stride), dtype=np.int32)}
     if batch.num_rows == 0:
         return empty
     order = (lambda h: np.argsort(h, kind="stable")) if repeats else None
     stream = _epoch_rows(batch.combine_chunks(), fmt, seed, epoch, RepeatFactors.from_dict(repeats) if repeats else None,
                          Augmentation.from_dict(augment) if augment else None, order)
-    packer = Packer(block_size, fmt.pad_id)
+    packer = Packer(block_size, fmt.pad_id, fmt.stride)
     blocks = np.concatenate([packer.push(stream), packer.flush()])
     return {"block": blocks}
 

@@ -6,16 +6,18 @@
   CI   the set of instruments (drums as "Drums") is the requested set
 
 Each figure is the share of samples that match, over the samples whose condition set names that
-family. The same figures for unconditioned samples ([bos] + [sep]) against the same requests give the
-chance level. Condition sets come from the valid split's token shards (most common first) or from
-prompts given by the user.
+family, with its Wilson 95% interval. The same figures for unconditioned samples ([bos] + [sep])
+against the same requests give the chance level. Condition sets come from the valid split's token
+shards (most common first) or from prompts given by the user.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections import Counter
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ import pyarrow.parquet as pq
 from symcorpus.music.annotate import annotate_midi
 from symcorpus.music.instruments import DRUMS
 from symcorpus.music.keys import abc_key
-from symcorpus.train.generate import LoadedRun, midi_of, music_mask, sample
+from symcorpus.train.generate import LoadedRun, midi_of, music_mask, note_count, sample
 
 METRICS = ("CK", "CTS", "TB", "TBT", "CI")
 FAMILY_OF = {"CK": "key", "CTS": "time_signature", "TB": "tempo", "TBT": "tempo", "CI": "instruments"}
@@ -93,7 +95,11 @@ def sets_from_prompts(tokenizer, prompts: list[str]) -> list[ConditionSet]:
 def annotate_sample(midi: bytes) -> dict[str, Any]:
     """key, time_signature, tempo_bpm, instruments (drums as "Drums") of generated MIDI, by the
     project's annotator."""
-    info = annotate_midi(midi)
+    return sample_facts(annotate_midi(midi))
+
+
+def sample_facts(info: dict[str, Any]) -> dict[str, Any]:
+    """What the checks compare, from annotate_midi's columns."""
     instruments = set(info.get("instruments") or []) | ({DRUMS} if info.get("has_drums") else set())
     return {"key": info.get("key"), "time_signature": info.get("time_signature"),
             "tempo_bpm": info.get("tempo_bpm"), "instruments": sorted(instruments)}
@@ -140,25 +146,42 @@ def checks(request: dict[str, Any], found: dict[str, Any] | None, order: list[st
 # The evaluation
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion hits / n, in percent (95% for z = 1.96); None for n = 0.
+    Unlike p +- z * sqrt(p(1-p)/n) it stays inside [0, 100] and is not empty at 0 or n hits."""
+    if n <= 0:
+        return None
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(100 * max(0.0, centre - half), 1), round(100 * min(1.0, centre + half), 1))
+
+
 @dataclass
 class EvaluationReport:
     conditioned: dict[str, float | None]  # percent per metric
     unconditioned: dict[str, float | None]
     counts: dict[str, dict[str, int]]  # samples measured per metric
     sets: list[dict[str, Any]] = field(default_factory=list)
+    intervals: dict[str, dict[str, tuple[float, float] | None]] = field(default_factory=dict)  # Wilson 95%
+    notes_per_second: float | None = None  # sampling speed over every batch of the evaluation
 
     def to_dict(self) -> dict[str, Any]:
         return {"conditioned": self.conditioned, "unconditioned": self.unconditioned, "counts": self.counts,
-                "amadeus": AMADEUS, "sets": self.sets}
+                "intervals_95": self.intervals, "notes_per_second": self.notes_per_second, "amadeus": AMADEUS,
+                "sets": self.sets}
 
 
-def _shares(results: list[dict[str, bool]]) -> tuple[dict[str, float | None], dict[str, int]]:
-    shares, counts = {}, {}
+def shares(results: list[dict[str, bool]]) -> tuple[dict[str, float | None], dict[str, int],
+                                                     dict[str, tuple[float, float] | None]]:
+    """Percent of passes per metric over the results that measure it, the counts, Wilson 95% intervals."""
+    out, counts, intervals = {}, {}, {}
     for m in METRICS:
         seen = [r[m] for r in results if m in r]
         counts[m] = len(seen)
-        shares[m] = round(100.0 * float(np.mean(seen)), 1) if seen else None
-    return shares, counts
+        out[m] = round(100.0 * float(np.mean(seen)), 1) if seen else None
+        intervals[m] = wilson_interval(int(sum(seen)), len(seen))
+    return out, counts, intervals
 
 
 def evaluate_run(
@@ -172,6 +195,7 @@ def evaluate_run(
     top_k: int | None = None,
     top_p: float | None = 0.95,
     seed: int = 0,
+    denoise_steps: int | None = None,
 ) -> EvaluationReport:
     """For every set: samples_per_set conditioned and as many unconditioned samples (one batch
     each), annotated and checked; writes the samples and evaluation.json under `out`."""
@@ -182,12 +206,16 @@ def evaluate_run(
     allowed = music_mask(tok, device)
     per_kind: dict[str, list[dict[str, bool]]] = {"conditioned": [], "unconditioned": []}
     report_sets = []
+    seconds, n_notes = 0.0, 0
     for i, cs in enumerate(sets):
         entry: dict[str, Any] = {"prompt": cs.prompt, "request": cs.request}
         for kind, prompt, draw in (("conditioned", [tok.bos_id, *cs.tokens, tok.sep_id], seed + i),
                                    ("unconditioned", [tok.bos_id, tok.sep_id], seed + 100_003 + i)):
+            t0 = time.perf_counter()
             rows = sample(run.model, prompt, samples_per_set, max_new_tokens, temperature=temperature,
-                          top_k=top_k, top_p=top_p, eos_id=tok.eos_id, allowed=allowed, seed=draw)
+                          top_k=top_k, top_p=top_p, eos_id=tok.eos_id, allowed=allowed, seed=draw,
+                          denoise_steps=denoise_steps)
+            seconds += time.perf_counter() - t0
             folder = out / f"set_{i:02d}" / kind
             folder.mkdir(parents=True, exist_ok=True)
             details = []
@@ -195,7 +223,9 @@ def evaluate_run(
                 data = tok.decode(row)
                 (folder / f"sample_{j:02d}{tok.suffix}").write_bytes(data)
                 try:
-                    found = annotate_sample(midi_of(tok, data))
+                    midi = midi_of(tok, data)
+                    n_notes += note_count(midi)
+                    found = annotate_sample(midi)
                     error = None
                 except Exception as e:  # an unreadable sample fails every check
                     found, error = None, f"{type(e).__name__}: {e}"
@@ -204,21 +234,26 @@ def evaluate_run(
                 details.append({"found": found, "checks": result, **({"error": error} if error else {})})
             entry[kind] = details
         report_sets.append(entry)
-    conditioned, counts_c = _shares(per_kind["conditioned"])
-    unconditioned, counts_u = _shares(per_kind["unconditioned"])
+    conditioned, counts_c, intervals_c = shares(per_kind["conditioned"])
+    unconditioned, counts_u, intervals_u = shares(per_kind["unconditioned"])
     report = EvaluationReport(conditioned, unconditioned, {"conditioned": counts_c, "unconditioned": counts_u},
-                              report_sets)
+                              report_sets, {"conditioned": intervals_c, "unconditioned": intervals_u},
+                              round(n_notes / seconds, 2) if seconds > 0 else None)
     (out / "evaluation.json").write_text(json.dumps(report.to_dict(), indent=1) + "\n")
     return report
 
 
 def format_table(report: EvaluationReport) -> str:
-    """Percent per metric: conditioned, unconditioned, Amadeus' published figure."""
+    """Percent per metric with its Wilson 95% interval: conditioned, unconditioned, Amadeus' figure."""
     def cell(v):
         return "-" if v is None else f"{v:.1f}"
 
-    lines = [f"{'metric':<7}{'conditioned':>13}{'unconditioned':>15}{'Amadeus':>9}{'samples':>9}"]
+    def with_interval(kind: str, m: str) -> str:
+        value, interval = getattr(report, kind)[m], report.intervals.get(kind, {}).get(m)
+        return cell(value) + (f" [{interval[0]:.0f}-{interval[1]:.0f}]" if interval else "")
+
+    lines = [f"{'metric':<7}{'conditioned':>20}{'unconditioned':>20}{'Amadeus':>9}{'samples':>9}"]
     for m in METRICS:
-        lines.append(f"{m:<7}{cell(report.conditioned[m]):>13}{cell(report.unconditioned[m]):>15}"
+        lines.append(f"{m:<7}{with_interval('conditioned', m):>20}{with_interval('unconditioned', m):>20}"
                      f"{cell(AMADEUS.get(m)):>9}{report.counts['conditioned'][m]:>9}")
     return "\n".join(lines)

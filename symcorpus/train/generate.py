@@ -11,92 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from symcorpus.audio import find_soundfont, render_wav, why_no_audio
+from symcorpus.train.architectures import build_model
 from symcorpus.train.checkpoints import latest_checkpoint
-from symcorpus.train.model import GPT, GPTConfig, KVCache
+from symcorpus.train.model import pick_next  # noqa: F401 - part of this module's interface
 
 # --------------------------------------------------------------------------------------------------
 # Sampling
 
 
-def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
-              generator: torch.Generator | None) -> torch.Tensor:
-    """One token per row of (B, vocab) logits: greedy at temperature 0, else sampled from the
-    temperature-scaled distribution cut to the top k tokens and the top-p probability mass."""
-    if temperature <= 0:
-        return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = sorted_logits.softmax(dim=-1)
-        drop = probs.cumsum(dim=-1) - probs > top_p  # tokens past the mass, the most likely always kept
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
-
-
-@torch.no_grad()
-def sample(
-    model: GPT,
-    prompt: list[int],
-    n: int,
-    max_new_tokens: int,
-    *,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    eos_id: int | None = None,
-    allowed: torch.Tensor | None = None,
-    seed: int = 0,
-    use_cache: bool = True,
-) -> list[list[int]]:
-    """`n` continuations of `prompt` in one batch; each stops at eos (not included) or after
-    max_new_tokens (at most block_size in all). `allowed` (bool, vocab) masks the tokens that may
-    be drawn. Without the cache every step reruns the whole sequence: the reference for the cache."""
-    if not prompt:
-        raise ValueError("empty prompt: it needs at least the bos token")
-    device = next(model.parameters()).device
-    limit = model.config.block_size
-    if len(prompt) >= limit:
-        raise ValueError(f"prompt of {len(prompt)} tokens leaves no room in block_size {limit}")
-    max_new = min(max_new_tokens, limit - len(prompt))
-    generator = torch.Generator(device=device).manual_seed(seed)
-    bf16 = device.type == "cuda"
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-    was_training = model.training
-    model.eval()
-    idx = torch.tensor([prompt] * n, dtype=torch.long, device=device)
-    cache = KVCache(model.config, n, len(prompt) + max_new, device, torch.bfloat16 if bf16 else torch.float32) \
-        if use_cache else None
-    done = torch.zeros(n, dtype=torch.bool, device=device)
-    # cuDNN attention builds a plan per key length, i.e. per generated token: leave it out here.
-    backends = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-    with autocast, sdpa_kernel(backends):
-        logits, _ = model(idx, cache=cache, start=0)
-        for _ in range(max_new):
-            last = logits[:, -1]
-            if allowed is not None:
-                last = last.masked_fill(~allowed, float("-inf"))
-            token = pick_next(last, temperature, top_k, top_p, generator)
-            if eos_id is not None:
-                token = torch.where(done, torch.full_like(token, eos_id), token)
-                done |= token == eos_id
-            idx = torch.cat([idx, token[:, None]], dim=1)
-            if bool(done.all()) or idx.shape[1] == len(prompt) + max_new:
-                break
-            if use_cache:
-                logits, _ = model(token[:, None], cache=cache, start=idx.shape[1] - 1)
-            else:
-                logits, _ = model(idx)
-    model.train(was_training)
-    out = []
-    for row in idx[:, len(prompt):].tolist():
-        out.append(row[: row.index(eos_id)] if eos_id is not None and eos_id in row else row)
-    return out
+def sample(model, prompt: list[int], n: int, max_new_tokens: int, **options) -> list[list[int]]:
+    """`n` continuations of `prompt` from either model (see GPT.sample and NoteModel.sample)."""
+    return model.sample(prompt, n, max_new_tokens, **options)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -105,7 +32,7 @@ def sample(
 
 @dataclass
 class LoadedRun:
-    model: GPT
+    model: torch.nn.Module  # GPT or NoteModel
     tokenizer: Any
     checkpoint: Path
     meta: dict[str, Any]
@@ -120,7 +47,7 @@ def load_run(checkpoint: str | Path, device: str | torch.device | None = None) -
         raise FileNotFoundError(f"no checkpoint in {checkpoint} (a run directory or one of its checkpoint_* folders)")
     meta = json.loads((ckpt / "state.json").read_text())
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = GPT(GPTConfig(**meta["model"]))
+    model = build_model(meta["model"])
     model.load_state_dict(torch.load(ckpt / "model.pt", map_location="cpu", weights_only=True))
     tok_dir = ckpt.parent / "tokenizer"
     if not (tok_dir / "tokenizer.json").is_file():
@@ -139,6 +66,26 @@ def prompt_tokens(tokenizer, prompt: str | None) -> list[int]:
     if prompt is None:
         return [tokenizer.bos_id, tokenizer.sep_id]
     return [tokenizer.bos_id, *tokenizer.encode_prompt(prompt), tokenizer.sep_id]
+
+
+def fixed_attributes(tokenizer, items: list[str] | None) -> dict[int, int]:
+    """`attribute=value` items (generate --fix) as attribute index -> token id, for a note-level
+    run. ValueError naming the item for anything else."""
+    if not items:
+        return {}
+    if tokenizer.kind != "notes":
+        raise ValueError(f"--fix holds note attributes: this run reads {tokenizer.kind} tokens, not notes "
+                         "(train on `symcorpus tokenize --tokenizer notes` shards)")
+    from symcorpus.tokenizers.notes import ATTRIBUTES
+
+    fixed: dict[int, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip():
+            raise ValueError(f"--fix {item}: write attribute=value, e.g. instrument=Violin ({', '.join(ATTRIBUTES)})")
+        token = tokenizer.notes.value_of(name.strip().lower(), value.strip())
+        fixed[ATTRIBUTES.index(name.strip().lower())] = token
+    return fixed
 
 
 def music_mask(tokenizer, device) -> torch.Tensor:
@@ -203,8 +150,8 @@ class GenerateResult:
 
 
 def midi_of(tokenizer, data: bytes) -> bytes:
-    """The sample as MIDI: itself for remi; ABC rendered by the project's converter."""
-    if tokenizer.kind == "remi":
+    """The sample as MIDI: itself for remi and notes; ABC rendered by the project's converter."""
+    if tokenizer.suffix == ".mid":
         return data
     from symcorpus.music.convert import to_midi
 
@@ -226,18 +173,23 @@ def generate_samples(
     png: bool = True,
     wav: bool = True,
     prefix: str = "sample",
+    fix: list[str] | None = None,
+    denoise_steps: int | None = None,
 ) -> GenerateResult:
-    """Sample `n` pieces for `prompt` in one batch and write them under `out` with samples.json."""
+    """Sample `n` pieces for `prompt` in one batch and write them under `out` with samples.json.
+    `fix` holds note attributes (`instrument=Violin`, note-level runs only)."""
     if n < 1:
         raise ValueError("n must be at least 1")
     tok = run.tokenizer
     tokens = prompt_tokens(tok, prompt)
+    fixed = fixed_attributes(tok, fix)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = next(run.model.parameters()).device
     t0 = time.perf_counter()
     rows = sample(run.model, tokens, n, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                  eos_id=tok.eos_id, allowed=music_mask(tok, device), seed=seed)
+                  eos_id=tok.eos_id, allowed=music_mask(tok, device), seed=seed, fixed=fixed,
+                  denoise_steps=denoise_steps)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
@@ -259,7 +211,7 @@ def generate_samples(
                 piano_roll_png(midi, path.with_suffix(".png"), f"{path.name}: {prompt or 'unconditioned'}")
                 result.pngs.append(path.with_suffix(".png"))
             if wav_note is None:
-                midi_path = path if tok.kind == "remi" else path.with_suffix(".mid")
+                midi_path = path if tok.suffix == ".mid" else path.with_suffix(".mid")
                 if midi_path != path:
                     midi_path.write_bytes(midi)
                 render_wav(midi_path, path.with_suffix(".wav"), font)
@@ -272,6 +224,7 @@ def generate_samples(
     summary = {
         "checkpoint": str(run.checkpoint), "prompt": prompt, "prompt_tokens": tokens, "n": n,
         "max_new_tokens": max_new_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+        "fix": fix or [], "denoise_steps": denoise_steps,
         "seed": seed, "device": str(device), "seconds": round(seconds, 4), "n_notes": result.n_notes,
         "notes_per_second": round(result.notes_per_second, 2), "wav": wav_note or "written",
         "samples": result.samples,

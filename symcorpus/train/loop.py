@@ -3,8 +3,12 @@ in this process. It resumes from the last checkpoint, reports loss, learning rat
 `log_every` steps, and validates and checkpoints every `checkpoint_every` steps and at the end.
 Where it runs (rank, device, batches, checkpoints) is the backend's business (backend.py).
 
+The model is whatever config["model"] describes (its `kind`: the token GPT or the note-level model,
+chosen by the runner); both take (inputs, targets) and give a loss, and `position_nll` for
+validation, so nothing here depends on which one it is.
+
 `config` (a plain dict, so it pickles to workers): settings (TrainSettings.to_dict()), format
-(SequenceFormat.to_dict()), model (GPTConfig.to_dict()), tok_dir, run_dir, ray (bool: which
+(SequenceFormat.to_dict()), model (GPTConfig or NoteConfig .to_dict()), tok_dir, run_dir, ray (bool: which
 backend), ids (finetune selection or None), init (a checkpoint directory to start the weights from,
 or None), kind, and optionally checkpoint (False: never save), fault (see _maybe_die), repeats,
 augment and epoch_clock.
@@ -26,7 +30,7 @@ from symcorpus.config import TrainSettings
 from symcorpus.train.backend import backend_for, local_batches
 from symcorpus.train.checkpoints import load_checkpoint, load_weights, write_checkpoint
 from symcorpus.train.data import SequenceFormat, to_inputs_targets
-from symcorpus.train.model import GPT, GPTConfig
+from symcorpus.train.architectures import build_model
 
 
 def lr_at(step: int, s: TrainSettings) -> float:
@@ -50,7 +54,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> list[dict[str, Any]]:
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(s.seed + rank)
 
-    model = GPT(GPTConfig(**config["model"])).to(device)
+    model = build_model(config["model"]).to(device)
     optimizer = model.configure_optimizer(s.weight_decay, s.learning_rate, (s.beta1, s.beta2), device.type)
     state = {"step": 0, "tokens": 0, "epoch": 0, "batch_in_epoch": 0}
     with backend.resume() as ckpt:
@@ -76,7 +80,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> list[dict[str, Any]]:
             group["lr"] = lr
         t0 = time.perf_counter()
         state["epoch"], state["batch_in_epoch"], blocks = next(batches)
-        x, y = to_inputs_targets(blocks.to(device, non_blocking=True), fmt.pad_id)
+        x, y = to_inputs_targets(blocks.to(device, non_blocking=True), fmt.pad_id, fmt.stride)
         data_wait += time.perf_counter() - t0
         with autocast:
             _, loss = model(x, y)
@@ -88,7 +92,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> list[dict[str, Any]]:
         loss_sum += loss.detach()
         n_losses += 1
         state["step"] = step + 1
-        state["tokens"] += x.numel() * world
+        positions = x.shape[0] * x.shape[1]  # tokens, or notes for the note-level model
+        state["tokens"] += positions * world
 
         last = state["step"] == s.max_steps
         save = config.get("checkpoint", True) and (state["step"] % s.checkpoint_every == 0 or last)
@@ -102,15 +107,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> list[dict[str, Any]]:
             "loss": mean_loss,
             "lr": lr,
             "tokens": state["tokens"],
-            "tokens_per_s": n_losses * x.numel() * world / elapsed,
+            "tokens_per_s": n_losses * positions * world / elapsed,
             "data_wait_share": data_wait / elapsed,
             "epoch": state["epoch"],
             "start_step": start_step,
         }
         checkpoint = None
         if save:
-            val_loss = _validate(raw, s, fmt, config, device, autocast, rank, world)
+            val_loss, per_note = validate(raw, s, fmt, config, device, autocast, rank, world)
             metrics.update(val_loss=val_loss, val_ppl=math.exp(min(val_loss, 50.0)))
+            if per_note is not None:
+                metrics["val_loss_per_note"] = per_note
             checkpoint = functools.partial(write_checkpoint, model=raw, optimizer=optimizer, state=state,
                                            config=config, metrics=metrics)
         backend.report(metrics, checkpoint)
@@ -121,28 +128,34 @@ def train_loop_per_worker(config: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @torch.no_grad()
-def _validate(model, s, fmt, config, device, autocast, rank, world) -> float:
-    """Mean loss per target token over the first eval_batches batches of the valid split, read with
-    pyarrow in file order with conditions always present, so every validation sees the same blocks.
-    Workers take every world-th batch and their sums are added up."""
+def validate(model, s, fmt, config, device, autocast, rank, world) -> tuple[float, float | None]:
+    """Mean loss per target position, and the music's loss per note (the summed loss of the music
+    and eos targets over the notes among them: comparable between tokenizations; None where notes
+    are not counted), over the first eval_batches batches of the valid split, read with pyarrow in
+    file order with conditions always present, so every validation sees the same blocks. Workers
+    take every world-th batch and their sums are added up."""
     valid_fmt = fmt.without_dropout()
     stream = local_batches(s, valid_fmt, config, None, 0, "valid", shuffle=False, drop_last=False)
     model.eval()
-    total = torch.zeros(2, device=device, dtype=torch.float64)
+    total = torch.zeros(4, device=device, dtype=torch.float64)
     for i, blocks in enumerate(stream):
         if i >= s.eval_batches:
             break
         if i % world != rank:
             continue
-        x, y = to_inputs_targets(blocks.to(device), fmt.pad_id)
+        x, y = to_inputs_targets(blocks.to(device), fmt.pad_id, fmt.stride)
         with autocast:
-            _, loss = model(x, y)
-        n = (y != -1).sum()
-        total += torch.stack([loss.double() * n, n.double()])
+            nll, counted = model.position_nll(x, y)
+        first = y if y.dim() == 2 else y[..., 0]  # a position's first id tells what it is
+        music = (first == fmt.eos_id) | ((first >= fmt.music_ids[0]) & (first < fmt.music_ids[1])) \
+            if fmt.music_ids else torch.zeros_like(counted)
+        notes = (first >= fmt.note_ids[0]) & (first < fmt.note_ids[1]) if fmt.note_ids else torch.zeros_like(counted)
+        total += torch.stack([nll.sum(), counted.sum(), (nll * music).sum(), notes.sum()]).double()
     model.train()
     if world > 1:
         torch.distributed.all_reduce(total)
-    return float(total[0] / total[1]) if total[1] > 0 else float("nan")
+    val_loss = float(total[0] / total[1]) if total[1] > 0 else float("nan")
+    return val_loss, (float(total[2] / total[3]) if total[3] > 0 else None)
 
 
 def _maybe_die(fault: dict | None, rank: int, step: int) -> None:

@@ -2,7 +2,10 @@
 scaled_dot_product_attention, RMSNorm, a GELU MLP, and the output layer tied to the embedding.
 
 `forward(idx, targets, cache, start)` serves training (targets given) and sampling (a KVCache filled
-from position `start` on).
+from position `start` on); `position_nll` gives validation and the preference stage each target's
+negative log-likelihood; `sample` draws continuations with the cache. The note-level model
+(notes_model.py) has the same four methods, so the loop, sampling and evaluation never ask which
+model they hold.
 
 It imports only PyTorch: the presets that name model shapes live in symcorpus.config.train, and the
 training runner turns a preset into a GPTConfig.
@@ -16,6 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 
 @dataclass
@@ -27,6 +31,7 @@ class GPTConfig:
     n_embd: int = 768
     dropout: float = 0.0
     rope_base: float = 10000.0
+    kind: str = "gpt"  # which model class reads this config (train/architectures.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,6 +160,65 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 
+    def position_nll(self, idx, targets) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) negative log-likelihood of each target token (float32) and whether it counts
+        (targets -1 do not)."""
+        logits, _ = self(idx)
+        counted = targets != -1
+        nll = F.cross_entropy(logits.float().transpose(1, 2), targets.clamp(min=0), reduction="none")
+        return nll * counted, counted
+
+    @torch.no_grad()
+    def sample(self, prompt: list[int], n: int, max_new_tokens: int, *, temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
+               allowed: torch.Tensor | None = None, seed: int = 0, use_cache: bool = True,
+               fixed: dict[int, int] | None = None, denoise_steps: int | None = None) -> list[list[int]]:
+        """`n` continuations of `prompt` in one batch; each stops at eos (not included) or after
+        max_new_tokens (at most block_size in all). `allowed` (bool, vocab) masks the tokens that may
+        be drawn. Without the cache every step reruns the whole sequence: the reference for the
+        cache. `fixed` and `denoise_steps` belong to the note-level model: a token model has no
+        attributes to hold."""
+        if fixed:
+            raise ValueError("--fix holds note attributes: it needs a note-level model (tokenize with --tokenizer notes)")
+        if not prompt:
+            raise ValueError("empty prompt: it needs at least the bos token")
+        device = next(self.parameters()).device
+        limit = self.config.block_size
+        if len(prompt) >= limit:
+            raise ValueError(f"prompt of {len(prompt)} tokens leaves no room in block_size {limit}")
+        max_new = min(max_new_tokens, limit - len(prompt))
+        generator = torch.Generator(device=device).manual_seed(seed)
+        bf16 = device.type == "cuda"
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+        was_training = self.training
+        self.eval()
+        idx = torch.tensor([prompt] * n, dtype=torch.long, device=device)
+        cache = KVCache(self.config, n, len(prompt) + max_new, device, torch.bfloat16 if bf16 else torch.float32) \
+            if use_cache else None
+        done = torch.zeros(n, dtype=torch.bool, device=device)
+        with autocast, sdpa_kernel(SAMPLING_BACKENDS):
+            logits, _ = self(idx, cache=cache, start=0)
+            for _ in range(max_new):
+                last = logits[:, -1]
+                if allowed is not None:
+                    last = last.masked_fill(~allowed, float("-inf"))
+                token = pick_next(last, temperature, top_k, top_p, generator)
+                if eos_id is not None:
+                    token = torch.where(done, torch.full_like(token, eos_id), token)
+                    done |= token == eos_id
+                idx = torch.cat([idx, token[:, None]], dim=1)
+                if bool(done.all()) or idx.shape[1] == len(prompt) + max_new:
+                    break
+                if use_cache:
+                    logits, _ = self(token[:, None], cache=cache, start=idx.shape[1] - 1)
+                else:
+                    logits, _ = self(idx)
+        self.train(was_training)
+        out = []
+        for row in idx[:, len(prompt):].tolist():
+            out.append(row[: row.index(eos_id)] if eos_id is not None and eos_id in row else row)
+        return out
+
     def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float], device_type: str):
         """AdamW; matrices decay, norms do not."""
         params = [p for p in self.parameters() if p.requires_grad]
@@ -168,3 +232,32 @@ class GPT(nn.Module):
         """Training FLOPs per token: 6 per parameter plus attention's scores and mixing (PaLM, app. B)."""
         c = self.config
         return 6 * self.num_params() + 12 * c.n_layer * c.n_embd * seq_len
+
+
+# cuDNN attention builds a plan per key length, i.e. per generated token: sampling leaves it out.
+SAMPLING_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
+def filtered_logits(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None) -> torch.Tensor:
+    """(B, V) logits scaled by the temperature (> 0) and cut to the top k values and the top-p
+    probability mass (-inf elsewhere; the most likely value always stays)."""
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = sorted_logits.softmax(dim=-1)
+        drop = probs.cumsum(dim=-1) - probs > top_p  # values past the mass, the most likely always kept
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return logits
+
+
+def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
+              generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row of (B, vocab) logits: greedy at temperature 0, else sampled from the
+    temperature-scaled distribution cut to the top k tokens and the top-p probability mass."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = filtered_logits(logits, temperature, top_k, top_p).softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

@@ -448,8 +448,10 @@ def test_prompt_and_call_errors_are_clear(pretrained, storage, tmp_path):
         commands.generate(str(pretrained.run_dir), "mood=happy", 1, tmp_path, settings=s)
     with pytest.raises(UsageError, match="time_signature='13/7' is not in the vocabulary"):
         commands.generate(str(pretrained.run_dir), "time_signature=13/7", 1, tmp_path, settings=s)
-    with pytest.raises(UsageError, match="not family=value"):
-        commands.generate(str(pretrained.run_dir), "allegro", 1, tmp_path, settings=s)
+    with pytest.raises(UsageError, match="'happy' is not family=value"):
+        commands.generate(str(pretrained.run_dir), "tempo=Allegro happy", 1, tmp_path, settings=s)
+    with pytest.raises(UsageError, match="cannot read 'happy'"):  # without an '=', a prompt is English
+        commands.generate(str(pretrained.run_dir), "happy allegro", 1, tmp_path, settings=s)
     with pytest.raises(UsageError, match="no such run"):
         commands.generate(str(tmp_path / "nothing"), None, 1, tmp_path, settings=s)
     with pytest.raises(UsageError, match="--n must be at least 1"):

@@ -466,7 +466,8 @@ def test_vocabulary_holds_corpus_values_in_a_fixed_order():
     ('key="E minor', "quote"),
     ("period=Baroque period=Romantic", "given twice"),
     ("instruments=piano,kazoo", "instruments='kazoo'"),
-    ("Romantic", "not family=value"),
+    ("period=Baroque Romantic", "'Romantic' is not family=value"),
+    ("Romantic kazoo", "cannot read 'kazoo'"),  # without an '=' a prompt is English (prompts.py)
 ])
 def test_prompt_errors_name_the_family_and_value(prompt, message):
     tok = build_tokenizer("remi", TokenizeSettings(), COUNTS)
