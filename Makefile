@@ -12,9 +12,9 @@ venv: $(STAMP)
 # torch first, pinned: it is the CPU wheel on disk; an unpinned torch would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq torch==2.13.0
+	$(PY) -m pip install -qq -e '.[dev]'
 	touch $(STAMP)
 
 # PySpark 4 needs Java 17 or newer: install a headless JRE where it is missing or older.

@@ -38,7 +38,7 @@ def small_params() -> dict:
 def test_repro_rerun_push_and_pull(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
-    for item in ("dvc.yaml", "symcorpus", "catalog"):
+    for item in ("dvc.yaml", "symcorpus"):
         source = ROOT / item
         (shutil.copytree(source, repo / item, ignore=shutil.ignore_patterns("__pycache__"))
          if source.is_dir() else shutil.copy(source, repo / item))
