@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast bench-ingest java audio browser venv clean
+.PHONY: demo test test-e2e test-fast bench-ingest java audio browser venv clean
 
 venv: $(STAMP)
 
@@ -46,7 +46,12 @@ demo: $(STAMP) java audio
 	$(VENV)/bin/symcorpus demo
 
 test: $(STAMP) java audio browser
-	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not e2e" $(PYTEST_ARGS)
+
+# Whole-pipeline and process-death runs (DVC repro, builds killed at every step, a two-node Ray
+# cluster): tens of CLI processes, ~25 min here; one at a time, since they start and stop clusters.
+test-e2e: $(STAMP) java
+	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS)
 
 # The unit tier: no Spark, no Ray (tests/unit), for the edit-test loop.
 test-fast: $(STAMP)

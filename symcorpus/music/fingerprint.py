@@ -105,12 +105,13 @@ def melodic_tokens(notes: np.ndarray) -> np.ndarray:
 
 
 def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
-    """The piece's shingles as distinct uint64 hashes (in no useful order): each k-gram of
-    melodic tokens with its occurrence number, so a k-gram heard n times is n elements.
+    """The piece's shingles as distinct uint64 hashes (in no useful order): the set of its k-grams
+    of melodic tokens.
 
-    Counting repeats (a multiset) keeps a variant close to its original when the original repeats a
-    passage and the variant edits each repeat differently (notes added or dropped across a song):
-    as plain sets, the edited repeats are all new k-grams while the original's collapse into one.
+    A set, not a multiset: a tune printed once and the same tune with its repeats written out
+    (O'Neill's and Ryan's Walker Street reel in music21's corpus) share every k-gram and must stay
+    one family. Counting repeats would halve their similarity. The price: a variant that edits each
+    repeat of a passage differently drifts further from its original than one edited once.
     """
     tokens = melodic_tokens(notes)
     if len(tokens) == 0:
@@ -123,24 +124,18 @@ def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
         for j in range(1, k):  # polynomial rolling combination of k consecutive tokens
             combined *= _U64(0x100000001B3)
             combined += tokens[j : j + n]
-    hashes = mix64(combined)
-    hashes.sort()
-    # Occurrence number of each k-gram: its position within its run of equal hashes.
-    index = np.arange(n)
-    run_start = np.maximum.accumulate(np.where(np.concatenate([[True], hashes[1:] != hashes[:-1]]), index, 0))
-    with np.errstate(over="ignore"):
-        hashes ^= (index - run_start).astype(_U64) * GOLDEN_GAMMA
-    return mix64(hashes)
+    return np.unique(mix64(combined))
 
 
 def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
-    """The piece's shingle multiset as a set of hashes (uint64, sorted): see `shingle_hashes`."""
-    return np.unique(shingle_hashes(notes, k))
+    """The piece's shingle set as hashes (uint64, sorted): see `shingle_hashes`."""
+    return shingle_hashes(notes, k)
 
 
 # Bump when fingerprints of the same notes change: parse caches hold fingerprints (spark/cache.py).
 # 2: chords of near-simultaneous onsets, shingles with repeats counted, one-permutation MinHash.
-FINGERPRINT_VERSION = 2
+# 3: shingles a set again (repeats not counted).
+FINGERPRINT_VERSION = 3
 _EMPTY = 2**32 - 1  # every value of an empty set's signature
 _PROBES = 64  # densification attempts per empty bin before the nearest filled bin to the right
 

@@ -11,7 +11,11 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 import yaml
+
+# Thirteen symcorpus commands, each starting Spark or Ray: `make test-e2e`, not CI's `make test`.
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent

@@ -11,7 +11,8 @@ environment, so the test can find every process it started and check that none o
     publish        the CLI killed at each publish step while a reader in another process keeps
                    reading OUT: OUT is always the old version or the new one, whole
 
-Spark builds dominate the time: 9 builds. Measured on the project's 2-core VM while other jobs kept
+`make test` (CI) runs the reference build and its check; the three kill tests are marked e2e
+(`make test-e2e`): they need 7 more builds. Spark builds dominate the time: 9 builds. Measured on the project's 2-core VM while other jobs kept
 its load average at 25-50: 31 min in all (reference 383 s, worker 213 s, resume 292 s, publish
 940 s for its 5 builds); a plain 120-file build took ~200 s under the same load.
 """
@@ -121,6 +122,7 @@ def test_a_file_that_segfaults_its_worker_is_one_error_row(corpus, reference):
     assert not hidden(reference.parent)  # no staging, no finished batches left
 
 
+@pytest.mark.e2e
 def test_a_worker_killed_mid_stage_costs_one_retry(corpus, reference, tmp_path):
     src = corpus / "src"
     marker = tmp_path / "held"
@@ -133,6 +135,7 @@ def test_a_worker_killed_mid_stage_costs_one_retry(corpus, reference, tmp_path):
     assert whole_version(tmp_path / "out") == whole_version(reference)
 
 
+@pytest.mark.e2e
 def test_a_build_killed_halfway_reuses_what_it_finished(corpus, reference, tmp_path):
     out, fault = tmp_path / "out", f"segv:{content_id(corpus / 'src' / SEGFAULTS)}"
     work = tmp_path / ".out.work"
@@ -155,6 +158,7 @@ def test_a_build_killed_halfway_reuses_what_it_finished(corpus, reference, tmp_p
     assert not hidden(tmp_path)  # the finished batches went once the version was published
 
 
+@pytest.mark.e2e
 def test_a_build_killed_at_each_publish_step_leaves_a_whole_version(corpus, reference, tmp_path):
     small = tmp_path / "small"
     small.mkdir()

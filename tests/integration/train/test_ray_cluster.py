@@ -19,6 +19,10 @@ from tests.integration.train.test_train import session_tokens, tiny_settings
 
 RAY = str(Path(sys.executable).parent / "ray")
 
+# Its teardown stops every Ray process on the machine (`ray stop --force`): run alone, by
+# `make test-e2e` (one process, no other Ray instance), never beside other tests.
+pytestmark = pytest.mark.e2e
+
 
 def _run(cmd: list[str], env: dict[str, str]) -> str | None:
     """Run a `ray` command; return what Ray printed if it failed, None if it worked."""
@@ -79,10 +83,12 @@ def test_two_workers_on_two_nodes_write_checkpoints(two_nodes, tmp_path_factory,
     # node keeps one CPU for Ray Data's read and pack tasks.
     settings = tiny_settings(tmp_path / "runs", num_workers=2, cpus_per_worker=2.0, max_steps=8, log_every=4,
                              checkpoint_every=4, eval_batches=2)
-    result = train(tokens, settings, "two_nodes", ray_address=two_nodes)
-    assert result.metrics["step"] == 8
-    assert sorted(p.name for p in (tmp_path / "runs" / "two_nodes").glob("checkpoint_0*"))[-1] == "checkpoint_00000008"
-    if not ray.is_initialized():
-        ray.init(address=two_nodes)
-    assert len([n for n in ray.nodes() if n["Alive"]]) == 2  # the cluster really has two nodes
-    ray.shutdown()
+    try:
+        result = train(tokens, settings, "two_nodes", ray_address=two_nodes)
+        assert result.metrics["step"] == 8
+        assert sorted(p.name for p in (tmp_path / "runs" / "two_nodes").glob("checkpoint_0*"))[-1] == "checkpoint_00000008"
+        if not ray.is_initialized():
+            ray.init(address=two_nodes)
+        assert len([n for n in ray.nodes() if n["Alive"]]) == 2  # the cluster really has two nodes
+    finally:
+        ray.shutdown()  # before the fixture stops the cluster: a driver whose raylet dies exits
