@@ -91,7 +91,9 @@ def build_command(
     sources: Annotated[list[str], typer.Argument(help=(
         "Folders, archives, .parquet files, .jsonl manifests (paths or URIs such as s3://bucket/prefix), "
         "'music21', or KIND:PATH for a known corpus (lakh:, midicaps:, gigamidi:, aria-midi:, xmidi:, pdmx:)."))],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory of the published corpus version.")],
+    out: Annotated[str, typer.Option("--out", "-o", help=(
+        "Directory of the published corpus version, or an object-store URI (s3://bucket/prefix: the "
+        "version is uploaded, then a _SUCCESS pointer names it)."))],
     params: Params = None,
     spark_master: SparkMaster = None,
     overwrite: Overwrite = False,

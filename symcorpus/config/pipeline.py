@@ -170,6 +170,10 @@ class PublishSettings(Section):
     where = "publish"
     shard_bytes: int = 128 * 2**20
     compression: str = "zstd"
+    # Where a version for an object-store OUT (s3://...) is assembled before it is uploaded
+    # (spark/remote.py); null = the system's temporary folder. On a cluster: a folder every
+    # executor sees.
+    scratch_dir: str | None = None
 
     def validate(self) -> None:
         self.check(self.shard_bytes >= 1, "shard_bytes", "must be at least 1")

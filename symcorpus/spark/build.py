@@ -274,9 +274,13 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    if is_remote(str(out)):  # no rename there: assembled locally, published behind a pointer
+        from symcorpus.spark.remote import build_into_store
+
+        return build_into_store(build, str(out), settings, overwrite, source_specs=source_specs,
+                                spark_master=spark_master, progress=progress, cache_root=cache_root,
+                                use_cache=use_cache, exact_only=exact_only)
     started, progress = time.time(), progress or NoProgress()
-    if is_remote(str(out)):  # publishing needs a rename; object stores need a manifest-last publish first
-        raise UsageError(f"--out {out}: OUT must be a local or mounted folder for now (sources may be URIs)")
     out = prepare_out(out, overwrite)
     settings = ingest_only(settings) if exact_only else settings
     listed = list_sources(source_specs, settings, progress)

@@ -53,7 +53,7 @@ class AccountingError(RuntimeError):
 
 @dataclass
 class BuildResult:
-    out: Path
+    out: Path | str  # a folder, or the URI of a version in object storage (spark/remote.py)
     counts: dict[str, int]
     by_format: dict[str, dict[str, int]]  # format -> outcome -> records
     skipped_files: int
@@ -79,8 +79,17 @@ class VersionTables:
     staged: Path | None = None  # where the kept pieces' corpus columns wait (spark/staging.py)
 
 
+def _uri_like(path: str) -> bool:
+    """s3://x, or s3:/x as pathlib leaves it: a URI where a folder is expected."""
+    scheme, _, rest = path.partition(":/")
+    return bool(rest) and scheme.isalnum() and len(scheme) > 1 and not scheme.startswith("/")
+
+
 def corpus_manifest(corpus: Path) -> dict[str, Any]:
     """The manifest of a published version; NotACorpusError when there is none."""
+    if _uri_like(str(corpus)):
+        raise NotACorpusError(f"{corpus}: a version in object storage is read through its _SUCCESS pointer "
+                              "(spark/remote.py current_version); copy it to a folder for this command")
     path = Path(corpus) / "manifest.json"
     if not path.is_file():
         raise NotACorpusError(f"not a published corpus version (no manifest.json): {corpus}")
@@ -89,6 +98,9 @@ def corpus_manifest(corpus: Path) -> dict[str, Any]:
 
 def prepare_out(out: str | Path, overwrite: bool) -> Path:
     """OUT as an absolute path, checked; what dead builds of it left behind is removed."""
+    if _uri_like(str(out)):
+        raise UsageError(f"--out {out}: only `symcorpus build` publishes into object storage; "
+                         "give a local or mounted folder here")
     out = Path(out).expanduser().resolve()
     if out.exists() and not overwrite:
         raise OutputExistsError(f"output exists: {out} (use --overwrite to replace it)")
