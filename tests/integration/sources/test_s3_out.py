@@ -32,10 +32,10 @@ def sources(s3, tmp_path, midi_from_abc):
 
 
 def test_a_build_reads_and_publishes_through_s3(s3, sources, tmp_path, spark):
-    folder, uri = sources
+    _, uri = sources
     settings = make_settings()
     settings.publish.scratch_dir = str(tmp_path / "scratch")
-    local = build([str(folder)], tmp_path / "local", settings)
+    local = build([uri], tmp_path / "local", settings)  # the same source into a local folder
     out = s3.uri("corpora/demo")
     assert remote.current_version(out) is None
     first = build([uri], out, settings)
@@ -44,7 +44,7 @@ def test_a_build_reads_and_publishes_through_s3(s3, sources, tmp_path, spark):
     assert first.out == version and version.startswith(out + "/v-")
     manifest = remote.read_manifest(out)
     assert manifest["counts"] == local.manifest["counts"]
-    # The same shards, byte for byte, as the local build of the same files; each one in the store.
+    # The same shards, byte for byte, as the local build of the same source; each one in the store.
     assert shard_sums(manifest) == shard_sums(corpus_manifest(local.out))
     fs = s3.fsspec_filesystem()
     for path, digest in shard_sums(manifest).items():
