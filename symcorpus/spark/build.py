@@ -40,6 +40,7 @@ from symcorpus.spark.joins import reports as metadata_reports
 from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, code_version, corpus_manifest,
                                      prepare_out, publish_version, work_dir)
 from symcorpus.spark.progress import StepProgress
+from symcorpus.spark.remote import build_into_store
 from symcorpus.spark.session import NoProgress, spark_session, stage_progress
 from symcorpus.spark.split import with_splits
 from symcorpus.spark.staging import LIGHT, pieces_dir
@@ -275,8 +276,6 @@ def build(source_specs: list[str | Source], out: str | Path, settings: Settings,
     from pyspark.sql import functions as F
 
     if is_remote(str(out)):  # no rename there: assembled locally, published behind a pointer
-        from symcorpus.spark.remote import build_into_store
-
         return build_into_store(build, str(out), settings, overwrite, source_specs=source_specs,
                                 spark_master=spark_master, progress=progress, cache_root=cache_root,
                                 use_cache=use_cache, exact_only=exact_only)
