@@ -217,8 +217,8 @@ def train_on_pairs(run: LoadedRun, reference, optimizer, pairs, prompt_ids, p: P
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss))
-        wins.append(float(((chosen - ref_c) - (rejected - ref_r) > 0).float().mean()))
+        losses.append(loss.item())
+        wins.append(((chosen - ref_c) - (rejected - ref_r) > 0).float().mean().item())
     model.eval()
     return {"dpop_loss_first": round(losses[0], 4), "dpop_loss_last": round(losses[-1], 4),
             "dpop_loss_mean": round(float(np.mean(losses)), 4), "implicit_reward_accuracy": round(float(np.mean(wins)), 4)}

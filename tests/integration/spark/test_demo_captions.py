@@ -19,6 +19,10 @@ from tests.conftest import make_settings
 
 PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
 
+# The whole demo corpus (13,298 records) built in the test: `make test-e2e`. CI's `make test` checks
+# captions against their tags piece by piece in tests/unit/music/test_captions.py.
+pytestmark = pytest.mark.e2e
+
 
 def _check_captions(batches):
     for batch in batches:
