@@ -324,6 +324,8 @@ def parse_abc(data: bytes, limits: Limits, rendered: bytes | None = None) -> Par
     try:
         score = symusic.Score.from_midi(midi)
     except Exception as e:
+        if rendered is not None:  # a batch run's cut of this tune (seen: a 0-13 byte file): alone, as before
+            return parse_abc(data, limits)
         raise ParseError("bad_abc", f"abc2midi output unreadable: {e}") from None
     if score.note_num() == 0:
         raise ParseError("bad_abc", "abc2midi rendered no notes")

@@ -43,3 +43,14 @@ def test_a_bad_tune_costs_only_itself():
 def test_a_batch_past_the_time_limit_leaves_every_tune_to_be_rendered_alone():
     tunes = tunes_of("airdsAirs/book2.abc")[:4]
     assert render_abc_tunes(tunes, Limits(subprocess_timeout_s=1e-4)) == [None] * 4
+
+
+def test_a_cut_batch_output_is_rendered_alone():
+    # In music21's corpus a batch run once gave two Ryan's Mammoth reels a 0-13 byte MIDI file; the
+    # tune is then rendered by itself, as without batching, not reported as bad ABC.
+    from symcorpus.music.parse import Limits, parse_abc
+
+    tune = split_tunes((M21 / "ryansMammoth/CupOfTeaReel.abc").read_bytes())[0]
+    alone = parse_abc(tune.content, Limits())
+    after_a_cut_batch = parse_abc(tune.content, Limits(), rendered=b"MThd")
+    assert after_a_cut_batch.rendered_midi == alone.rendered_midi and alone.score.note_num() > 100
