@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -37,10 +37,14 @@ TABLES = ("corpus/train", "corpus/valid", "corpus/test", "duplicates", "rejects"
 RUN_FIELDS = ("created", "build_seconds", "stage_seconds", "shards")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _bound_ports(log_dir: Path) -> tuple[int, int] | None:
+    """(RPC port, web UI port) the master bound, read from its log, or None before it says.
+    The master starts on port 0 for both, so no port is picked here and lost to another process
+    before the master binds it."""
+    text = "".join(p.read_text(errors="replace") for p in log_dir.glob(f"*{MASTER.rsplit('.', 1)[-1]}*.out"))
+    rpc = re.search(r"Starting Spark master at spark://127\.0\.0\.1:(\d+)", text)
+    webui = re.search(r"MasterWebUI.*? at http://[^:]+:(\d+)", text)
+    return (int(rpc.group(1)), int(webui.group(1))) if rpc and webui else None
 
 
 def _master_state(webui_port: int) -> dict:
@@ -67,7 +71,6 @@ def cluster(tmp_path_factory):
     if not DAEMON.is_file():
         pytest.fail(f"pyspark ships no {DAEMON}")
     base = tmp_path_factory.mktemp("spark-cluster")
-    port, webui, worker_webui = _free_port(), _free_port(), _free_port()
     env = {
         **os.environ,
         "SPARK_HOME": str(SPARK_HOME),
@@ -83,7 +86,6 @@ def cluster(tmp_path_factory):
         "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",  # no fixed REST port to collide on
         "PYSPARK_PYTHON": sys.executable,
     }
-    url = f"spark://127.0.0.1:{port}"
 
     def daemon(action: str, cls: str, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["bash", str(DAEMON), action, cls, "1", *args], env=env, capture_output=True,
@@ -93,10 +95,17 @@ def cluster(tmp_path_factory):
         return "\n".join(f"== {p.name}\n{p.read_text()[-2000:]}" for p in sorted((base / "logs").glob("*")))
 
     try:
-        for cls, args in [(MASTER, ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(webui)]),
-                          (WORKER, ["--webui-port", str(worker_webui), url])]:
-            started = daemon("start", cls, *args)
-            assert started.returncode == 0 and "failed to launch" not in started.stdout, started.stdout + logs()
+        started = daemon("start", MASTER, "--host", "127.0.0.1", "--port", "0", "--webui-port", "0")
+        assert started.returncode == 0 and "failed to launch" not in started.stdout, started.stdout + logs()
+        deadline = time.time() + 90
+        while (ports := _bound_ports(base / "logs")) is None:
+            if time.time() > deadline:
+                pytest.fail(f"the master never said where it listens:\n{logs()}")
+            time.sleep(0.5)
+        port, webui = ports
+        url = f"spark://127.0.0.1:{port}"
+        started = daemon("start", WORKER, "--webui-port", "0", url)
+        assert started.returncode == 0 and "failed to launch" not in started.stdout, started.stdout + logs()
         deadline = time.time() + 90
         while True:
             try:
