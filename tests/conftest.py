@@ -5,6 +5,7 @@ MIDI files are made from music21's ABC tunes by the project's own converter (mus
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from symcorpus.sources.music21 import corpus_root as music21_corpus_root
 from symcorpus.config import Settings
 
 M21 = music21_corpus_root()
+
+# Ray renices its worker processes to 15; beside the other xdist workers' Spark executors (nice 0)
+# they would get a few percent of a core, and a Ray Data read that takes 13 s alone took 190 s.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 # Small real files of each format (MusicXML and Humdrum are slow to parse, so few and small).
 ABC_FILES = ["nottingham-dataset/reelsa-c.abc", "josquin/laPlusDesPlus.abc", "josquin/milleRegrets.abc"]

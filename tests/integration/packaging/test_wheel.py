@@ -56,7 +56,10 @@ def test_installed_wheel_finds_its_composer_catalog(tmp_path):
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
-    _run(sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel))
+    # Without the caller's PYTHONPATH: a checkout on it would make pip see symcorpus as installed already.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    _run(sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel),
+         env=env)
     # The dependencies come from the shared environment without being installed again: a .pth line
     # appends its site-packages to sys.path, after the fresh one, and the .pth files there (the
     # editable install of the checkout) are not processed.
@@ -69,7 +72,6 @@ def test_installed_wheel_finds_its_composer_catalog(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "tune.abc").write_bytes(tune.content)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     out = json.loads(_run(str(python), "-c", ANNOTATE, "tune.abc", cwd=work, env=env).stdout.splitlines()[-1])
 
     assert Path(out["file"]).resolve().is_relative_to(env_dir.resolve()), out["file"]
