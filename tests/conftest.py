@@ -76,7 +76,7 @@ def real_dir(tmp_path_factory, midi_from_abc) -> Path:
 # often enough) with --dist loadgroup: each test file stays on one worker
 # (its module fixtures, e.g. builds, run once), and every file that starts Ray shares one group, so
 # no two Ray instances (and no `ray stop` of the two-node test) ever overlap.
-RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train", "test_train_fault"}
+RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train"}
 
 
 # tryfirst: xdist reads the marks in its own modifyitems hook, which would otherwise run before this one.

@@ -155,6 +155,26 @@ def check_midi_structure(data: bytes) -> None:
         raise ParseError("bad_midi", f"header declares {n_tracks} tracks, file has {found}")
 
 
+def is_whole_midi(data: bytes) -> bool:
+    try:
+        check_midi_structure(data)
+    except ParseError:
+        return False
+    return True
+
+
+def rendered_score(midi: bytes, fmt: str, unreadable: str, no_notes: str) -> symusic.Score:
+    """The score of the MIDI that a `fmt` file was rendered to; a `bad_<fmt>` ParseError (with the
+    renderer's words) when that MIDI is unreadable or holds no notes."""
+    try:
+        score = symusic.Score.from_midi(midi)
+    except Exception as e:  # symusic raises RuntimeError with MiniMidi's message
+        raise ParseError(f"bad_{fmt}", f"{unreadable}: {e}") from None
+    if score.note_num() == 0:
+        raise ParseError(f"bad_{fmt}", no_notes)
+    return score
+
+
 def unwrap_rmid(data: bytes) -> bytes:
     """The Standard MIDI File inside a RIFF `RMID` file (.rmi): the payload of its `data` chunk.
 
@@ -320,15 +340,10 @@ def abc_header(data: bytes) -> dict[str, str]:
 def parse_abc(data: bytes, limits: Limits, rendered: bytes | None = None) -> ParsedPiece:
     """One ABC tune; `rendered`: its MIDI from `render_abc_tunes`, else abc2midi runs for it alone."""
     header = abc_header(data)
+    if rendered is not None and not is_whole_midi(rendered):
+        rendered = None  # a batch run's cut of this tune (seen: a 0-13 byte file): rendered alone, as before
     midi = rendered if rendered is not None else render_abc(data, limits.subprocess_timeout_s)
-    try:
-        score = symusic.Score.from_midi(midi)
-    except Exception as e:
-        if rendered is not None:  # a batch run's cut of this tune (seen: a 0-13 byte file): alone, as before
-            return parse_abc(data, limits)
-        raise ParseError("bad_abc", f"abc2midi output unreadable: {e}") from None
-    if score.note_num() == 0:
-        raise ParseError("bad_abc", "abc2midi rendered no notes")
+    score = rendered_score(midi, ABC, "abc2midi output unreadable", "abc2midi rendered no notes")
     # abc2midi writes a program change only for a %%MIDI program directive.
     return ParsedPiece(ABC, score, abc_header=header, rendered_midi=midi,
                        title=header.get("title"), composer=header.get("composer"),
@@ -419,12 +434,7 @@ def parse_musicxml(data: bytes, name: str, limits: Limits) -> ParsedPiece:
         raise ParseError(f"bad_{MUSICXML}", str(e)) from None
     except Exception:  # noqa: BLE001 - UnsupportedMusicXML, or a reader bug: music21 is the reference
         return parse_music21(data, MUSICXML, name, limits)
-    try:
-        score = symusic.Score.from_midi(read.midi)
-    except Exception as e:
-        raise ParseError(f"bad_{MUSICXML}", f"rendered MIDI unreadable: {e}") from None
-    if score.note_num() == 0:
-        raise ParseError(f"bad_{MUSICXML}", "no notes found")
+    score = rendered_score(read.midi, MUSICXML, "rendered MIDI unreadable", "no notes found")
     return ParsedPiece(MUSICXML, score, rendered_midi=read.midi, title=read.title, composer=read.composer,
                        tempo_declared=read.tempo_declared, programs_declared=read.programs_declared)
 
@@ -438,12 +448,7 @@ def parse_music21(data: bytes, fmt: str, name: str, limits: Limits) -> ParsedPie
     except Exception as e:  # music21 raises many kinds; all mean "could not read this file"
         message = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise ParseError(f"bad_{fmt}", f"music21: {message}") from None
-    try:
-        score = symusic.Score.from_midi(rendered.midi)
-    except Exception as e:
-        raise ParseError(f"bad_{fmt}", f"music21's MIDI unreadable: {e}") from None
-    if score.note_num() == 0:
-        raise ParseError(f"bad_{fmt}", "no notes found")
+    score = rendered_score(rendered.midi, fmt, "music21's MIDI unreadable", "no notes found")
     return ParsedPiece(fmt, score, rendered_midi=rendered.midi, title=rendered.title, composer=rendered.composer,
                        tempo_declared=rendered.tempo_declared, programs_declared=rendered.programs_declared)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import pyarrow.compute as pc
 
 from symcorpus import schema
 from symcorpus.sources import Unit, estimated_cost
+from symcorpus.spark.session import polling
 
 POLL_S = 0.5
 
@@ -101,7 +101,6 @@ class StepProgress:
         """A bar of pieces done, with rate and time left, while the block runs the steps."""
         task = progress.add_task(description, total=None, unit="pieces", files=f"0/{self.n_units:,} files")
         started = time.monotonic()
-        stop = threading.Event()
 
         def update() -> None:
             counts = self.accumulator.value
@@ -110,15 +109,5 @@ class StepProgress:
             progress.update(task, completed=done, total=total, files=f"{counts.units:,}/{self.n_units:,} files",
                             rate=done / elapsed if elapsed > 0 and done else None)
 
-        def poll() -> None:
-            while not stop.wait(POLL_S):
-                update()
-
-        thread = threading.Thread(target=poll, daemon=True)
-        thread.start()
-        try:
+        with polling(update, POLL_S):
             yield
-        finally:
-            stop.set()
-            thread.join()
-            update()

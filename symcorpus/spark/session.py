@@ -18,7 +18,7 @@ import re
 import sys
 import threading
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from symcorpus.config import SparkSettings
 
@@ -103,24 +103,40 @@ def stage_progress(progress, description: str) -> Iterator[None]:
         progress.update(task, total=1, completed=1)
         return
     tracker = session.sparkContext.statusTracker()
-    done = threading.Event()
+
+    def update() -> None:
+        total = completed = 0
+        for stage_id in tracker.getActiveStageIds():
+            info = tracker.getStageInfo(stage_id)
+            if info is not None:
+                total += info.numTasks
+                completed += info.numCompletedTasks
+        if total:
+            progress.update(task, total=total, completed=completed)
+
+    try:
+        with polling(update, 0.25, last=False):
+            yield
+    finally:
+        progress.update(task, total=1, completed=1)
+
+
+@contextlib.contextmanager
+def polling(update: Callable[[], None], every_s: float, last: bool = True) -> Iterator[None]:
+    """Call `update` every `every_s` seconds from a thread while the block runs (and once more after
+    it when `last`): how a progress bar follows jobs that report only through Spark."""
+    stop = threading.Event()
 
     def poll() -> None:
-        while not done.wait(0.25):
-            total = completed = 0
-            for stage_id in tracker.getActiveStageIds():
-                info = tracker.getStageInfo(stage_id)
-                if info is not None:
-                    total += info.numTasks
-                    completed += info.numCompletedTasks
-            if total:
-                progress.update(task, total=total, completed=completed)
+        while not stop.wait(every_s):
+            update()
 
     thread = threading.Thread(target=poll, daemon=True)
     thread.start()
     try:
         yield
     finally:
-        done.set()
+        stop.set()
         thread.join()
-        progress.update(task, total=1, completed=1)
+        if last:
+            update()

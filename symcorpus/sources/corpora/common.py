@@ -80,6 +80,18 @@ def json_lines(table: MetaTable, uri: str, options: Mapping[str, Any]) -> Iterat
         yield number, entry
 
 
+def located_lines(table: MetaTable, uri: str, options: Mapping[str, Any]) -> Iterator[tuple[str, dict]]:
+    """(location, the line's other fields) of a JSON-lines file keyed by `location` (MidiCaps' and
+    Amadeus' captions); a line without a location is an errors row."""
+    for number, entry in json_lines(table, uri, options):
+        location = entry.get("location")
+        if not isinstance(location, str):
+            table.failures.append(IngestFailure(table.source, f"{table.file}:{number}", None, None,
+                                                "bad_metadata_line: a line without a location"))
+            continue
+        yield location, {k: v for k, v in entry.items() if k != "location"}
+
+
 def failure_units(tables: list[MetaTable]) -> list[Unit]:
     """The errors rows of the tables' unreadable files and lines, as units."""
     return [failure_unit(f.source, f.path, f.error, f.size_bytes) for t in tables for f in t.failures]

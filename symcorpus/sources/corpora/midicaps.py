@@ -25,7 +25,7 @@ from typing import Any
 
 from symcorpus.config import IngestSettings
 from symcorpus.sources import storage
-from symcorpus.sources.base import IngestFailure, Listing, Source, SourceError
+from symcorpus.sources.base import Listing, Source, SourceError
 from symcorpus.sources.corpora import common
 from symcorpus.sources.joins import MetaTable
 
@@ -36,15 +36,9 @@ ARCHIVE = "midicaps.tar.gz"
 def captions_table(source: Source, uri: str, options: Mapping[str, Any]) -> MetaTable:
     """location -> the line's fields, its caption, and its first genre and mood as labels."""
     table = MetaTable("midicaps", "location", common.rel_name(source, uri), source.name)
-    for number, entry in common.json_lines(table, uri, options):
-        location = entry.get("location")
-        if not isinstance(location, str):
-            table.failures.append(IngestFailure(source.name, f"{table.file}:{number}", None, None,
-                                                       "bad_metadata_line: a line without a location"))
-            continue
-        fields = {k: v for k, v in entry.items() if k != "location"}
-        table.add(location, fields, entry.get("caption"), None,
-                  {"genre": _first(entry.get("genre")), "mood": _first(entry.get("mood"))})
+    for location, fields in common.located_lines(table, uri, options):
+        table.add(location, fields, fields.get("caption"), None,
+                  {"genre": _first(fields.get("genre")), "mood": _first(fields.get("mood"))})
     return table
 
 

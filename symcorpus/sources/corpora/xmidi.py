@@ -22,7 +22,7 @@ from typing import Any
 
 from symcorpus.config import IngestSettings
 from symcorpus.sources import storage
-from symcorpus.sources.base import IngestFailure, Listing, Source, SourceError
+from symcorpus.sources.base import Listing, Source, SourceError
 from symcorpus.sources.corpora import common
 from symcorpus.sources.joins import MetaTable
 
@@ -48,13 +48,8 @@ def names_table(source: Source, files: list[tuple[str, int]]) -> MetaTable:
 
 def captions_table(source: Source, uri: str, options: Mapping[str, Any]) -> MetaTable:
     table = MetaTable("captions", "location", common.rel_name(source, uri), source.name)
-    for number, entry in common.json_lines(table, uri, options):
-        location = entry.get("location")
-        if not isinstance(location, str):
-            table.failures.append(IngestFailure(source.name, f"{table.file}:{number}", None, None,
-                                                "bad_metadata_line: a line without a location"))
-            continue
-        table.add(file_name(location), {k: v for k, v in entry.items() if k != "location"}, entry.get("caption"))
+    for location, fields in common.located_lines(table, uri, options):
+        table.add(file_name(location), fields, fields.get("caption"))
     return table
 
 

@@ -37,7 +37,7 @@ from symcorpus.train.data import (SequenceFormat, balanced_rows, dropped_slots, 
 from symcorpus.train.evaluate import checks, format_table, tempo_order
 from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
 from symcorpus.train.model import KVCache, apply_rope, rope_tables
-from symcorpus.train.runner import STATE_API_WARNING, connect_ray
+from symcorpus.train.runner import STATE_API_WARNING, connect_ray, train
 
 # Two shared cores: one torch thread runs a tiny model many times faster than two that fight.
 torch.set_num_threads(1)
@@ -270,19 +270,35 @@ def ray_cluster():
     ray.shutdown()
 
 
-def test_ray_trainer_runs_and_a_rerun_resumes(ray_cluster, tokens, storage):
-    settings = tiny_settings(storage, max_steps=10, log_every=5, checkpoint_every=5, eval_batches=2)
-    first = commands.pretrain(tokens, "ray_run", settings=settings)
-    assert [(m["step"], m["start_step"]) for m in first.history] == [(5, 0), (10, 0)]
-    assert first.checkpoint.name == "checkpoint_00000010"
+def test_ray_trainer_survives_a_killed_worker_and_a_rerun_resumes(ray_cluster, tokens, storage, tmp_path):
+    """Two Ray Train workers, one SIGKILLed (a real process death) mid-run: Ray restarts the worker
+    group from the last checkpoint and the run finishes; a second run of the same name goes on
+    from the first one's last checkpoint."""
+    flag = tmp_path / "kill-rank-1"
+    flag.touch()
+    settings = tiny_settings(storage, num_workers=2, cpus_per_worker=0.5, max_steps=16, log_every=4,
+                             checkpoint_every=8, eval_batches=2, max_failures=1)
+    # Rank 1 SIGKILLs itself as it starts its 11th step if the flag exists (removing the flag first).
+    first = train(tokens, settings, "ray_run", fault={"flag": str(flag), "rank": 1, "step": 10})
+
+    assert not flag.exists()  # the worker got there and died
+    steps = [(m["step"], m["start_step"]) for m in first.history]
+    # Before the death: reports at steps 4 and 8 (the checkpoint); steps 9 and 10 are lost.
+    assert steps[:2] == [(4, 0), (8, 0)]
+    resumed = [m for m in first.history if m["start_step"] > 0]
+    assert resumed and all(m["start_step"] == 8 for m in resumed)
+    assert [m["step"] for m in resumed] == [12, 16]
+    assert resumed[0]["tokens"] == 12 * 2 * 8 * 64  # counted on from the checkpoint, two workers
+    assert first.metrics["step"] == 16 and first.checkpoint.name == "checkpoint_00000016"
+    assert first.metrics["loss"] < first.history[0]["loss"]
     assert (first.run_dir / "checkpoint_manager_snapshot.json").is_file()  # Ray Train's own record
 
-    second = commands.pretrain(tokens, "ray_run", settings=settings.replace(max_steps=20))
-    later = second.history[2:]
-    assert [(m["step"], m["start_step"]) for m in later] == [(15, 10), (20, 10)]
-    assert later[0]["tokens"] == 15 * 8 * 64  # the token count carried on from the checkpoint
+    second = commands.pretrain(tokens, "ray_run", settings=settings.replace(max_steps=24))
+    later = [m for m in second.history if m["start_step"] == 16]
+    assert [m["step"] for m in later] == [20, 24]
+    assert later[0]["tokens"] == 20 * 2 * 8 * 64  # the token count carried on from the checkpoint
     assert later[-1]["loss"] < first.history[0]["loss"]  # the curve goes on from where it was
-    assert second.checkpoint.name == "checkpoint_00000020"
+    assert second.checkpoint.name == "checkpoint_00000024"
     assert np.isfinite(later[-1]["val_loss"])
 
 
