@@ -21,6 +21,9 @@ M21 = music21_corpus_root()
 # Ray renices its worker processes to 15; beside the other xdist workers' Spark executors (nice 0)
 # they would get a few percent of a core, and a Ray Data read that takes 13 s alone took 190 s.
 os.environ.setdefault("RAY_worker_niceness", "0")
+# The tests start dozens of short-lived Spark JVMs on small data, where the JIT's optimising tier and
+# parallel GC threads cost more CPU than they save (a 4-file CLI build under load: 51-58 s -> 45-48 s).
+os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 
 # Small real files of each format (MusicXML and Humdrum are slow to parse, so few and small).
 ABC_FILES = ["nottingham-dataset/reelsa-c.abc", "josquin/laPlusDesPlus.abc", "josquin/milleRegrets.abc"]

@@ -4,6 +4,7 @@ the embedded local mode.
 The master and one worker are started on 127.0.0.1 with the scripts the pyspark wheel ships
 (sbin/spark-daemon.sh, what start-master.sh / start-worker.sh call; the wheel has no start-*.sh),
 and always stopped afterwards. Both builds run the installed `symcorpus` console script.
+Marked e2e (`make test-e2e`), like the two-node Ray cluster: three JVMs and two CLI builds.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ SYMCORPUS = Path(sys.executable).parent / "symcorpus"
 TABLES = ("corpus/train", "corpus/valid", "corpus/test", "duplicates", "rejects", "errors")
 # Manifest fields that describe the run, not the data.
 RUN_FIELDS = ("created", "build_seconds", "stage_seconds", "shards")
+
+pytestmark = pytest.mark.e2e
 
 
 def _bound_ports(log_dir: Path) -> tuple[int, int] | None:
