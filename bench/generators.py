@@ -2,8 +2,8 @@
 design) and the note-level model after the preference stage (NotaGen's CLaMP-DPO, our reward).
 
 All three from the same corpus version, tokenized by the pipeline (`symcorpus tokenize`, Spark),
-with the same preset (the note model spends one of its layers on the attribute decoder: the same
-parameter count), the same optimizer steps, batch and block of positions, in this process on CPU
+with the same preset (the note model adds its one-layer attribute decoder: 2% more parameters),
+the same optimizer steps, batch and block of positions, in this process on CPU
 (the --no-ray loop). Then, for each:
 
   val loss/note  the music's negative log-likelihood per note over the whole valid split (REMI:
@@ -75,7 +75,7 @@ def train_settings(args, storage: Path) -> TrainSettings:
     s = s.replace(finetune=s.finetune.replace(max_steps=args.finetune_steps, warmup_steps=min(20, args.finetune_steps // 5)))
     return s.replace(prefer=s.prefer.replace(
         iterations=args.prefer_iterations, prompts=args.prefer_prompts, samples_per_prompt=args.prefer_samples,
-        max_new_tokens=args.max_notes, steps=args.prefer_steps, pairs_per_step=args.prefer_pairs,
+        max_new_tokens=args.prefer_max_notes, steps=args.prefer_steps, pairs_per_step=args.prefer_pairs,
         learning_rate=args.prefer_lr))
 
 
@@ -245,6 +245,8 @@ def main() -> None:
     p.add_argument("--prefer-steps", type=int, default=30)
     p.add_argument("--prefer-pairs", type=int, default=4)
     p.add_argument("--prefer-lr", type=float, default=3e-5)
+    p.add_argument("--prefer-max-notes", type=int, default=96,
+                   help="notes per preference-stage sample (long enough for the quality rules' bars and seconds)")
     p.add_argument("--sets", type=int, default=4, help="condition sets (the valid split's most common)")
     p.add_argument("--samples-per-set", type=int, default=8)
     p.add_argument("--max-notes", type=int, default=40,

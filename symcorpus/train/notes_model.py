@@ -7,7 +7,11 @@ embeddings (pad adds nothing). The trunk (the GPT's blocks: causal, rotary posit
 turns position t into a context for position t + 1; the decoder reads [context, the 8 attribute
 slots], every slot seeing every other, with a learned mask embedding in each slot not yet known, and
 predicts each attribute from its own ids (tied to the embedding; the type attribute also has eos,
-which ends a piece). The decoder is narrow (decoder_embd, a quarter of the trunk's width by default):
+which ends a piece). Each slot also adds the embedding of the same attribute of the position before
+(the note at t, or sep before the first note): most attributes repeat from note to note (tempo and
+instrument nearly always), and through the trunk's narrowed context alone the decoder learnt to copy
+them slowly; on the demo corpus, 600 steps of a 4-layer model reached 8.6 nats per note with it and
+14.1 without. The decoder is narrow (decoder_embd, a quarter of the trunk's width by default):
 it runs over 9 slots several times per note, and at the trunk's width those passes would cost more
 than the trunk itself, which is what makes a note-level model fast.
 
@@ -34,7 +38,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.attention import sdpa_kernel
 
-from symcorpus.train.model import MLP, SAMPLING_BACKENDS, Block, KVCache, filtered_logits, rope_tables
+from symcorpus.train.model import MLP, SAMPLING_BACKENDS, Block, KVCache, draw, filtered_logits, rope_tables
 
 N_ATTRIBUTES = 8
 
@@ -170,20 +174,32 @@ class NoteModel(nn.Module):
         Sampling makes it once per call."""
         return torch.cat([self.dec_in(self.embed.weight), self.mask_embed])
 
-    def decode(self, context, values, masked, table: torch.Tensor | None = None) -> torch.Tensor:
+    def decode(self, context, values, masked, previous, table: torch.Tensor | None = None) -> torch.Tensor:
         """(N, 8, n_embd) decoder outputs for contexts (N, n_embd) and attribute ids (N, 8), the
-        slots where `masked` (N, 8) is set shown as masked. `table`: decoder_table(), when at hand."""
+        slots where `masked` (N, 8) is set shown as masked; `previous` (N, 8): the ids of the position
+        before (the trunk's input where the context was read). `table`: decoder_table(), when at hand."""
         table = self.decoder_table() if table is None else table
-        slots = F.embedding(torch.where(masked, self.mask_ids, values), table)
-        x = torch.cat([self.dec_in(context)[:, None].to(slots.dtype), slots], dim=1) + self.slot_embed.to(slots.dtype)
+        return self.dec_out(self.decode_narrow(self.dec_in(context), values, masked, previous, table))
+
+    def decode_narrow(self, narrowed, values, masked, previous, table: torch.Tensor) -> torch.Tensor:
+        """decode() before its last projection, from contexts already narrowed by dec_in: (N, 8,
+        decoder width). Sampling narrows a note's context once for all its passes."""
+        slots = F.embedding(torch.where(masked, self.mask_ids, values), table) + F.embedding(previous, table)
+        x = torch.cat([narrowed[:, None].to(slots.dtype), slots], dim=1) + self.slot_embed.to(slots.dtype)
         for block in self.decoder:
             x = block(x)
-        return self.dec_out(self.dec_norm(x[:, 1:]))
+        return self.dec_norm(x[:, 1:])
 
     def class_weights(self) -> torch.Tensor:
         """(8, n_embd, classes): each attribute's class embeddings, laid out for a batched product
-        (padded columns are never scored). Sampling makes it once per call."""
+        (padded columns are never scored)."""
         return self.embed.weight[self.class_table].transpose(1, 2).contiguous()
+
+    def narrow_class_weights(self) -> torch.Tensor:
+        """(8, decoder width, classes): class_weights() with dec_out folded in (both are linear), so
+        that sampling scores decode_narrow()'s outputs directly: a product a quarter the size and one
+        projection fewer per pass. Sampling makes it once per call."""
+        return (self.embed.weight[self.class_table] @ self.dec_out.weight).transpose(1, 2).contiguous()
 
     def logits(self, h, weights: torch.Tensor | None = None, attributes: slice = slice(None)) -> torch.Tensor:
         """(N, A, classes) scores of the classes of `attributes` (all 8 by default; -inf past an
@@ -214,7 +230,7 @@ class NoteModel(nn.Module):
         n = ids.shape[0]
         rate = (1 - self.config.mask_eps) * torch.rand(n, 1, device=h.device) + self.config.mask_eps
         masked = torch.rand(n, N_ATTRIBUTES, device=h.device) < rate
-        logits = self.logits(self.decode(h[rows], ids, masked | ignored))
+        logits = self.logits(self.decode(h[rows], ids, masked | ignored, idx[rows]))
         scored = masked & ~ignored
         ce = F.cross_entropy(logits.flatten(0, 1), local.clamp(min=0).flatten(), reduction="none").view(n, -1)
         return h, (ce * scored / rate).sum() / (~ignored).sum().clamp(min=1)
@@ -227,10 +243,10 @@ class NoteModel(nn.Module):
         ignored = local < 0
         nll = torch.zeros(ids.shape[0], device=h.device)
         later = torch.ones(N_ATTRIBUTES, dtype=torch.bool, device=h.device)
-        context, weights, table = h[rows], self.class_weights(), self.decoder_table()
+        context, previous, weights, table = h[rows], idx[rows], self.class_weights(), self.decoder_table()
         for k in range(N_ATTRIBUTES):
             later[:k] = False
-            out = self.decode(context, ids, later[None, :] | ignored, table)
+            out = self.decode(context, ids, later[None, :] | ignored, previous, table)
             logits = self.logits(out[:, k : k + 1], weights, slice(k, k + 1))[:, 0]
             ce = F.cross_entropy(logits, local[:, k].clamp(min=0), reduction="none")
             nll = nll + ce * ~ignored[:, k]
@@ -241,15 +257,16 @@ class NoteModel(nn.Module):
     # ---------------------------------------------------------------------------------------------
     # Sampling
 
-    def fill(self, context, fixed: dict[int, int], steps: int, temperature: float, top_k: int | None,
+    def fill(self, context, previous, fixed: dict[int, int], steps: int, temperature: float, top_k: int | None,
              top_p: float | None, generator: torch.Generator | None,
              tables: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """One note per context (N, n_embd) as (N, 8) ids: the attributes in `fixed` (attribute
-        index -> id) held, the others drawn over `steps` decoder passes, the most confident kept
-        first (a near-equal share each pass). `tables`: (class_weights(), decoder_table()), when at
-        hand."""
+        """One note per context (N, n_embd), after the positions `previous` (N, 8), as (N, 8) ids:
+        the attributes in `fixed` (attribute index -> id) held, the others drawn over `steps` decoder
+        passes, the most confident kept first (a near-equal share each pass). `tables`: (narrow_class_weights(), decoder_table()),
+        when at hand."""
         n, device = context.shape[0], context.device
-        weights, table = tables if tables is not None else (self.class_weights(), self.decoder_table())
+        weights, table = tables if tables is not None else (self.narrow_class_weights(), self.decoder_table())
+        narrowed = self.dec_in(context)
         values = torch.full((n, N_ATTRIBUTES), self.config.pad_id, dtype=torch.long, device=device)
         known = torch.zeros(n, N_ATTRIBUTES, dtype=torch.bool, device=device)
         for k, token in fixed.items():
@@ -261,13 +278,13 @@ class NoteModel(nn.Module):
                 break
             keep = math.ceil(left / (steps - step))
             done += keep
-            logits = self.logits(self.decode(context, values, ~known, table), weights).flatten(0, 1)  # (N * 8, classes)
+            logits = self.logits(self.decode_narrow(narrowed, values, ~known, previous, table), weights).flatten(0, 1)  # (N * 8, classes)
             if temperature <= 0:
                 probs = logits.softmax(dim=-1)
                 choice = probs.argmax(dim=-1, keepdim=True)
             else:
                 probs = filtered_logits(logits, temperature, top_k, top_p).softmax(dim=-1)
-                choice = torch.multinomial(probs, 1, generator=generator)
+                choice = draw(probs, generator)
             confidence = probs.gather(1, choice).view(n, N_ATTRIBUTES).masked_fill(known, float("-inf"))
             drawn = self.class_table.gather(1, choice.view(n, N_ATTRIBUTES).T).T
             chosen = confidence.topk(keep, dim=1).indices
@@ -312,13 +329,13 @@ class NoteModel(nn.Module):
         done = torch.zeros(n, dtype=torch.bool, device=device)
         rows: list[torch.Tensor] = []
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), sdpa_kernel(SAMPLING_BACKENDS):
-            tables = (self.class_weights(), self.decoder_table())
-            context = self.trunk(head, cache, 0)[:, -1]
+            tables = (self.narrow_class_weights(), self.decoder_table())
+            context, previous = self.trunk(head, cache, 0)[:, -1], head[:, -1]
             for step in range(max_new):
-                row = self.fill(context, fixed, steps, temperature, top_k, top_p, generator, tables)
+                row = self.fill(context, previous, fixed, steps, temperature, top_k, top_p, generator, tables)
                 ended = done | (row[:, 0] == c.eos_id)
                 row = torch.where(ended[:, None], eos_row, row)
-                done = ended
+                done, previous = ended, row
                 rows.append(row)
                 if bool(done.all()) or step == max_new - 1:
                     break

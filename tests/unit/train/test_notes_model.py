@@ -69,7 +69,7 @@ def test_with_everything_masked_the_loss_is_the_mean_cross_entropy():
     y[0, 2] = x[0, 3]
     _, loss = model(x[:, :3], y[:, :3])
     h = model.trunk(x[:, :3])
-    out = model.decode(h[0, 2:3], y[0, 2:3], torch.ones(1, 8, dtype=torch.bool))
+    out = model.decode(h[0, 2:3], y[0, 2:3], torch.ones(1, 8, dtype=torch.bool), x[0, 2:3])
     targets = [1, 0, 1, 0, 1, 0, 1, 0]
     weights = model.embed.weight
     expected = torch.stack([  # each attribute against its own ids alone (type: and eos)
@@ -77,6 +77,20 @@ def test_with_everything_masked_the_loss_is_the_mean_cross_entropy():
                         torch.tensor([targets[k]]))
         for k, (first, size) in enumerate(model.config.attributes)]).mean()
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_each_slot_reads_the_same_attribute_of_the_position_before():
+    model = small().eval()
+    context = torch.randn(1, model.config.n_embd)
+    values, masked = torch.zeros(1, 8, dtype=torch.long), torch.ones(1, 8, dtype=torch.bool)
+    before = torch.tensor([note(model, [1, 0, 1, 0, 1, 0, 1, 0])])
+    with torch.no_grad():
+        out = model.decode(context, values, masked, before)
+        for k, (first, size) in enumerate(model.config.attributes):  # another value of attribute k
+            other = before.clone()
+            other[0, k] = first + (before[0, k] - first + 1) % size
+            assert not torch.allclose(model.decode(context, values, masked, other), out)
+        assert torch.allclose(model.decode(context, values, masked, before.clone()), out)
 
 
 def test_cached_sampling_equals_full_recompute_and_holds_fixed_attributes():
