@@ -90,10 +90,10 @@ class EvaluateSettings(Section):
 @dataclass
 class PreferSettings(Section):
     """`train prefer`: NotaGen's CLaMP-DPO loop with our own reward. Each iteration samples
-    samples_per_prompt pieces for each of `prompts` condition sets (the train split's most common),
-    scores them (prompt adherence + quality rules - plagiarism), pairs the top chosen_share of each
-    prompt's samples that pass the rules and copy nothing with its bottom share, and takes `steps`
-    DPOP steps on those pairs against a frozen copy of the iteration's starting model."""
+    samples_per_prompt pieces for each of `prompts` condition sets (the train split's most common,
+    spread over time signatures), scores them (prompt adherence + quality rules - plagiarism), pairs
+    the top chosen_share of each prompt's samples that pass the rules and copy nothing with its
+    bottom share, and takes `steps` DPOP steps on those pairs against a frozen copy of the iteration's starting model."""
 
     where = "train.prefer"
     iterations: int = 3  # NotaGen's released model: 3

@@ -84,6 +84,22 @@ def sets_from_shards(tokenizer, tok_dir: str | Path, k: int, split: str = "valid
     return sets
 
 
+def spread_over(sets: list[ConditionSet], family: str, k: int) -> list[ConditionSet]:
+    """k of `sets` (most common first) taken in rounds: each round the first remaining set of each
+    value of `family` (values in the order they first appear; a set without the family is a value
+    of its own). The preference stage samples these, so that its pairs teach how each time signature
+    follows its condition rather than which time signature the most common prompts share."""
+    by_value: dict[Any, list[ConditionSet]] = {}
+    for i, s in enumerate(sets):
+        by_value.setdefault(s.request.get(family, ("none", i)), []).append(s)
+    chosen: list[ConditionSet] = []
+    while len(chosen) < min(k, len(sets)):
+        for group in by_value.values():
+            if group and len(chosen) < k:
+                chosen.append(group.pop(0))
+    return chosen
+
+
 def sets_from_prompts(tokenizer, prompts: list[str]) -> list[ConditionSet]:
     return [condition_set(tokenizer, tokenizer.encode_prompt(p)) for p in prompts]
 

@@ -11,7 +11,10 @@ which ends a piece). Each slot also adds the embedding of the same attribute of 
 (the note at t, or sep before the first note): most attributes repeat from note to note (tempo and
 instrument nearly always), and through the trunk's narrowed context alone the decoder learnt to copy
 them slowly; on the demo corpus, 600 steps of a 4-layer model reached 8.6 nats per note with it and
-14.1 without. The decoder is narrow (decoder_embd, a quarter of the trunk's width by default):
+14.1 without. The type slot also adds the type of the latest bar line (the latest note that opened a
+bar, which carries the time signature in force): the note before is mostly "same bar", and without
+it sampled pieces changed time signature every few bars. The type attribute's first value is "same
+bar" (tokenizers/notes.py). The decoder is narrow (decoder_embd, a quarter of the trunk's width by default):
 it runs over 9 slots several times per note, and at the trunk's width those passes would cost more
 than the trunk itself, which is what makes a note-level model fast.
 
@@ -174,17 +177,33 @@ class NoteModel(nn.Module):
         Sampling makes it once per call."""
         return torch.cat([self.dec_in(self.embed.weight), self.mask_embed])
 
+    def carried(self, idx) -> torch.Tensor:
+        """(B, T, 9) what the decoder carries over from positions (B, T, 8): each position's own 8
+        ids, then the type id of the latest bar line at or before it (pad_id before the first)."""
+        first = idx[..., 0]
+        t = torch.arange(first.shape[-1], device=idx.device).expand_as(first)
+        latest = torch.where(self.opens_bar(first), t, -1).cummax(dim=-1).values
+        line = torch.where(latest >= 0, first.gather(-1, latest.clamp(min=0)), self.config.pad_id)
+        return torch.cat([idx, line[..., None]], dim=-1)
+
+    def opens_bar(self, ids) -> torch.Tensor:
+        """Whether type ids open a bar (a type id other than "same bar" and eos)."""
+        same_bar = self.config.attributes[0][0]
+        return (self.owner[ids.clamp(min=0)] == 0) & (ids != same_bar) & (ids != self.config.eos_id)
+
     def decode(self, context, values, masked, previous, table: torch.Tensor | None = None) -> torch.Tensor:
         """(N, 8, n_embd) decoder outputs for contexts (N, n_embd) and attribute ids (N, 8), the
-        slots where `masked` (N, 8) is set shown as masked; `previous` (N, 8): the ids of the position
-        before (the trunk's input where the context was read). `table`: decoder_table(), when at hand."""
+        slots where `masked` (N, 8) is set shown as masked; `previous` (N, 9): carried() of the
+        position before (where the context was read). `table`: decoder_table(), when at hand."""
         table = self.decoder_table() if table is None else table
         return self.dec_out(self.decode_narrow(self.dec_in(context), values, masked, previous, table))
 
     def decode_narrow(self, narrowed, values, masked, previous, table: torch.Tensor) -> torch.Tensor:
         """decode() before its last projection, from contexts already narrowed by dec_in: (N, 8,
         decoder width). Sampling narrows a note's context once for all its passes."""
-        slots = F.embedding(torch.where(masked, self.mask_ids, values), table) + F.embedding(previous, table)
+        before = F.embedding(previous, table)
+        slots = F.embedding(torch.where(masked, self.mask_ids, values), table) + before[:, :N_ATTRIBUTES]
+        slots = torch.cat([slots[:, :1] + before[:, N_ATTRIBUTES:], slots[:, 1:]], dim=1)  # the bar line: type
         x = torch.cat([narrowed[:, None].to(slots.dtype), slots], dim=1) + self.slot_embed.to(slots.dtype)
         for block in self.decoder:
             x = block(x)
@@ -230,7 +249,7 @@ class NoteModel(nn.Module):
         n = ids.shape[0]
         rate = (1 - self.config.mask_eps) * torch.rand(n, 1, device=h.device) + self.config.mask_eps
         masked = torch.rand(n, N_ATTRIBUTES, device=h.device) < rate
-        logits = self.logits(self.decode(h[rows], ids, masked | ignored, idx[rows]))
+        logits = self.logits(self.decode(h[rows], ids, masked | ignored, self.carried(idx)[rows]))
         scored = masked & ~ignored
         ce = F.cross_entropy(logits.flatten(0, 1), local.clamp(min=0).flatten(), reduction="none").view(n, -1)
         return h, (ce * scored / rate).sum() / (~ignored).sum().clamp(min=1)
@@ -243,7 +262,7 @@ class NoteModel(nn.Module):
         ignored = local < 0
         nll = torch.zeros(ids.shape[0], device=h.device)
         later = torch.ones(N_ATTRIBUTES, dtype=torch.bool, device=h.device)
-        context, previous, weights, table = h[rows], idx[rows], self.class_weights(), self.decoder_table()
+        context, previous, weights, table = h[rows], self.carried(idx)[rows], self.class_weights(), self.decoder_table()
         for k in range(N_ATTRIBUTES):
             later[:k] = False
             out = self.decode(context, ids, later[None, :] | ignored, previous, table)
@@ -260,9 +279,9 @@ class NoteModel(nn.Module):
     def fill(self, context, previous, fixed: dict[int, int], steps: int, temperature: float, top_k: int | None,
              top_p: float | None, generator: torch.Generator | None,
              tables: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """One note per context (N, n_embd), after the positions `previous` (N, 8), as (N, 8) ids:
-        the attributes in `fixed` (attribute index -> id) held, the others drawn over `steps` decoder
-        passes, the most confident kept first (a near-equal share each pass). `tables`: (narrow_class_weights(), decoder_table()),
+        """One note per context (N, n_embd), after the positions `previous` (N, 9; carried()), as
+        (N, 8) ids: the attributes in `fixed` (attribute index -> id) held, the others drawn over
+        `steps` decoder passes, the most confident kept first (a near-equal share each pass). `tables`: (narrow_class_weights(), decoder_table()),
         when at hand."""
         n, device = context.shape[0], context.device
         weights, table = tables if tables is not None else (self.narrow_class_weights(), self.decoder_table())
@@ -330,12 +349,13 @@ class NoteModel(nn.Module):
         rows: list[torch.Tensor] = []
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16), sdpa_kernel(SAMPLING_BACKENDS):
             tables = (self.narrow_class_weights(), self.decoder_table())
-            context, previous = self.trunk(head, cache, 0)[:, -1], head[:, -1]
+            context, previous = self.trunk(head, cache, 0)[:, -1], self.carried(head)[:, -1]
             for step in range(max_new):
                 row = self.fill(context, previous, fixed, steps, temperature, top_k, top_p, generator, tables)
                 ended = done | (row[:, 0] == c.eos_id)
                 row = torch.where(ended[:, None], eos_row, row)
-                done, previous = ended, row
+                line = torch.where(self.opens_bar(row[:, 0]), row[:, 0], previous[:, -1])
+                done, previous = ended, torch.cat([row, line[:, None]], dim=1)
                 rows.append(row)
                 if bool(done.all()) or step == max_new - 1:
                     break

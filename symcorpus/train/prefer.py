@@ -1,7 +1,8 @@
 """The preference stage after fine-tuning (NotaGen's CLaMP-DPO, with our own reward):
 
     repeat train.prefer.iterations times:
-        sample samples_per_prompt pieces for each of the train split's most common condition sets
+        sample samples_per_prompt pieces for each of `prompts` of the train split's most common
+        condition sets, spread over time signatures (evaluate.spread_over)
         reward = adherence (share of the prompt's key, time signature, tempo word (or a neighbour)
                  and instruments our annotator finds in the sample)
                  + quality_weight if the sample passes every quality rule of the corpus
@@ -41,7 +42,8 @@ from symcorpus.music.quality import evaluate as quality_verdict
 from symcorpus.music.quality import rules_for
 from symcorpus.train.backend import LocalBackend
 from symcorpus.train.checkpoints import latest_checkpoint, load_checkpoint, write_checkpoint
-from symcorpus.train.evaluate import ConditionSet, checks, sample_facts, sets_from_shards, shares, tempo_order
+from symcorpus.train.evaluate import (ConditionSet, checks, sample_facts, sets_from_shards, shares, spread_over,
+                                      tempo_order)
 from symcorpus.train.generate import LoadedRun, load_run, midi_of, music_mask
 from symcorpus.train.plagiarism import CorpusIndex
 from symcorpus.train.runner import RunResult, copy_tokenizer, read_history, write_loss_csv
@@ -236,7 +238,7 @@ def prefer_run(init: Path, name: str, tok_dir: Path, corpus_dir: Path, settings:
     (run_dir / "run.json").write_text(json.dumps(
         {"name": name, "kind": "prefer", "tokens": str(Path(tok_dir).resolve()), "init": str(run.checkpoint),
          "corpus": str(Path(corpus_dir).resolve()), "prefer": p.to_dict()}, indent=1))
-    sets = sets_from_shards(tok, tok_dir, p.prompts, split="train")
+    sets = spread_over(sets_from_shards(tok, tok_dir, 8 * p.prompts, split="train"), "time_signature", p.prompts)
     prompt_ids = [[tok.bos_id, *cs.tokens, tok.sep_id] for cs in sets]
     index = CorpusIndex.from_corpus(corpus_dir, "train")
     threshold = p.plagiarism_threshold or index.settings.threshold

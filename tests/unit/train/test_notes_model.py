@@ -69,7 +69,7 @@ def test_with_everything_masked_the_loss_is_the_mean_cross_entropy():
     y[0, 2] = x[0, 3]
     _, loss = model(x[:, :3], y[:, :3])
     h = model.trunk(x[:, :3])
-    out = model.decode(h[0, 2:3], y[0, 2:3], torch.ones(1, 8, dtype=torch.bool), x[0, 2:3])
+    out = model.decode(h[0, 2:3], y[0, 2:3], torch.ones(1, 8, dtype=torch.bool), model.carried(x)[0, 2:3])
     targets = [1, 0, 1, 0, 1, 0, 1, 0]
     weights = model.embed.weight
     expected = torch.stack([  # each attribute against its own ids alone (type: and eos)
@@ -79,18 +79,31 @@ def test_with_everything_masked_the_loss_is_the_mean_cross_entropy():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_each_slot_reads_the_same_attribute_of_the_position_before():
+def test_each_slot_reads_the_same_attribute_of_the_position_before_and_the_type_slot_the_bar_line():
     model = small().eval()
     context = torch.randn(1, model.config.n_embd)
     values, masked = torch.zeros(1, 8, dtype=torch.long), torch.ones(1, 8, dtype=torch.bool)
-    before = torch.tensor([note(model, [1, 0, 1, 0, 1, 0, 1, 0])])
+    before = torch.tensor([note(model, [0, 0, 1, 0, 1, 0, 1, 0]) + [note(model, [1] * 8)[0]]])
     with torch.no_grad():
         out = model.decode(context, values, masked, before)
         for k, (first, size) in enumerate(model.config.attributes):  # another value of attribute k
             other = before.clone()
             other[0, k] = first + (before[0, k] - first + 1) % size
             assert not torch.allclose(model.decode(context, values, masked, other), out)
+        other = before.clone()
+        other[0, 8] = note(model, [2] * 8)[0]  # another bar line
+        assert not torch.allclose(model.decode(context, values, masked, other), out)
         assert torch.allclose(model.decode(context, values, masked, before.clone()), out)
+
+
+def test_the_bar_line_carried_is_the_latest_note_that_opened_a_bar():
+    model = small()
+    types = [0, 1, 0, 0, 2, 0]  # same bar, bar line of value 1, ..., bar line of value 2, same bar
+    x = torch.cat([prompt_rows(model), torch.tensor([note(model, [t] + [0] * 7) for t in types])])[None]
+    first = model.config.attributes[0][0]
+    expected = [PAD] * 4 + [first + 1] * 3 + [first + 2] * 2  # bos, condition, sep, a note in no bar yet
+    assert model.carried(x)[0, :, 8].tolist() == expected
+    assert torch.equal(model.carried(x)[..., :8], x)
 
 
 def test_cached_sampling_equals_full_recompute_and_holds_fixed_attributes():

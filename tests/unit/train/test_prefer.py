@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from symcorpus.train.evaluate import wilson_interval
+from symcorpus.train.evaluate import ConditionSet, spread_over, wilson_interval
 from symcorpus.train.prefer import Scored, dpop_loss, pick_pairs
 
 
@@ -51,3 +51,12 @@ def test_wilson_intervals_by_hand():
     assert wilson_interval(0, 0) is None
     low, high = wilson_interval(200, 400)  # what a 10-point difference needs near 50%: half-widths under 5
     assert high - low < 10.0
+
+
+def test_prompts_are_spread_over_time_signatures_most_common_first():
+    metres = ["2/2", "6/8", "2/2", "4/4", "6/8", None, "2/2"]
+    sets = [ConditionSet(f"set {i}", [i], {"key": "D major"} | ({"time_signature": m} if m else {}))
+            for i, m in enumerate(metres)]
+    assert [s.tokens[0] for s in spread_over(sets, "time_signature", 4)] == [0, 1, 3, 5]
+    assert [s.tokens[0] for s in spread_over(sets, "time_signature", 6)] == [0, 1, 3, 5, 2, 4]
+    assert [s.tokens[0] for s in spread_over(sets, "time_signature", 20)] == [0, 1, 3, 5, 2, 4, 6]
