@@ -93,7 +93,8 @@ class PreferSettings(Section):
     samples_per_prompt pieces for each of `prompts` condition sets (the train split's most common,
     spread over time signatures), scores them (prompt adherence + quality rules - plagiarism), pairs
     the top chosen_share of each prompt's samples that pass the rules and copy nothing with its
-    bottom share, and takes `steps` DPOP steps on those pairs against a frozen copy of the iteration's starting model."""
+    bottom share, and takes `steps` DPOP steps on those pairs against a frozen copy of the
+    iteration's starting model."""
 
     where = "train.prefer"
     iterations: int = 3  # NotaGen's released model: 3

@@ -14,9 +14,9 @@ them slowly; on the demo corpus, 600 steps of a 4-layer model reached 8.6 nats p
 14.1 without. The type slot also adds the type of the latest bar line (the latest note that opened a
 bar, which carries the time signature in force): the note before is mostly "same bar", and without
 it sampled pieces changed time signature every few bars. The type attribute's first value is "same
-bar" (tokenizers/notes.py). The decoder is narrow (decoder_embd, a quarter of the trunk's width by default):
-it runs over 9 slots several times per note, and at the trunk's width those passes would cost more
-than the trunk itself, which is what makes a note-level model fast.
+bar" (tokenizers/notes.py). The decoder is narrow (decoder_embd, a quarter of the trunk's width by
+default): it runs over 9 slots several times per note, and at the trunk's width those passes would
+cost more than the trunk itself, which is what makes a note-level model fast.
 
 - Training (`forward`): each target note gets t ~ U(0, 1); each attribute is masked with
   probability p = (1 - eps) t + eps; the loss is the cross-entropy of the masked attributes divided
@@ -281,8 +281,8 @@ class NoteModel(nn.Module):
              tables: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """One note per context (N, n_embd), after the positions `previous` (N, 9; carried()), as
         (N, 8) ids: the attributes in `fixed` (attribute index -> id) held, the others drawn over
-        `steps` decoder passes, the most confident kept first (a near-equal share each pass). `tables`: (narrow_class_weights(), decoder_table()),
-        when at hand."""
+        `steps` decoder passes, the most confident kept first (a near-equal share each pass).
+        `tables`: (narrow_class_weights(), decoder_table()), when at hand."""
         n, device = context.shape[0], context.device
         weights, table = tables if tables is not None else (self.narrow_class_weights(), self.decoder_table())
         narrowed = self.dec_in(context)
@@ -297,7 +297,8 @@ class NoteModel(nn.Module):
                 break
             keep = math.ceil(left / (steps - step))
             done += keep
-            logits = self.logits(self.decode_narrow(narrowed, values, ~known, previous, table), weights).flatten(0, 1)  # (N * 8, classes)
+            out = self.decode_narrow(narrowed, values, ~known, previous, table)
+            logits = self.logits(out, weights).flatten(0, 1)  # (N * 8, classes)
             if temperature <= 0:
                 probs = logits.softmax(dim=-1)
                 choice = probs.argmax(dim=-1, keepdim=True)
