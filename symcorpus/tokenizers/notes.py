@@ -109,6 +109,21 @@ class NoteVocab:
         return self.starts[k] + int(index)
 
 
+def opening_lines(vocab: NoteVocab, conditions) -> list[list[int]]:
+    """[condition id, type id] for each time-signature condition (a ConditionVocab's) that the
+    vocabulary has a bar type for: the type of a note opening a bar in that time signature. The
+    note-level model reads the condition as the bar line before the piece (NoteConfig.opening_lines)."""
+    pairs = []
+    for name, condition in conditions.ids.get("time_signature", {}).items():
+        numerator, _, denominator = name.partition("/")
+        if not (numerator.isdigit() and denominator.isdigit()):
+            continue  # the family's unknown token
+        ts = vocab.bins.ts_index.get((int(numerator), int(denominator)))
+        if ts is not None:
+            pairs.append([int(condition), vocab.starts[TYPE] + vocab.bar_type(1, ts)])
+    return pairs
+
+
 def _number_index(attribute: str, text: str, vocab: NoteVocab) -> int | None:
     try:
         x = float(text)

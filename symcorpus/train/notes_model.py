@@ -12,8 +12,9 @@ which ends a piece). Each slot also adds the embedding of the same attribute of 
 instrument nearly always), and through the trunk's narrowed context alone the decoder learnt to copy
 them slowly; on the demo corpus, 600 steps of a 4-layer model reached 8.6 nats per note with it and
 14.1 without. The type slot also adds the type of the latest bar line (the latest note that opened a
-bar, which carries the time signature in force): the note before is mostly "same bar", and without
-it sampled pieces changed time signature every few bars. The type attribute's first value is "same
+bar, which carries the time signature in force; before the first, the time signature the prompt
+asks for): the note before is mostly "same bar", and without it sampled pieces changed time
+signature every few bars. The type attribute's first value is "same
 bar" (tokenizers/notes.py). The decoder is narrow (decoder_embd, a quarter of the trunk's width by
 default): it runs over 9 slots several times per note, and at the trunk's width those passes would
 cost more than the trunk itself, which is what makes a note-level model fast.
@@ -34,7 +35,7 @@ Imports only PyTorch, like model.py.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
@@ -62,6 +63,11 @@ class NoteConfig:
     dropout: float = 0.0
     rope_base: float = 10000.0
     mask_eps: float = 1e-3  # the smallest masking rate in training
+    # [condition id, type id] pairs: a time-signature condition counts as a bar line of that time
+    # signature before the piece, so the first note reads the metre asked for as later notes read
+    # the metre in force (NoteVocab.opening_lines).
+    opening_lines: list[list[int]] = field(default_factory=list)
+    bos_id: int | None = None  # resets the bar line (None: configs saved before it was kept)
     kind: str = "notes"
 
     def to_dict(self) -> dict:
@@ -142,6 +148,17 @@ class NoteModel(nn.Module):
         self.register_buffer("local", local, persistent=False)
         # A masked slot reads row vocab_size + k of the decoder's input table (its mask embedding).
         self.register_buffer("mask_ids", config.vocab_size + torch.arange(N_ATTRIBUTES), persistent=False)
+        # line_of[id]: the bar line a first-slot id sets: itself for a bar-opening type (the type's
+        # value 0 is "same bar"), the mapped type for a time-signature condition, pad_id (none) for
+        # bos, which starts a new piece in a packed block; -1 for ids that change nothing.
+        line_of = torch.full((config.vocab_size,), -1)
+        first, size = config.attributes[0]
+        line_of[first + 1 : first + size] = torch.arange(first + 1, first + size)
+        for condition, kind in config.opening_lines:
+            line_of[condition] = kind
+        if config.bos_id is not None:
+            line_of[config.bos_id] = config.pad_id
+        self.register_buffer("line_of", line_of, persistent=False)
         self.apply(self._init_weights)
         nn.init.normal_(self.mask_embed, std=0.02)
         nn.init.normal_(self.slot_embed, std=0.02)
@@ -179,17 +196,19 @@ class NoteModel(nn.Module):
 
     def carried(self, idx) -> torch.Tensor:
         """(B, T, 9) what the decoder carries over from positions (B, T, 8): each position's own 8
-        ids, then the type id of the latest bar line at or before it (pad_id before the first)."""
-        first = idx[..., 0]
-        t = torch.arange(first.shape[-1], device=idx.device).expand_as(first)
-        latest = torch.where(self.opens_bar(first), t, -1).cummax(dim=-1).values
-        line = torch.where(latest >= 0, first.gather(-1, latest.clamp(min=0)), self.config.pad_id)
+        ids, then the bar line in force there: the type id of the latest note that opened a bar, or
+        before the first the time signature condition's (pad_id where there is none)."""
+        sets = self.line_of[idx[..., 0].clamp(min=0)]
+        t = torch.arange(sets.shape[-1], device=idx.device).expand_as(sets)
+        latest = torch.where(sets >= 0, t, -1).cummax(dim=-1).values
+        line = torch.where(latest >= 0, sets.gather(-1, latest.clamp(min=0)), self.config.pad_id)
         return torch.cat([idx, line[..., None]], dim=-1)
 
-    def opens_bar(self, ids) -> torch.Tensor:
-        """Whether type ids open a bar (a type id other than "same bar" and eos)."""
-        same_bar = self.config.attributes[0][0]
-        return (self.owner[ids.clamp(min=0)] == 0) & (ids != same_bar) & (ids != self.config.eos_id)
+    def next_line(self, line, first_ids) -> torch.Tensor:
+        """The bar line after positions whose first ids are `first_ids` (N,), given the line `line`
+        (N,) before them: carried() one position at a time, for sampling."""
+        sets = self.line_of[first_ids.clamp(min=0)]
+        return torch.where(sets >= 0, sets, line)
 
     def decode(self, context, values, masked, previous, table: torch.Tensor | None = None) -> torch.Tensor:
         """(N, 8, n_embd) decoder outputs for contexts (N, n_embd) and attribute ids (N, 8), the
@@ -355,8 +374,8 @@ class NoteModel(nn.Module):
                 row = self.fill(context, previous, fixed, steps, temperature, top_k, top_p, generator, tables)
                 ended = done | (row[:, 0] == c.eos_id)
                 row = torch.where(ended[:, None], eos_row, row)
-                line = torch.where(self.opens_bar(row[:, 0]), row[:, 0], previous[:, -1])
-                done, previous = ended, torch.cat([row, line[:, None]], dim=1)
+                done = ended
+                previous = torch.cat([row, self.next_line(previous[:, -1], row[:, 0])[:, None]], dim=1)
                 rows.append(row)
                 if bool(done.all()) or step == max_new - 1:
                     break

@@ -64,9 +64,12 @@ def model_kind(settings: TrainSettings, tokenizer) -> str:
 def note_preset_config(settings: TrainSettings, tokenizer) -> NoteConfig:
     """The note-level model of settings.preset's shape: the GPT's trunk and a one-layer attribute
     decoder a quarter as wide (about 2% more parameters than the GPT)."""
+    from symcorpus.tokenizers.notes import opening_lines
+
     shape = PRESETS[settings.preset]
     return NoteConfig(vocab_size=tokenizer.vocab_size, attributes=[list(r) for r in tokenizer.notes.ranges()],
-                      eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, block_size=settings.block_size,
+                      eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, bos_id=tokenizer.bos_id,
+                      opening_lines=opening_lines(tokenizer.notes, tokenizer.conditions), block_size=settings.block_size,
                       n_layer=shape["n_layer"], n_head=shape["n_head"], n_embd=shape["n_embd"], decoder_layers=1,
                       dropout=settings.dropout)
 

@@ -157,3 +157,15 @@ def test_ray_datas_packing_function_keeps_notes_whole_too(shards):
     in_range = (positions - starts >= 0) & (positions - starts < sizes)
     assert in_range[is_note].all()  # every note position is 8 attributes in their own ranges
     assert (positions[~is_note, 1:] == tok.pad_id).all()
+
+
+def test_each_time_signature_condition_maps_to_the_type_of_a_bar_in_it(shards):
+    tok = load_tokenizer(shards)
+    pairs = notes.opening_lines(tok.notes, tok.conditions)
+    names = dict(zip(range(tok.notes.offset, tok.notes.size), tok.notes.names()))
+    conditions = {i: name for name, i in tok.conditions.ids["time_signature"].items()}
+    assert pairs and {c for c, _ in pairs} <= set(conditions)
+    for condition, kind in pairs:
+        assert names[kind] == f"Type_Bar+1_{conditions[condition]}"
+    # the irish tunes' own metres are all mapped
+    assert {"6/8", "2/4"} <= {conditions[c] for c, _ in pairs}

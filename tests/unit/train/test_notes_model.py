@@ -153,3 +153,18 @@ def test_the_note_model_imports_only_torch(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["symcorpus", "symcorpus.train", "symcorpus.train.model",
                                    "symcorpus.train.notes_model"]
+
+
+def test_a_time_signature_condition_is_the_bar_line_before_the_piece_and_bos_starts_afresh():
+    first = small().config.attributes[0][0]
+    cond = small().config.vocab_size - 1
+    model = small(opening_lines=[[cond, first + 2]], bos_id=BOS)
+    piece = [note(model, [t] + [0] * 7) for t in (0, 1, 0)]
+    x = torch.cat([prompt_rows(model), torch.tensor(piece), prompt_rows(model)[[0, 2]],
+                   torch.tensor(piece[:1])])[None]  # a second piece packed after, without the condition
+    expected = [PAD, first + 2, first + 2, first + 2, first + 1, first + 1, PAD, PAD, PAD]
+    assert model.carried(x)[0, :, 8].tolist() == expected
+    line = torch.tensor([PAD])  # sampling's one-position-at-a-time form agrees
+    for t, ids in enumerate(x[0, :, 0]):
+        line = model.next_line(line, ids[None])
+        assert line.item() == expected[t]
