@@ -16,6 +16,7 @@ ORIGINS...). The frames themselves use none of those words.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -101,10 +102,11 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def _vocabulary() -> dict[str, set[str]]:
+@functools.cache  # built once: the composer table has hundreds of names, and every piece asks
+def _vocabulary() -> dict[str, frozenset[str]]:
     return {
-        "genre": set(GENRES), "period": set(PERIODS), "composer": {c.name for c in composers()},
-        "origin": set(ORIGINS), "instrumentation": set(INSTRUMENTATIONS),
+        "genre": frozenset(GENRES), "period": frozenset(PERIODS), "composer": frozenset(c.name for c in composers()),
+        "origin": frozenset(ORIGINS), "instrumentation": frozenset(INSTRUMENTATIONS),
     }
 
 

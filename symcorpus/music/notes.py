@@ -180,11 +180,11 @@ def summarize(piece: ParsedPiece, table: np.ndarray | None = None) -> dict[str, 
     if len(table):
         end_tick = int((table["onset"] + table["duration"]).max())
         first_onset = int(table["onset"][0])
-        n_tracks = len(np.unique(table["track"]))
+        n_tracks = int(np.count_nonzero(np.bincount(table["track"])))  # small non-negative ints: no sort
     else:
         end_tick = first_onset = n_tracks = 0
     drums = table["is_drum"]
-    programs = np.unique(table["program"][~drums])
+    programs = np.flatnonzero(np.bincount(table["program"][~drums]))
 
     time_signatures = score.time_signatures.numpy()
     if len(time_signatures["time"]):

@@ -16,10 +16,12 @@ removed once the version is published; the manifest's `resumed` says how many re
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,7 @@ from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, code_ve
 from symcorpus.spark.progress import StepProgress
 from symcorpus.spark.remote import build_into_store
 from symcorpus.spark.session import NoProgress, spark_session, stage_progress
-from symcorpus.spark.split import with_splits
+from symcorpus.spark.split import split_of, with_splits
 from symcorpus.spark.staging import LIGHT, pieces_dir
 from symcorpus.steps import PENDING, Read, Step, build_steps, restage_steps
 from symcorpus.steps.batches import Running
@@ -88,6 +90,11 @@ def running_for(settings: Settings, steps: list[Step], out: Path) -> Running:
     return Running.from_settings(settings, finished)
 
 
+def kept_split(settings: Settings) -> Callable[[str], str]:
+    """The split of a piece kept as its cluster's representative, from its id (spark/split.py)."""
+    return functools.partial(split_of, ratios=settings.split.ratios(), seed=settings.split.seed)
+
+
 def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read: Read | None = None,
                  running: Running = Running(), stage: Path | None = None,
                  counter: StepProgress | None = None):
@@ -106,17 +113,18 @@ def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read
     steps = build_steps(settings, cached=cached is not None)
     one_pass = [u for u in units if u.member] if cached is None else []
     two_pass = [u for u in units if not u.member] if cached is None else units
+    split_for = kept_split(settings)
     frames = []
     if one_pass:
         frames.append(with_steps(units_frame(spark, pack_partitions(one_pass, n)), steps, read, running, stage,
-                                 counter))
+                                 counter, split_for))
     if two_pass:
         records = with_steps(units_frame(spark, pack_partitions(two_pass, len(two_pass) if cached is None else n)),
                              [], read, counter=counter)
         if cached is not None:
             records = with_cached_parses(records, cached)
         spread = records.repartition(n, "id").sortWithinPartitions("id", "source", "path")
-        frames.append(with_steps(spread, steps, running=running, stage=stage, counter=counter))
+        frames.append(with_steps(spread, steps, running=running, stage=stage, counter=counter, split_for=split_for))
     if not frames:
         return spark.createDataFrame([], spark_schema(schema.PIECES if stage is None else LIGHT))
     pieces = frames[0]
@@ -354,7 +362,8 @@ def restage(corpus: str | Path, out: str | Path, settings: Settings, *, stages: 
     # Published rows come back as ok pieces without fingerprints, so the dedup params in force apply.
     rows = conform(spark.read.parquet(str(corpus / "corpus" / "*")).drop("notes_hash"), schema.PIECES)
     staged = pieces_dir(out)
-    pieces = (with_steps(rows.withColumn("status", F.lit(schema.STATUS_OK)), steps, running=running, stage=staged)
+    pieces = (with_steps(rows.withColumn("status", F.lit(schema.STATUS_OK)), steps, running=running, stage=staged,
+                         split_for=kept_split(settings))
               .withColumn("node", F.xxhash64("source", "path")).persist(StorageLevel.MEMORY_AND_DISK))
     try:
         outcomes = count_outcomes(pieces, [s.name for s in steps], progress, " + ".join(s.name for s in steps))

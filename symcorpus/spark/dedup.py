@@ -4,7 +4,7 @@
     notes   same `notes_hash` (music/fingerprint.py): tempo, resolution, programs, layout ignored
     near    MinHash LSH: pieces sharing a band are candidates; a candidate pair is an edge when its
             estimated Jaccard similarity reaches the threshold
-    -> connected components over the near edges (components.py), in Spark
+    -> connected components over the near edges (components.py): in the driver when they fit
     -> one representative per cluster, the most complete piece; every other member is a duplicate
 
 Exact and same-notes duplicates are groups, not graph edges: only one head per group goes through
@@ -116,7 +116,7 @@ def _clusters(light: DataFrame, signatures: DataFrame, settings: DedupSettings, 
     stats["near_candidate_pairs"] = candidates.count()
     verified = verified.localCheckpoint()
     stats["near_verified_pairs"] = verified.count()
-    labels = connected_components(verified, settings.max_iterations)
+    labels = connected_components(verified, settings.max_iterations, n_edges=stats["near_verified_pairs"])
     groups = (groups.join(labels.withColumnRenamed("node", "head"), "head", "left")
               .withColumn("label", F.coalesce("label", "head")))
     return groups.select(group_key, "label"), group_key

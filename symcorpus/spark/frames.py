@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -69,23 +69,24 @@ def steps_task(batches: Iterator[pa.RecordBatch], steps: list[Step], read: Read 
 
 
 def with_steps(frame, steps: Sequence[Step], read: Read | None = None, running: Running = Running(),
-               stage: Path | None = None, counter=None):
+               stage: Path | None = None, counter=None, split_for: Callable[[str], str] | None = None):
     """The frame's rows through a step list in one mapInArrow: UNITS rows when the list starts with
     `read`, PIECES rows otherwise. PIECES rows out; with `stage`, the ok pieces' wide columns go to
     staged files there and staging.LIGHT rows come out (spark/staging.py). `running`: batches
     isolated, kept for resuming. `counter` (spark/progress.py StepProgress) counts what each task
-    did, for the progress bar."""
+    did, for the progress bar. `split_for`: a kept piece's split from its id, to stage each split's
+    rows in files of their own."""
     run = functools.partial(steps_task, steps=list(steps), read=read, running=running)
     if counter is not None:
         run = counter.wrap(run, reads=read is not None, finishes=bool(steps))
     if stage is None:
         return frame.mapInArrow(run, spark_schema(schema.PIECES))
-    staged = functools.partial(_run_and_stage, run=run, directory=str(stage))
+    staged = functools.partial(_run_and_stage, run=run, directory=str(stage), split_for=split_for)
     return frame.mapInArrow(staged, spark_schema(LIGHT))
 
 
-def _run_and_stage(batches, run, directory: str):
-    return stage_batches(run(batches), directory)
+def _run_and_stage(batches, run, directory: str, split_for: Callable[[str], str] | None):
+    return stage_batches(run(batches), directory, split_for)
 
 
 def write_table(frame, directory: Path, n_shards: int, arrow_schema: pa.Schema,

@@ -7,6 +7,9 @@ fingerprints, a reference to the staged row) through counting, deduplication and
     kept light rows --(split, shard) partitions--> each task reads its rows back, sorts them by
                        id and path, writes one corpus shard (shards.py)
 
+Each task stages a file per split its ok pieces would land in if kept, so a split's shards read
+only that split's staged files.
+
 The bytes of a piece (~27 KB for a Lakh-size MIDI file) thus cross into Python once and are written
 twice by pyarrow, instead of being converted to JVM rows, cached, shuffled by the join that picks
 the kept pieces, and converted back for the writer. A task run twice writes a second staged file
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -48,33 +51,46 @@ def pieces_dir(out: Path) -> Path:
     return directory
 
 
-def stage_batches(batches: Iterable[pa.RecordBatch], directory: str) -> Iterator[pa.RecordBatch]:
+def stage_batches(batches: Iterable[pa.RecordBatch], directory: str,
+                  split_for: Callable[[str], str] | None = None) -> Iterator[pa.RecordBatch]:
     """PIECES batches in (one task's), LIGHT batches out; the ok rows' STAGED columns go to this
-    task's file in `directory`, and their light rows name the file and the row in it."""
+    task's files in `directory`, and their light rows name the file and the row in it.
+
+    `split_for(id)`: the split a piece lands in if it is kept (a kept piece represents its cluster,
+    whose id is its own, spark/split.py). Each split gets its own file, so writing the valid and
+    test shards reads their few rows' files instead of every staged byte. A guess that turned out
+    wrong would cost only reading time: the light rows say where each row is.
+    """
     from pyspark import TaskContext
 
     task = TaskContext.get()
-    name = f"part-{task.stageId():05d}-{task.partitionId():05d}-{task.attemptNumber()}.parquet"
-    writer, written = None, 0
+    base = f"part-{task.stageId():05d}-{task.partitionId():05d}-{task.attemptNumber()}"
+    writers: dict[str, pq.ParquetWriter] = {}
+    written: dict[str, int] = defaultdict(int)  # rows in each file so far
     try:
         for batch in batches:
-            ok = pc.fill_null(pc.equal(batch.column("status"), schema.STATUS_OK), False)
-            n_ok = pc.sum(ok).as_py() or 0
-            staged, rows = pa.nulls(batch.num_rows, pa.string()), pa.nulls(batch.num_rows, pa.int64())
-            if n_ok:
-                if writer is None:
+            ok = pc.fill_null(pc.equal(batch.column("status"), schema.STATUS_OK), False).to_pylist()
+            ids = batch.column("id").to_pylist()
+            by_split: dict[str, list[int]] = defaultdict(list)
+            for i in (i for i, is_ok in enumerate(ok) if is_ok):
+                by_split[split_for(ids[i]) if split_for else ""].append(i)
+            staged: list[str | None] = [None] * batch.num_rows
+            rows: list[int | None] = [None] * batch.num_rows
+            for split, indices in sorted(by_split.items()):
+                name = f"{base}-{split}.parquet" if split else f"{base}.parquet"
+                if split not in writers:
                     Path(directory).mkdir(parents=True, exist_ok=True)
-                    writer = pq.ParquetWriter(Path(directory) / name, STAGED, compression=STAGED_COMPRESSION)
-                writer.write_table(pa.Table.from_batches([batch]).filter(ok).select(STAGED.names).cast(STAGED))
-                # Row numbers in the file: ok rows counted in order, after those of earlier batches.
-                numbers = pc.add(pc.cumulative_sum(pc.cast(ok, pa.int64())), written - 1)
-                rows = pc.if_else(ok, numbers, rows)
-                staged = pc.if_else(ok, pa.scalar(name), staged)
-                written += n_ok
+                    writers[split] = pq.ParquetWriter(Path(directory) / name, STAGED, compression=STAGED_COMPRESSION)
+                table = pa.Table.from_batches([batch.take(pa.array(indices, pa.int64()))])
+                writers[split].write_table(table.select(STAGED.names).cast(STAGED))
+                for offset, i in enumerate(indices):
+                    staged[i], rows[i] = name, written[split] + offset
+                written[split] += len(indices)
             light = [batch.column(f.name) for f in LIGHT if f.name not in ("staged", "row")]
-            yield pa.RecordBatch.from_arrays(light + [staged, rows], schema=LIGHT)
+            yield pa.RecordBatch.from_arrays(light + [pa.array(staged, pa.string()), pa.array(rows, pa.int64())],
+                                             schema=LIGHT)
     finally:
-        if writer is not None:
+        for writer in writers.values():
             writer.close()
 
 
