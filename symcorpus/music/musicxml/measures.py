@@ -159,68 +159,67 @@ def highest_time(items, marks) -> int:
     return highest
 
 
-# <note> children read here, by the branch that reads them (most children, like <stem> and <beam>,
-# are not read at all).
-_NOTE_CHILD = {"pitch": 0, "duration": 1, "voice": 2, "type": 3, "staff": 4, "dot": 5, "tie": 6, "chord": 7,
-               "rest": 8, "grace": 9, "accidental": 10, "time-modification": 11, "notations": 12, "lyric": 13,
-               "unpitched": 14}
-
-
 class _Note:
     """The children of one <note> that matter here, read in one pass."""
 
     __slots__ = ("chord", "rest", "grace", "step", "octave", "alter", "duration", "type", "dots", "ties",
-                 "accidental", "time_mod", "notations", "lyrics", "voice", "staff", "dynamics")
+                 "accidental", "time_mod", "notations", "lyrics", "voice", "staff", "dynamics", "next_chord")
 
     def __init__(self, el) -> None:
-        self.chord = self.grace = False
-        self.rest = self.step = self.octave = self.alter = self.duration = self.type = None
-        self.accidental = self.time_mod = self.voice = None
-        self.dots = self.staff = 0
-        self.ties = self.notations = self.lyrics = ()
-        self.dynamics = el.get("dynamics")
-        child_code = _NOTE_CHILD.get
+        # Hot path (every note of the score): fields gather in locals and are stored once at the end,
+        # and the child tags are compared most frequent first (in music21's corpus: duration, type,
+        # pitch, voice, stem, beam), so that a typical child costs one or two string compares.
+        chord = grace = False
+        rest = step = octave = alter = duration = type_ = accidental = time_mod = voice = None
+        dots = staff = 0
+        ties = notations = lyrics = ()
         for child in el:
-            code = child_code(child.tag)
-            if code is None:
-                continue
-            if code == 0:
+            tag = child.tag
+            if tag == "duration":
+                duration = child.text
+            elif tag == "type":
+                type_ = (child.text or "").strip()
+            elif tag == "pitch":
                 for p in child:
                     ptag = p.tag
                     if ptag == "step":
-                        self.step = p.text
+                        step = p.text
                     elif ptag == "octave":
-                        self.octave = p.text
+                        octave = p.text
                     elif ptag == "alter":
-                        self.alter = p.text
-            elif code == 1:
-                self.duration = child.text
-            elif code == 2:
-                self.voice = (child.text or "").strip()
-            elif code == 3:
-                self.type = (child.text or "").strip()
-            elif code == 4:
-                self.staff = _staff_number(child.text)
-            elif code == 5:
-                self.dots += 1
-            elif code == 6:
-                self.ties = self.ties + (child.get("type"),)
-            elif code == 7:
-                self.chord = True
-            elif code == 8:
-                self.rest = child
-            elif code == 9:
-                self.grace = True
-            elif code == 10:
-                self.accidental = child.text
-            elif code == 11:
-                self.time_mod = child
-            elif code == 12:
-                self.notations = self.notations + (child,)
-            elif code == 13:
-                self.lyrics = self.lyrics + (child,)
-            else:
+                        alter = p.text
+            elif tag == "voice":
+                voice = (child.text or "").strip()
+            elif tag == "stem" or tag == "beam":
+                continue  # not read
+            elif tag == "notations":
+                notations += (child,)
+            elif tag == "lyric":
+                lyrics += (child,)
+            elif tag == "rest":
+                rest = child
+            elif tag == "dot":
+                dots += 1
+            elif tag == "tie":
+                ties += (child.get("type"),)
+            elif tag == "staff":
+                staff = _staff_number(child.text)
+            elif tag == "accidental":
+                accidental = child.text
+            elif tag == "time-modification":
+                time_mod = child
+            elif tag == "chord":
+                chord = True
+            elif tag == "grace":
+                grace = True
+            elif tag == "unpitched":
                 raise UnsupportedMusicXML("unpitched", "unpitched percussion notes")
+        self.chord, self.grace, self.rest, self.voice, self.staff = chord, grace, rest, voice, staff
+        self.step, self.octave, self.alter, self.accidental = step, octave, alter, accidental
+        self.duration, self.type, self.dots, self.ties = duration, type_, dots, ties
+        self.time_mod, self.notations, self.lyrics = time_mod, notations, lyrics
+        self.dynamics = el.get("dynamics")
+        self.next_chord = False  # set by MeasureReader.read when the next child is a <chord/> note
 
 
 class MeasureReader:
@@ -239,35 +238,40 @@ class MeasureReader:
         self.seq = 0
 
     def read(self) -> None:
-        children = []
+        children: list = []  # _Note for a <note>, else the element
         voice_ids = set()
+        previous = None
         for child in self.element:
             tag = child.tag
             if tag == "note":
                 note = _Note(child)
+                if note.chord and type(previous) is _Note:
+                    previous.next_chord = True
                 children.append(note)
+                previous = note
                 if note.voice:
                     voice_ids.add(note.voice)
                 continue
             children.append(child)
+            previous = child
             if tag == "forward":
-                voice = child.find("voice")
+                voice = _child(child, "voice")
                 if voice is not None and voice.text and voice.text.strip():
                     voice_ids.add(voice.text.strip())
             elif tag == "print":
-                for layout in child.iterfind("staff-layout"):
-                    number = layout.get("number")
-                    if number is not None and number.strip().isdigit():
-                        self._add_mark(OTHER, 0, int(number))
+                for layout in child:
+                    if layout.tag == "staff-layout":
+                        number = layout.get("number")
+                        if number is not None and number.strip().isdigit():
+                            self._add_mark(OTHER, 0, int(number))
         if len(voice_ids) > 1:
             for rank, voice in enumerate(sorted(voice_ids)):
                 self.voices[voice] = rank
             self.m.n_voices = len(voice_ids)
-        last = len(children) - 1
-        for index, child in enumerate(children):
-            if type(child) is _Note:
-                following = children[index + 1] if index < last else None
-                self._note(child, type(following) is _Note and following.chord)
+        note_type = _Note
+        for child in children:
+            if type(child) is note_type:
+                self._note(child)
                 continue
             tag = child.tag
             if tag == "backup":
@@ -294,7 +298,7 @@ class MeasureReader:
     # ---- helpers ------------------------------------------------------------------------------------
 
     def _duration_text(self, element) -> int | None:
-        el = element.find("duration")
+        el = _child(element, "duration")
         text = el.text.strip() if el is not None and el.text else ""
         if not text:
             return None
@@ -316,7 +320,7 @@ class MeasureReader:
         return value * self.part.unit
 
     def _offset_of(self, element) -> int:
-        el = element.find("offset")
+        el = _child(element, "offset")
         if el is None or el.text is None:
             return 0
         text = el.text.strip()
@@ -356,7 +360,8 @@ class MeasureReader:
 
     # ---- notes ---------------------------------------------------------------------------------------
 
-    def _note(self, note: _Note, next_is_chord: bool) -> None:
+    def _note(self, note: _Note) -> None:
+        next_is_chord = note.next_chord
         self.m.finale_rest = None  # music21 keeps only a <forward> that no note follows
         if next_is_chord and note.voice is not None:
             self.last_voice = note.voice
@@ -413,7 +418,7 @@ class MeasureReader:
         """A chord symbol: music21 writes its pitches as zero-length notes."""
         key = b"".join(etree.tostring(child) for child in el
                        if child.tag in ("root", "function", "kind", "inversion", "bass", "degree", "numeral"))
-        pitches, ids = chord_symbol(key, el.find("frame") is not None)
+        pitches, ids = chord_symbol(key, _child(el, "frame") is not None)
         item = Item(HARMONY, 0, 0, False, list(pitches), list(ids), None, None, (), 0)
         item.rank = self.m.n_voices  # music21 puts chord symbols in the measure, outside voices
         self.seq += 1
@@ -478,31 +483,35 @@ class MeasureReader:
     def _check_tuplets(self, time_mod, notations) -> None:
         """Tuplet markup music21 fails on (it reads tuplets to build notated durations)."""
         for tag in ("actual-notes", "normal-notes"):
-            child = time_mod.find(tag)
+            child = _child(time_mod, tag)
             if child is not None and child.text not in (None, ""):
                 try:
                     if int(child.text) <= 0:
                         raise ValueError
                 except ValueError:
                     raise UnsupportedMusicXML("tuplet", f"{tag} {child.text!r}") from None
-        normal = time_mod.find("normal-type")
+        normal = _child(time_mod, "normal-type")
         if normal is not None and (normal.text or "").strip() and normal.text.strip() not in _NOTE_TYPES:
             raise UnsupportedMusicXML("tuplet", f"normal-type {normal.text!r}")
         for notation in notations:
-            for tuplet in notation.iterfind("tuplet"):
+            for tuplet in notation:
+                if tuplet.tag != "tuplet":
+                    continue
                 number = tuplet.get("number")
                 if number is not None and number not in ("1", "2", "3", "4", "5", "6"):
                     raise UnsupportedMusicXML("tuplet", f"tuplet number {number!r}")
                 if tuplet.get("type") == "stop":
                     continue
                 for part in ("tuplet-actual", "tuplet-normal"):
-                    for number_el in tuplet.iterfind(part + "/tuplet-number"):
+                    # tuplet.iterfind(part + "/tuplet-number"), then part + "/tuplet-type"
+                    groups = [group for group in tuplet if group.tag == part]
+                    for number_el in [n for group in groups for n in group if n.tag == "tuplet-number"]:
                         try:
                             if number_el.text not in (None, "") and int(number_el.text) <= 0:
                                 raise ValueError
                         except ValueError:
                             raise UnsupportedMusicXML("tuplet", f"tuplet number {number_el.text!r}") from None
-                    for type_el in tuplet.iterfind(part + "/tuplet-type"):
+                    for type_el in [t for group in groups for t in group if t.tag == "tuplet-type"]:
                         if type_el.text is not None and type_el.text.strip() not in _NOTE_TYPES:
                             raise UnsupportedMusicXML("tuplet", f"tuplet type {type_el.text!r}")
 
@@ -514,7 +523,7 @@ class MeasureReader:
             # music21 turns Finale's <forward> into a hidden rest (a quarter rest for a zero forward:
             # Rest(quarterLength=0) keeps its default length).
             rest = Item(REST, 0, change or self.part.grid, False, (), (), None, None, (), 0)
-            voice = el.find("voice")
+            voice = _child(el, "voice")
             rest.rank = self._container((voice.text or "").strip() if voice is not None else None)
             self._insert(rest, _staff_of(el))
             self.m.finale_rest = rest
@@ -532,10 +541,10 @@ class MeasureReader:
             elif tag == "key":
                 self._key(child)
             elif tag == "clef":
-                sign = child.find("sign")
+                sign = _child(child, "sign")
                 if sign is None or sign.text is None:
                     raise UnsupportedMusicXML("clef", "a clef without a sign")
-                line, change = child.find("line"), child.find("clef-octave-change")
+                line, change = _child(child, "line"), _child(child, "clef-octave-change")
                 check_clef(sign.text, line.text if line is not None else None,
                             change.text if change is not None else None)
                 self._add_mark(OTHER, self.pos, _number_of(child, 1))
@@ -550,7 +559,7 @@ class MeasureReader:
                 check_transpose(etree.tostring(child))
 
     def _time(self, el) -> None:
-        if el.find("senza-misura") is not None:
+        if _child(el, "senza-misura") is not None:
             raise UnsupportedMusicXML("time_signature", "senza misura")
         beats, types = [], []
         for child in el:
@@ -571,8 +580,8 @@ class MeasureReader:
         self._add_mark(TIME, self.pos, _number_of(el, 0), (numerator, denominator))
 
     def _key(self, el) -> None:
-        fifths = el.find("fifths")
-        if el.find("key-octave") is not None:
+        fifths = _child(el, "fifths")
+        if _child(el, "key-octave") is not None:
             raise UnsupportedMusicXML("key_signature", "key-octave")
         if fifths is None:
             raise UnsupportedMusicXML("key_signature", "non-traditional key signature")
@@ -580,7 +589,7 @@ class MeasureReader:
             sharps = int(fifths.text)
         except (TypeError, ValueError):
             raise UnsupportedMusicXML("key_signature", f"fifths {fifths.text!r}") from None
-        mode = el.find("mode")
+        mode = _child(el, "mode")
         minor = bool(mode is not None and mode.text and key_is_minor(mode.text))
         self._add_mark(KEY, self.pos, _number_of(el, 0), (sharps, 1 if minor else 0))
 
@@ -588,7 +597,9 @@ class MeasureReader:
         offset = self.pos + self._offset_of(el)
         staff = _staff_of(el)
         metronome = False
-        for direction_type in el.iterfind("direction-type"):
+        for direction_type in el:
+            if direction_type.tag != "direction-type":
+                continue
             for child in direction_type:
                 tag = child.tag
                 if tag == "dynamics":
@@ -614,8 +625,8 @@ class MeasureReader:
                 elif tag == "pedal":
                     self._pedal(child, offset)
         if not metronome:
-            for sound in el.iterfind("sound"):
-                if "tempo" in sound.attrib:
+            for sound in el:
+                if sound.tag == "sound" and "tempo" in sound.attrib:
                     self._sound(sound, staff, offset)
                     break
 
@@ -656,7 +667,7 @@ class MeasureReader:
 
     def _barline(self, el) -> None:
         location = el.get("location") or "right"
-        repeat = el.find("repeat")
+        repeat = _child(el, "repeat")
         if repeat is not None:
             direction = (repeat.get("direction") or "").lower()
             if direction == "forward":
@@ -682,7 +693,7 @@ class MeasureReader:
             self.m.left = None
         elif location == "right":
             self.m.right = None
-        ending = el.find("ending")
+        ending = _child(el, "ending")
         if ending is not None:
             kind = ending.get("type")
             part = self.part
@@ -710,7 +721,9 @@ def _articulations(notations) -> list[tuple[str, float]]:
     """The articulations of a note that shift music21's realized volume, in order."""
     arts = []
     for notation in notations:
-        for group in notation.iterfind("articulations"):
+        for group in notation:
+            if group.tag != "articulations":
+                continue
             for art in group:
                 shift = _ARTICULATION_SHIFT.get(art.tag)
                 if shift is not None:
@@ -767,8 +780,15 @@ def _syllabic_ok(element) -> bool:
 
 def _lyric_text(el) -> str:
     """The text music21 gives a <lyric> (Lyric.text): composite texts joined by their elisions."""
-    texts = el.findall("text")
-    syllabics = el.findall("syllabic")
+    texts, syllabics, elisions = [], [], []  # el.findall of each, in one pass
+    for child in el:
+        tag = child.tag
+        if tag == "text":
+            texts.append(child)
+        elif tag == "syllabic":
+            syllabics.append(child)
+        elif tag == "elision":
+            elisions.append(child)
     if not texts:
         return ""
     if len(texts) == 1:
@@ -777,7 +797,6 @@ def _lyric_text(el) -> str:
         if syllabics:
             _syllabic_ok(syllabics[0])
         return texts[0].text.strip() if texts[0].text is not None else ""
-    elisions = el.findall("elision")
     out = texts[0].text.strip() if texts[0].text is not None else ""
     for i, text in enumerate(texts[1:], start=1):
         before = " "
@@ -785,6 +804,15 @@ def _lyric_text(el) -> str:
             before = elisions[i - 1].text if elisions[i - 1].text is not None else ""
         out += before + (text.text.strip() if text.text is not None else "")
     return out
+
+
+def _child(el, tag: str):
+    """el.find(tag) for a plain tag name: looping over an element's few children is about twice as
+    fast as lxml's ElementPath machinery."""
+    for child in el:
+        if child.tag == tag:
+            return child
+    return None
 
 
 def _staff_number(text: str | None) -> int:
@@ -798,7 +826,7 @@ def _staff_number(text: str | None) -> int:
 
 
 def _staff_of(el) -> int:
-    staff = el.find("staff")
+    staff = _child(el, "staff")
     return 0 if staff is None else _staff_number(staff.text)
 
 

@@ -30,6 +30,15 @@ def _varlen(value: int) -> bytes:
 _OFF, _BEND, _OTHER_EVENT = 0, 1, 2
 
 
+# Delta times below 128 are one byte: most events (chord notes, a note-off and the next note-on)
+# are 0-127 ticks apart, and a table lookup is cheaper than _varlen's cached call.
+_SHORT_DELTA = [bytes((value,)) for value in range(128)]
+
+
+# Note-off events by channel and pitch (velocity 0): made once, shared by every track.
+_NOTE_OFF = [[bytes((0x80 | channel, pitch, 0)) for pitch in range(128)] for channel in range(16)]
+
+
 def _track(events: list[tuple[int, bytes]], head: list[bytes]) -> bytes:
     """An MTrk chunk: `head` events at tick 0, then `events` (key, data) stably sorted by key."""
     events.sort(key=_first)
@@ -37,11 +46,12 @@ def _track(events: list[tuple[int, bytes]], head: list[bytes]) -> bytes:
     for data in head:
         out += b"\x00" + data
     last = 0
+    short = _SHORT_DELTA
     for key, data in events:
-        tick = key >> 2
-        out += _varlen(tick - last)
+        delta = (key >> 2) - last  # >= 0: the events are sorted
+        out += short[delta] if delta < 128 else _varlen(delta)
         out += data
-        last = tick
+        last += delta
     out += _varlen(TICKS_PER_QUARTER) + b"\xff\x2f\x00"
     return b"MTrk" + struct.pack(">I", len(out)) + bytes(out)
 
@@ -121,7 +131,7 @@ def write_midi(grid: int, streams) -> bytes:
         head = [_meta(0x03, inst.name.encode("utf-8", "ignore"))]
         if inst.program is not None:
             head.append(bytes([0xC0 | channel, inst.program]))
-        on, off = 0x90 | channel, 0x80 | channel
+        on, note_off = 0x90 | channel, _NOTE_OFF[channel]
         # The part's instrument, once more at its offset (0) in the part, and music21's pitch-bend reset.
         events = [(_OTHER_EVENT, bytes([0xC0 | channel, inst.program or 0])), (_BEND, bytes([0xE0 | channel, 0, 64]))]
         append = events.append
@@ -135,9 +145,11 @@ def write_midi(grid: int, streams) -> bytes:
                 lyric = "\n".join(item.lyrics)
                 if lyric:
                     append((start, _meta(0x05, lyric.encode("utf-8", "ignore"))))
-            for pitch in item.midis:
+            # A note's on and off keys always differ (their ranks differ), so appending them in pairs
+            # keeps the order the stable sort sees among equal keys: the note-ons of a chord in
+            # order, and its note-offs in order.
+            for pitch in item.midis:  # 0-127, as music21's Pitch.midi
                 append((start, bytes((on, pitch, velocity))))
-            for pitch in item.midis:
-                append((stop, bytes((off, pitch, 0))))
+                append((stop, note_off[pitch]))
         tracks.append(_track(events, head))
     return b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), TICKS_PER_QUARTER) + b"".join(tracks)
