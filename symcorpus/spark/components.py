@@ -54,11 +54,15 @@ def components_in_driver(edges: DataFrame) -> DataFrame:
     table = edges.select(F.col("a").cast("long"), F.col("b").cast("long")).toArrow()
     a = table.column("a").to_numpy().astype(np.int64)
     b = table.column("b").to_numpy().astype(np.int64)
-    nodes, labels = smallest_node_labels(a, b)
+    return labels_frame(edges.sparkSession, *smallest_node_labels(a, b))
+
+
+def labels_frame(spark, nodes: np.ndarray, labels: np.ndarray) -> DataFrame:
+    """(node, label) as a Spark frame, from the driver's arrays."""
     import pyarrow as pa
 
     result = pa.table({"node": pa.array(nodes, pa.int64()), "label": pa.array(labels, pa.int64())})
-    return edges.sparkSession.createDataFrame(result).localCheckpoint()
+    return spark.createDataFrame(result).localCheckpoint()
 
 
 def components_by_propagation(edges: DataFrame, max_iterations: int = 30) -> DataFrame:

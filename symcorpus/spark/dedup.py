@@ -3,7 +3,8 @@
     exact   same sha256 of the bytes (the `id`)
     notes   same `notes_hash` (music/fingerprint.py): tempo, resolution, programs, layout ignored
     near    MinHash LSH: pieces sharing a band are candidates; a candidate pair is an edge when its
-            estimated Jaccard similarity reaches the threshold
+            estimated Jaccard similarity reaches the threshold (in the driver when the band hashes
+            fit, spark/lsh.py; else in Spark, `near_edges`)
     -> connected components over the near edges (components.py): in the driver when they fit
     -> one representative per cluster, the most complete piece; every other member is a duplicate
 
@@ -23,7 +24,8 @@ from pyspark.sql import functions as F
 
 from symcorpus.config import DedupSettings
 from symcorpus.music.fingerprint import packed_similarities
-from symcorpus.spark.components import connected_components
+from symcorpus.spark import lsh
+from symcorpus.spark.components import connected_components, labels_frame, smallest_node_labels
 
 EXACT, NOTES, NEAR = "exact", "notes", "near"
 
@@ -112,11 +114,19 @@ def _clusters(light: DataFrame, signatures: DataFrame, settings: DedupSettings, 
     if NEAR not in settings.levels:
         return groups.select(group_key, F.col("head").alias("label")), group_key
     heads = light.join(groups.select(F.col("head").alias("node")), "node")
-    verified, candidates = near_edges(heads, signatures, settings)
-    stats["near_candidate_pairs"] = candidates.count()
-    verified = verified.localCheckpoint()
-    stats["near_verified_pairs"] = verified.count()
-    labels = connected_components(verified, settings.max_iterations, n_edges=stats["near_verified_pairs"])
+    in_driver = None
+    if groups.count() * settings.bands <= lsh.DRIVER_MAX_BAND_VALUES:
+        in_driver = lsh.near_edges_in_driver(heads, signatures, settings)
+    if in_driver is not None:
+        a, b, stats["near_candidate_pairs"] = in_driver
+        stats["near_verified_pairs"] = len(a)
+        labels = labels_frame(light.sparkSession, *smallest_node_labels(a, b))
+    else:
+        verified, candidates = near_edges(heads, signatures, settings)
+        stats["near_candidate_pairs"] = candidates.count()
+        verified = verified.localCheckpoint()
+        stats["near_verified_pairs"] = verified.count()
+        labels = connected_components(verified, settings.max_iterations, n_edges=stats["near_verified_pairs"])
     groups = (groups.join(labels.withColumnRenamed("node", "head"), "head", "left")
               .withColumn("label", F.coalesce("label", "head")))
     return groups.select(group_key, "label"), group_key

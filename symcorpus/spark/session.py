@@ -62,7 +62,8 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", settings.driver_memory)
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile=file:{log_config}")
+        .config("spark.driver.extraJavaOptions",
+                f"-Dlog4j.configurationFile=file:{log_config}" + (LOCAL_JVM_OPTIONS if master.startswith("local") else ""))
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.arrow_batch_size))
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.sql.adaptive.enabled", "true")
@@ -79,6 +80,14 @@ def spark_session(settings: SparkSettings, master: str | None = None):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+# In local mode one JVM is driver and executor, on the cores that the Python workers parse on, and
+# it does little data work (planning, light rows, shuffles of ids and hashes). Its optimising JIT
+# compiler and the concurrent collector's threads took about a core's worth of time from them: on a
+# build of 2,000 Lakh-size files on local[1], the JVM used 64 CPU seconds with the defaults and 26 s
+# with the quick compiler alone and the serial collector (BENCHMARKS.md, "Lakh size").
+LOCAL_JVM_OPTIONS = " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 class NoProgress:

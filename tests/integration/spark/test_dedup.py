@@ -169,3 +169,32 @@ def test_real_duplicates_across_music21_collections(spark, tmp_path):
     pairs = {cluster[names[p[:2]]] for p in CROSS_COLLECTION}
     assert len(set(singles)) == len(singles) and not set(singles) & pairs
     assert result.counts["duplicates"] == len(CROSS_COLLECTION)
+
+
+def test_lsh_in_the_driver_finds_what_spark_finds(spark, families, tmp_path, monkeypatch):
+    """The near level's buckets, pairs and checks in the driver (spark/lsh.py) give the clusters,
+    representatives, similarities and pair counts that Spark's explode-and-join gives."""
+    from pyspark.sql import functions as F
+
+    from symcorpus import schema
+    from symcorpus.spark import lsh
+    from symcorpus.spark.build import list_sources, pieces_frame
+    from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
+    from symcorpus.spark.session import NoProgress
+
+    settings = make_settings()
+    settings.dedup.max_bucket_size = 2  # a family's buckets hold up to 7 pieces: stars too, both ways
+    units = list_sources([str(families)], settings, NoProgress()).all_units()
+    ok = (pieces_frame(spark, units, settings, stage=tmp_path / "stage").withColumn("node", F.xxhash64("source", "path"))
+          .where(F.col("status") == schema.STATUS_OK).cache())
+    light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
+
+    def clusters() -> tuple[list, dict]:
+        result = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup)
+        return sorted(tuple(r) for r in result.assignment.collect()), result.stats
+
+    in_driver, driver_stats = clusters()
+    monkeypatch.setattr(lsh, "DRIVER_MAX_BAND_VALUES", 0)
+    in_spark, spark_stats = clusters()
+    assert in_driver == in_spark
+    assert driver_stats == spark_stats and driver_stats["near_verified_pairs"] > 0

@@ -1,0 +1,92 @@
+"""The near level's LSH in the driver: band buckets, candidate pairs and their check, in numpy.
+
+Spark's way (dedup.near_edges) explodes every head's bands into rows (80 per piece), shuffles them
+into buckets and joins signatures to pairs: a handful of jobs whose planning and shuffles cost tens
+of seconds even for a corpus whose band hashes fit in a few hundred MB. When they fit
+(`DRIVER_MAX_BAND_VALUES`), the driver collects them as Arrow and does the same work here, with the
+same pairs and the same similarities; only the signatures of candidate nodes are fetched.
+
+`candidate_pairs` is the rule both ways follow: in a bucket of at most `max_bucket_size` nodes, every
+pair (a < b); in a bigger one (a motif shared by thousands of pieces), each node to the bucket's
+smallest node (a > b), which bounds the work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from symcorpus.arrays import list_parts
+from symcorpus.config import DedupSettings
+from symcorpus.music.fingerprint import packed_similarities
+
+# heads x bands, as int64 in the driver (with their sort keys, ~3x that): 20M values is 100K pieces
+# at 200 bands, 250K at 80.
+DRIVER_MAX_BAND_VALUES = 20_000_000
+_CHUNK = 50_000  # candidate pairs compared at once: 2 x 50K x 240 x 4 bytes of signatures
+
+
+def candidate_pairs(nodes: np.ndarray, bands: np.ndarray, max_bucket_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct candidate pairs (a, b) of nodes (n,) whose band hashes (n, bands) share a bucket."""
+    groups_members: dict[int, list[np.ndarray]] = {}  # bucket size -> (buckets, size) member arrays
+    stars_a, stars_b = [], []
+    for band in range(bands.shape[1]):
+        order = np.lexsort((nodes, bands[:, band]))  # by bucket, members by node: the smallest first
+        bucket, members = bands[order, band], nodes[order]
+        starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
+        sizes = np.diff(np.append(starts, len(bucket)))
+        for size in np.unique(sizes[sizes > 1]).tolist():
+            first = starts[sizes == size]
+            if size <= max_bucket_size:
+                groups_members.setdefault(size, []).append(members[first[:, None] + np.arange(size)])
+            else:
+                rest = (first[:, None] + np.arange(1, size)).ravel()
+                stars_a.append(members[rest])
+                stars_b.append(np.repeat(members[first], size - 1))
+    pairs_a, pairs_b = stars_a, stars_b
+    for size, chunks in groups_members.items():
+        members = np.concatenate(chunks)
+        i, j = np.triu_indices(size, 1)
+        pairs_a.append(members[:, i].ravel())
+        pairs_b.append(members[:, j].ravel())
+    if not pairs_a:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    pairs = np.unique(np.stack([np.concatenate(pairs_a), np.concatenate(pairs_b)], axis=1), axis=0)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def band_matrix(table: pa.Table, n_bands: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(nodes, bands (n, n_bands)) of the rows with band hashes; None when some row has another
+    number of bands (then Spark's way, which takes any)."""
+    table = table.filter(pc.is_valid(table.column("lsh_bands")))
+    offsets, values = list_parts(table.column("lsh_bands"))
+    if np.any(np.diff(offsets) != n_bands):
+        return None
+    nodes = table.column("node").to_numpy().astype(np.int64)
+    return nodes, values.astype(np.int64).reshape(len(nodes), n_bands)
+
+
+def near_edges_in_driver(heads, signatures, settings: DedupSettings) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(a, b, candidate pairs) of the verified near edges among `heads` (node, lsh_bands), as
+    dedup.near_edges finds them; None when the bands do not fit `band_matrix`."""
+    from symcorpus.spark.dedup import signatures_of
+
+    matrix = band_matrix(heads.select("node", "lsh_bands").toArrow(), settings.bands)
+    if matrix is None:
+        return None
+    a, b = candidate_pairs(*matrix, settings.max_bucket_size)
+    if len(a) == 0:
+        return a, b, 0
+    spark = heads.sparkSession
+    wanted = spark.createDataFrame(pa.table({"node": np.unique(np.concatenate([a, b]))}))
+    fetched = signatures_of(wanted, signatures).toArrow()
+    index = {node: i for i, node in enumerate(fetched.column("node").to_pylist())}
+    packed = fetched.column("minhash").to_pylist()
+    keep = np.zeros(len(a), dtype=bool)
+    for start in range(0, len(a), _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        similarity = packed_similarities([packed[index[x]] for x in a[chunk].tolist()],
+                                         [packed[index[x]] for x in b[chunk].tolist()])
+        keep[chunk] = similarity >= settings.threshold
+    return a[keep], b[keep], len(a)
