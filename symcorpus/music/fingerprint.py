@@ -148,7 +148,8 @@ def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
     if not heavy.any():
         return distinct
     # Weight w: the hash itself and w - 1 more, hash + mix64(copy number), for the heavy ones.
-    extra = (np.log2(counts[heavy] / (FIRST_WEIGHTED_REPEAT / REPEATS_PER_WEIGHT)) / np.log2(REPEATS_PER_WEIGHT)).astype(np.int64)
+    scaled = counts[heavy] / (FIRST_WEIGHTED_REPEAT / REPEATS_PER_WEIGHT)
+    extra = (np.log2(scaled) / np.log2(REPEATS_PER_WEIGHT)).astype(np.int64)
     copies = np.repeat(distinct[heavy], extra)
     number = np.arange(len(copies)) - np.repeat(np.cumsum(extra) - extra, extra) + 1
     with np.errstate(over="ignore"):
