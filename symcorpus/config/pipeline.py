@@ -106,7 +106,7 @@ class DedupSettings(Section):
     shingle_size: int = 4  # `near` level: tokens per shingle (pitch interval + onset ratio)
     bands: int = 80
     rows: int = 3  # bands x rows = MinHash permutations; centre of the S-curve ~ (1/bands)^(1/rows)
-    threshold: float = 0.35  # estimated Jaccard a candidate pair needs to become an edge
+    threshold: float = 0.33  # estimated Jaccard a candidate pair needs to become an edge
     seed: int = 1
     max_bucket_size: int = 64  # larger LSH buckets are joined as stars, not all pairs
     max_iterations: int = 30  # connected-components rounds before giving up

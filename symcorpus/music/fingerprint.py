@@ -104,14 +104,27 @@ def melodic_tokens(notes: np.ndarray) -> np.ndarray:
     return (interval * 32 + ratio_class).astype(_U64)
 
 
-def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
-    """The piece's shingles as distinct uint64 hashes (in no useful order): the set of its k-grams
-    of melodic tokens.
+# Repeats a shingle may have before it weighs more than one, and the factor each further unit of weight
+# takes: 12-47 repeats weigh 2, 48-191 weigh 3. A tune printed once and with its repeats written out
+# (every count doubled) keep nearly every weight (test_fingerprint: Jaccard > 0.9).
+REPEATS_PER_WEIGHT = 4
+FIRST_WEIGHTED_REPEAT = 12
 
-    A set, not a multiset: a tune printed once and the same tune with its repeats written out
-    (O'Neill's and Ryan's Walker Street reel in music21's corpus) share every k-gram and must stay
-    one family. Counting repeats would halve their similarity. The price: a variant that edits each
-    repeat of a passage differently drifts further from its original than one edited once.
+
+def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
+    """The piece's shingles as distinct uint64 hashes (in no useful order): its k-grams of melodic
+    tokens, each with a weight that grows with the log of its repeats (1 + floor(log4(count / 3))
+    from FIRST_WEIGHTED_REPEAT repeats on, 1 below): a k-gram of weight w gives w hashes, so the
+    Jaccard similarity of two such sets (and MinHash over them) is the weighted Jaccard similarity of
+    the k-grams.
+
+    Repeats counted sublinearly, neither as a set nor as a multiset. As a multiset, a tune printed
+    once and the same tune with its repeats written out (O'Neill's and Ryan's Walker Street reel in
+    music21's corpus) would stand at a half; counts under FIRST_WEIGHTED_REPEAT weigh one, so they
+    share every hash. As a plain set, an edit spread over a song's repeats (5% of notes dropped
+    or added) makes new k-grams in every pass of a chorus played 20 times while the chorus' own
+    k-grams count once: a 6,400-note song and its edited copy fell to 0.31. Weighted, the recurring
+    material outweighs the one-off k-grams the edits make (0.31 -> 0.40 for that pair).
     """
     tokens = melodic_tokens(notes)
     if len(tokens) == 0:
@@ -124,18 +137,37 @@ def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
         for j in range(1, k):  # polynomial rolling combination of k consecutive tokens
             combined *= _U64(0x100000001B3)
             combined += tokens[j : j + n]
-    return np.unique(mix64(combined))
+    hashed = mix64(combined)
+    if n < FIRST_WEIGHTED_REPEAT:
+        return np.unique(hashed)
+    hashed.sort()
+    first = np.flatnonzero(np.concatenate([[True], hashed[1:] != hashed[:-1]]))
+    distinct = hashed[first]
+    counts = np.diff(np.append(first, n))
+    heavy = counts >= FIRST_WEIGHTED_REPEAT
+    if not heavy.any():
+        return distinct
+    # Weight w: the hash itself and w - 1 more, hash + mix64(copy number), for the heavy ones.
+    scaled = counts[heavy] / (FIRST_WEIGHTED_REPEAT / REPEATS_PER_WEIGHT)
+    extra = (np.log2(scaled) / np.log2(REPEATS_PER_WEIGHT)).astype(np.int64)
+    copies = np.repeat(distinct[heavy], extra)
+    number = np.arange(len(copies)) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+    with np.errstate(over="ignore"):
+        copies += mix64(number.astype(_U64) ^ _U64(0x5851F42D4C957F2D))
+    return np.concatenate([distinct, copies])
 
 
 def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
-    """The piece's shingle set as hashes (uint64, sorted): see `shingle_hashes`."""
+    """The piece's shingle set as hashes (uint64): see `shingle_hashes`."""
     return shingle_hashes(notes, k)
 
 
 # Bump when fingerprints of the same notes change: parse caches hold fingerprints (spark/cache.py).
 # 2: chords of near-simultaneous onsets, shingles with repeats counted, one-permutation MinHash.
 # 3: shingles a set again (repeats not counted).
-FINGERPRINT_VERSION = 3
+# 4: shingles weighted by the log of their repeats; the packed signature keeps its empty bins (the
+#    similarity estimate leaves out bins empty in both pieces), the bands are densified.
+FINGERPRINT_VERSION = 4
 _EMPTY = 2**32 - 1  # every value of an empty set's signature
 _PROBES = 64  # densification attempts per empty bin before the nearest filled bin to the right
 
@@ -167,19 +199,27 @@ class MinHasher:
         return ((h >> _U64(32)) * _U64(self.num_perm)) >> _U64(32)
 
     def signature(self, shingle_set: np.ndarray) -> np.ndarray:
-        """uint32 signature (as int64 for Arrow); all 2**32-1 for an empty set. Every value is a
-        minimum, so a shingle given twice counts once."""
+        """uint32 signature (as int64 for Arrow), densified; all 2**32-1 for an empty set. Every value
+        is a minimum, so a shingle given twice counts once."""
+        return self.densified(self.sparse_signature(shingle_set))
+
+    def sparse_signature(self, shingle_set: np.ndarray) -> np.ndarray:
+        """The signature before densification (int64): 2**32-1 in every bin no shingle fell into.
+        What `packed_similarities` compares (pack_signature); `densified` gives what LSH bands need."""
+        signature = np.full(self.num_perm, _EMPTY, dtype=np.int64)
         if len(shingle_set) == 0:
-            return np.full(self.num_perm, _EMPTY, dtype=np.int64)
+            return signature
         h = mix64(np.asarray(shingle_set, dtype=_U64) ^ self.salt)
-        bins = self._bin(h).astype(np.intp)
-        signature = np.full(self.num_perm, _EMPTY, dtype=_U64)
-        np.minimum.at(signature, bins, h & _U64(_EMPTY))
-        filled = np.zeros(self.num_perm, dtype=bool)
-        filled[bins] = True
-        if not filled.all():
-            signature = self._densify(signature, filled)
-        return signature.astype(np.int64)
+        np.minimum.at(signature, self._bin(h).astype(np.intp), (h & _U64(_EMPTY)).astype(np.int64))
+        return signature
+
+    def densified(self, sparse: np.ndarray) -> np.ndarray:
+        """A sparse signature with every empty bin filled (optimal densification); all 2**32-1 stays
+        so for an empty set."""
+        filled = sparse != _EMPTY
+        if filled.all() or not filled.any():
+            return sparse
+        return self._densify(sparse, filled)
 
     def _densify(self, signature: np.ndarray, filled: np.ndarray) -> np.ndarray:
         empty = np.flatnonzero(~filled)
@@ -212,12 +252,29 @@ def pack_signature(signature: np.ndarray) -> bytes:
 
 
 def packed_similarities(sigs_a: list[bytes], sigs_b: list[bytes]) -> np.ndarray:
-    """Estimated similarity of each pair of packed signatures, in one vectorised step."""
+    """Estimated Jaccard similarity of each pair of packed sparse signatures, in one vectorised step.
+
+    The one-permutation estimator of Li, Owen and Zhang (2012): bins equal and filled, over bins
+    filled in either piece. A bin empty in both says nothing about the pair; counting it as a match
+    (as comparing densified signatures does) copies other bins' outcomes into it, and for pieces of
+    fewer shingles than bins (most folk tunes: 50-200 against 240) the estimate strayed by 0.1 from
+    the exact similarity. Two empty pieces are equal (1.0).
+    """
     if not sigs_a:
         return np.empty(0)
     a = np.frombuffer(b"".join(sigs_a), dtype="<u4").reshape(len(sigs_a), -1)
     b = np.frombuffer(b"".join(sigs_b), dtype="<u4").reshape(len(sigs_b), -1)
-    return (a == b).mean(axis=1)
+    return sparse_similarities(a, b)
+
+
+def sparse_similarities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`packed_similarities` of sparse signatures as arrays (rows of `a` against rows of `b`, which
+    broadcast): the Li-Owen-Zhang estimate of each pair's Jaccard similarity."""
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    both_empty = ((a == _EMPTY) & (b == _EMPTY)).sum(axis=1)
+    matches = (a == b).sum(axis=1) - both_empty
+    informative = a.shape[1] - both_empty
+    return np.where(informative > 0, matches / np.maximum(informative, 1), 1.0)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:

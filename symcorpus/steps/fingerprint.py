@@ -34,9 +34,11 @@ def fingerprints(table: np.ndarray, tpq: int, config: DedupSettings) -> dict[str
     if "notes" in config.levels:
         columns["notes_hash"] = notes_hash(notes, transpose_invariant=config.transpose_invariant, grid=config.grid)
     if "near" in config.levels:
-        signature = _minhasher(config.num_perm, config.seed).signature(shingle_hashes(notes, config.shingle_size))
-        columns["minhash"] = pack_signature(signature)
-        columns["lsh_bands"] = band_hashes(signature, config.bands, config.rows)  # numpy: the batch makes the list
+        hasher = _minhasher(config.num_perm, config.seed)
+        sparse = hasher.sparse_signature(shingle_hashes(notes, config.shingle_size))
+        columns["minhash"] = pack_signature(sparse)  # empty bins kept: packed_similarities leaves them out
+        # numpy: the batch makes the list
+        columns["lsh_bands"] = band_hashes(hasher.densified(sparse), config.bands, config.rows)
     return columns
 
 

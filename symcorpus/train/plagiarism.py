@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import symusic
 
 from symcorpus.config import DedupSettings
+from symcorpus.music.fingerprint import sparse_similarities
 from symcorpus.music.notes import note_table
 from symcorpus.steps.fingerprint import fingerprints
 
@@ -87,6 +88,6 @@ class CorpusIndex:
         candidates = sorted({i for band in bands.tolist() for i in self.buckets.get(band, ())})
         if not candidates:
             return Match(None, 0.0)
-        similarity = (self.signatures[candidates] == signature[None, :]).mean(axis=1)
+        similarity = sparse_similarities(self.signatures[candidates], signature[None, :])
         best = int(np.argmax(similarity))
         return Match(self.ids[candidates[best]], float(similarity[best]))
