@@ -124,7 +124,9 @@ class Item:
 
 # Kinds of zero-length marks: all of them kept only on their own staff when music21 splits a
 # multi-staff part (STAFF_SPECIFIC_CLASSES in separateOutPartStaves), except EVERY_STAFF (pedal marks).
-DYNAMIC, TEMPO, TIME, KEY, OTHER, REPEAT_SIGN, EVERY_STAFF = range(7)
+# METRIC_MODULATION: music21's MetricModulation, a tempo indication its MIDI translator leaves out (not
+# a MetronomeMark: it stays in the part, like OTHER, yet declares a tempo).
+DYNAMIC, TEMPO, TIME, KEY, OTHER, REPEAT_SIGN, EVERY_STAFF, METRIC_MODULATION = range(8)
 
 
 class Measure:
@@ -611,7 +613,11 @@ class MeasureReader:
                             continue
                         self._add_mark(DYNAMIC, offset, staff, _dynamic_scalar(text))
                 elif tag == "metronome":
-                    self._add_mark(TEMPO, offset, staff, _metronome_bpm(child))
+                    bpm = _metronome_bpm(child)
+                    if bpm is _MODULATION:
+                        self._add_mark(METRIC_MODULATION, offset, staff)
+                    else:
+                        self._add_mark(TEMPO, offset, staff, bpm)
                     metronome = True
                 elif tag in ("coda", "segno"):
                     self._add_mark(REPEAT_SIGN, offset, staff)
@@ -850,9 +856,13 @@ def _quarter_bpm(number, quarters: float) -> float:
     return float(60 / ((60 / number) / quarters * 1.0))
 
 
-def _metronome_bpm(el) -> float | None:
+_MODULATION = object()  # _metronome_bpm's answer for a metric modulation
+
+
+def _metronome_bpm(el) -> float | None | object:
     """Quarter notes per minute of a <metronome>, None when it gives no number (music21 then writes
-    no tempo, yet counts the mark as a tempo)."""
+    no tempo, yet counts the mark as a tempo), _MODULATION for two beat units or more (music21's
+    MetricModulation: referents only, any number ignored)."""
     units, numbers = [], []
     for child in el:
         tag = child.tag
@@ -874,7 +884,7 @@ def _metronome_bpm(el) -> float | None:
         elif tag in ("metronome-note", "metronome-relation"):
             raise UnsupportedMusicXML("tempo", "metric modulation")
     if len(units) > 1:
-        raise UnsupportedMusicXML("tempo", "metric modulation")
+        return _MODULATION
     if not numbers:
         return None
     number = numbers[0]

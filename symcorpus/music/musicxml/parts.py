@@ -9,9 +9,9 @@ import operator
 
 from symcorpus.music.musicxml.errors import UnsupportedMusicXML
 from symcorpus.music.musicxml.lookups import Instrument, instrument, instrument_key
-from symcorpus.music.musicxml.measures import (DENOMINATOR_LIMIT, DYNAMIC, EVERY_STAFF, HARMONY, KEY, REPEAT_SIGN,
-                                               REST, TEMPO, TICKS_PER_QUARTER, TIME, Item, Measure, MeasureReader,
-                                               highest_time)
+from symcorpus.music.musicxml.measures import (DENOMINATOR_LIMIT, DYNAMIC, EVERY_STAFF, HARMONY, KEY,
+                                               METRIC_MODULATION, REPEAT_SIGN, REST, TEMPO, TICKS_PER_QUARTER, TIME,
+                                               Item, Measure, MeasureReader, highest_time)
 from symcorpus.music.musicxml.midi_file import write_midi
 from symcorpus.music.musicxml.playback import realize_velocities, strip_ties
 from symcorpus.music.musicxml.repeats import expand_repeats
@@ -58,7 +58,7 @@ class ScoreReader:
             streams.extend(PartReader(self, part, score_parts[part_id]).streams())
         # What music21 would find in the score, to tell a declared tempo and instruments from the 120
         # bpm and piano its MIDI translator writes anyway (parse.Music21Render's two flags).
-        self.tempo_declared = any(mark[0] == TEMPO for _, _, marks in streams for mark in marks)
+        self.tempo_declared = any(mark[0] in (TEMPO, METRIC_MODULATION) for _, _, marks in streams for mark in marks)
         self.programs_declared = any(inst.program is not None for inst, _, _ in streams)
         return write_midi(self.grid, streams)
 

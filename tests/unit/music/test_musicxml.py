@@ -46,6 +46,7 @@ SAMPLE = [
     "mozart/k458/movement2.mxl",  # an ending that stops without starting
     "monteverdi/madrigal.4.6.mxl",  # a UTF-16 score inside the archive, chord symbols
     "trecento/PMFC_13_02-Kyrie-Questa-fanciulla.mxl",
+    "trecento/PMFC_06_8-In Verde Prato.xml",  # a metric modulation (two beat units): no tempo change
     "liliuokalani/aloha_oe.mxl",  # voice and piano, dynamics
     "schumann_robert/opus48no2.mxl",  # voice and piano with dynamics and tuplets
 ]
@@ -117,6 +118,23 @@ def test_transposing_instrument_is_written_pitch_as_in_music21():
     assert first_difference(ours, reference) is None
     assert [(t.name, t.program, [n.pitch for n in t.notes]) for t in ours.tracks] == [
         ("Clarinet in B-flat", 71, [74]), ("Violoncello", 0, [48])]
+
+
+def test_metric_modulation_alone_declares_a_tempo_and_plays_at_120_as_in_music21():
+    """music21 keeps a two-beat-unit <metronome> as a MetricModulation: a tempo indication, yet not a
+    MetronomeMark, so its MIDI translator writes the default 120 bpm."""
+    notes = ('<measure number="1"><attributes><divisions>1</divisions></attributes>'
+             '<direction><direction-type><metronome><beat-unit>quarter</beat-unit><beat-unit>quarter</beat-unit>'
+             '<beat-unit-dot/></metronome></direction-type></direction>'
+             '<note><pitch><step>C</step><octave>5</octave></pitch><duration>4</duration><type>whole</type></note>'
+             '</measure>')
+    data = score(f'<part id="P1">{notes}</part>')
+    read = musicxml.read_musicxml(data)
+    reference, render = music21_score(data, "modulation.musicxml")
+    ours = symusic.Score.from_midi(read.midi)
+    assert first_difference(ours, reference) is None
+    assert [t.qpm for t in ours.tempos] == [120]
+    assert read.tempo_declared and render.tempo_declared
 
 
 # --------------------------------------------------------------------------------------------------
