@@ -25,6 +25,7 @@ from pyspark.sql import functions as F
 from symcorpus.config import DedupSettings
 from symcorpus.music.fingerprint import packed_similarities
 from symcorpus.spark import lsh
+from symcorpus.spark.lsh import signatures_of
 from symcorpus.spark.components import connected_components, labels_frame, smallest_node_labels
 
 EXACT, NOTES, NEAR = "exact", "notes", "near"
@@ -69,12 +70,6 @@ def with_similarity(pairs: DataFrame, signatures: DataFrame) -> DataFrame:
         .select("a", "b", "sig_a", "sig_b")
     )
     return joined.mapInArrow(pair_similarities, "a long, b long, similarity double")
-
-
-def signatures_of(nodes: DataFrame, signatures: DataFrame) -> DataFrame:
-    """The signatures of a (small) set of nodes: the node list is broadcast, so the wide signature
-    table is filtered where it lies instead of being shuffled."""
-    return signatures.join(F.broadcast(nodes.select("node").distinct()), "node", "left_semi")
 
 
 def near_edges(light: DataFrame, signatures: DataFrame, settings: DedupSettings) -> tuple[DataFrame, DataFrame]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from symcorpus.arrays import list_parts
 from symcorpus.config import DedupSettings
@@ -67,11 +69,15 @@ def band_matrix(table: pa.Table, n_bands: int) -> tuple[np.ndarray, np.ndarray] 
     return nodes, values.astype(np.int64).reshape(len(nodes), n_bands)
 
 
+def signatures_of(nodes: DataFrame, signatures: DataFrame) -> DataFrame:
+    """The signatures of a (small) set of nodes: the node list is broadcast, so the wide signature
+    table is filtered where it lies instead of being shuffled."""
+    return signatures.join(F.broadcast(nodes.select("node").distinct()), "node", "left_semi")
+
+
 def near_edges_in_driver(heads, signatures, settings: DedupSettings) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(a, b, candidate pairs) of the verified near edges among `heads` (node, lsh_bands), as
     dedup.near_edges finds them; None when the bands do not fit `band_matrix`."""
-    from symcorpus.spark.dedup import signatures_of
-
     matrix = band_matrix(heads.select("node", "lsh_bands").toArrow(), settings.bands)
     if matrix is None:
         return None
