@@ -109,13 +109,15 @@ def run_bare(folder: Path) -> dict:
 class TreeMemory:
     """Peak RSS of a process and its descendants, sampled every 0.2 s, by role; and the CPU seconds
     they used (each process's last sample: a process that ends between samples loses < 0.2 s). A
-    Python worker's CPU includes the children it waited for (abc2midi runs, too short to sample);
-    the pyspark daemon's does not (its children are the workers, counted themselves)."""
+    Python worker's CPU includes what its reaped children used that was not sampled (abc2midi runs,
+    too short to sample), but not the forked children that were sampled (an isolated batch's child
+    counts once, as itself); the pyspark daemon's children are the workers, counted themselves."""
 
     def __init__(self, pid: int):
         self.root = psutil.Process(pid)
         self.peak = Counter()
-        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds at its last sample)
+        # pid -> (role, parent pid, own CPU seconds, reaped children's CPU seconds) at its last sample
+        self.cpu: dict[int, tuple[str, int, float, float]] = {}
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
@@ -133,10 +135,10 @@ class TreeMemory:
                     times = p.cpu_times()
                     role = ("driver_python" if p.pid == self.root.pid else
                             "jvm" if "java" in p.name() else "python_workers")
-                    seconds = times.user + times.system
+                    reaped = 0.0
                     if role == "python_workers" and "java" not in psutil.Process(p.ppid()).name():
-                        seconds += times.children_user + times.children_system
-                    self.cpu[p.pid] = (role, seconds)
+                        reaped = times.children_user + times.children_system
+                    self.cpu[p.pid] = (role, p.ppid(), times.user + times.system, reaped)
                 except psutil.NoSuchProcess:
                     continue
                 now[role] += rss
@@ -146,9 +148,12 @@ class TreeMemory:
     def stop(self) -> tuple[dict[str, int], dict[str, float]]:
         self.done.set()
         self.thread.join()
+        sampled_children: Counter = Counter()  # parent pid -> CPU of its children that were sampled
+        for _, parent, own, _ in self.cpu.values():
+            sampled_children[parent] += own
         cpu: Counter = Counter()
-        for role, seconds in self.cpu.values():
-            cpu[role] += seconds
+        for pid, (role, _, own, reaped) in self.cpu.items():
+            cpu[role] += own + max(reaped - sampled_children[pid], 0.0)
         return {f"{role}_peak_mb": round(rss / 2**20) for role, rss in sorted(self.peak.items())}, dict(cpu)
 
 
