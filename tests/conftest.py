@@ -75,9 +75,8 @@ def real_dir(tmp_path_factory, midi_from_abc) -> Path:
     return root
 
 
-# `make test` runs four pytest-xdist workers on two cores (Spark and Ray start-ups and Ray's failure
-# detection leave them idle: a CI run with three used 9.5 CPU minutes of its 35) with --dist
-# loadgroup: each test file stays on one worker
+# `make test` runs three pytest-xdist workers (two cores: Spark and Ray start-ups leave them idle
+# often enough; four made a CI run slower) with --dist loadgroup: each test file stays on one worker
 # (its module fixtures, e.g. builds, run once), and every file that starts Ray shares one group, so
 # no two Ray instances (and no `ray stop` of the two-node test) ever overlap.
 RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train"}
