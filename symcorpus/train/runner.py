@@ -18,6 +18,7 @@ from symcorpus.train.balance import RepeatFactors, repeat_factors
 from symcorpus.config import PRESETS, TrainSettings
 from symcorpus.train.checkpoints import latest_checkpoint
 from symcorpus.train.data import SequenceFormat, ray_dataset, shard_files, start_epoch_clock
+from symcorpus.train.ray_connect import connect_ray
 from symcorpus.train.loop import train_loop_per_worker
 from symcorpus.train.architectures import config_from_dict
 from symcorpus.train.model import GPTConfig
@@ -194,46 +195,6 @@ def write_loss_csv(run_dir: Path, history: list[dict[str, Any]]) -> None:
     rows = [h for h in history if "step" in h and "loss" in h]
     lines = ["step,loss,val_loss"] + [f"{h['step']},{h['loss']},{h.get('val_loss', '')}" for h in rows]
     (Path(run_dir) / "loss.csv").write_text("\n".join(lines) + "\n")
-
-
-STATE_API_WARNING = "State API may be temporarily unavailable"
-
-
-class _DropStateApiWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return STATE_API_WARNING not in record.getMessage()
-
-
-def quiet_state_api_warning() -> None:
-    """Worker set-up hook for a local Ray: Ray Train's placement-group cleaner asks the State API
-    every few seconds whether the controller lives, and the dashboard of `ray[data,train]` (without
-    the `default` extra) has no State API, so it would print the same warning ~100 times a demo."""
-    logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").addFilter(
-        _DropStateApiWarning())
-
-
-def connect_ray(address: str | None = None, attempts: int = 3, **local: Any) -> None:
-    """Join the cluster at `address`, or start Ray in this process when it is None.
-
-    A local start gives its raylet a fixed 30 s to register with the GCS; on a laptop busy with
-    Spark that deadline can pass, so a local start is tried again. `local` are more ray.init
-    options for a local start.
-    """
-    import ray
-
-    for attempt in range(1, attempts + 1):
-        try:
-            if address is None:
-                env = {"worker_process_setup_hook": f"{__name__}.quiet_state_api_warning"}
-                ray.init(**{"runtime_env": env, **local})
-            else:
-                ray.init(address=address)
-            return
-        except Exception as e:
-            if address is not None or "timed out during startup" not in str(e) or attempt == attempts:
-                raise
-            log.warning("Ray did not start in time (attempt %d of %d); trying again", attempt, attempts)
-            ray.shutdown()
 
 
 def _fit_with_ray(config, s: TrainSettings, fmt, tok_dir, run_dir, ids, repeats: RepeatFactors | None,

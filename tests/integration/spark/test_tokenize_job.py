@@ -107,7 +107,7 @@ def test_shards_read_with_duckdb_and_ray_data(remi_tok):
 
     import ray
 
-    from symcorpus.train.runner import connect_ray
+    from symcorpus.train.ray_connect import connect_ray
 
     connect_ray(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:

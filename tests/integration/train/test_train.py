@@ -37,7 +37,8 @@ from symcorpus.train.data import (SequenceFormat, balanced_rows, dropped_slots, 
 from symcorpus.train.evaluate import checks, format_table, tempo_order
 from symcorpus.train.generate import load_run, music_mask, prompt_tokens, sample
 from symcorpus.train.model import KVCache, apply_rope, rope_tables
-from symcorpus.train.runner import STATE_API_WARNING, connect_ray, train
+from symcorpus.train.ray_connect import STATE_API_WARNING, connect_ray
+from symcorpus.train.runner import train
 
 # Two shared cores: one torch thread runs a tiny model many times faster than two that fight.
 torch.set_num_threads(1)
