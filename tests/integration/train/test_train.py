@@ -271,18 +271,24 @@ def ray_cluster():
     ray.shutdown()
 
 
-def test_ray_trainer_survives_a_killed_worker_and_a_rerun_resumes(ray_cluster, tokens, storage, tmp_path):
-    """Two Ray Train workers, one SIGKILLed (a real process death) mid-run: Ray restarts the worker
-    group from the last checkpoint and the run finishes; a second run of the same name goes on
-    from the first one's last checkpoint."""
-    flag = tmp_path / "kill-rank-1"
-    flag.touch()
-    settings = tiny_settings(storage, num_workers=2, cpus_per_worker=0.5, max_steps=16, log_every=4,
-                             checkpoint_every=8, eval_batches=2, max_failures=1)
-    # Rank 1 SIGKILLs itself as it starts its 11th step if the flag exists (removing the flag first).
-    first = train(tokens, settings, "ray_run", fault={"flag": str(flag), "rank": 1, "step": 10})
+def _killed_run_settings(storage: Path) -> TrainSettings:
+    return tiny_settings(storage, num_workers=2, cpus_per_worker=0.5, max_steps=16, log_every=4,
+                         checkpoint_every=8, eval_batches=2, max_failures=1)
 
+
+def _run_with_a_killed_worker(tokens: Path, storage: Path, tmp_path: Path, name: str):
+    flag = tmp_path / f"kill-rank-1-{name}"
+    flag.touch()
+    # Rank 1 SIGKILLs itself as it starts its 11th step if the flag exists (removing the flag first).
+    result = train(tokens, _killed_run_settings(storage), name, fault={"flag": str(flag), "rank": 1, "step": 10})
     assert not flag.exists()  # the worker got there and died
+    return result
+
+
+def test_ray_trainer_survives_a_killed_worker(ray_cluster, tokens, storage, tmp_path):
+    """Two Ray Train workers, one SIGKILLed (a real process death) mid-run: Ray restarts the worker
+    group from the last checkpoint and the run finishes."""
+    first = _run_with_a_killed_worker(tokens, storage, tmp_path, "ray_run")
     steps = [(m["step"], m["start_step"]) for m in first.history]
     # Before the death: reports at steps 4 and 8 (the checkpoint); steps 9 and 10 are lost.
     assert steps[:2] == [(4, 0), (8, 0)]
@@ -294,7 +300,16 @@ def test_ray_trainer_survives_a_killed_worker_and_a_rerun_resumes(ray_cluster, t
     assert first.metrics["loss"] < first.history[0]["loss"]
     assert (first.run_dir / "checkpoint_manager_snapshot.json").is_file()  # Ray Train's own record
 
-    second = commands.pretrain(tokens, "ray_run", settings=settings.replace(max_steps=24))
+
+# A third Ray Train worker group on top of the two above: in the whole-pipeline tier with the other
+# process-death runs, which keeps `make test` inside CI's time (the no-Ray loop's resume is tested above).
+@pytest.mark.e2e
+def test_a_rerun_of_a_ray_run_goes_on_from_its_last_checkpoint(ray_cluster, tokens, storage, tmp_path):
+    """A second run of the same name goes on from the first one's last checkpoint (Ray Train's
+    snapshot in storage), after a first run that lost a worker."""
+    first = _run_with_a_killed_worker(tokens, storage, tmp_path, "ray_rerun")
+    settings = _killed_run_settings(storage)
+    second = commands.pretrain(tokens, "ray_rerun", settings=settings.replace(max_steps=24))
     later = [m for m in second.history if m["start_step"] == 16]
     assert [m["step"] for m in later] == [20, 24]
     assert later[0]["tokens"] == 20 * 2 * 8 * 64  # the token count carried on from the checkpoint
