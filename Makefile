@@ -54,8 +54,8 @@ test: $(STAMP) java audio browser
 	$(PY) -m pytest -q -n 3 --dist loadgroup --no-loadscope-reorder -m "not e2e" --durations=15 $(PYTEST_ARGS)
 
 # Whole-pipeline and process-death runs (DVC repro, builds killed at every step, a standalone Spark
-# cluster, a two-node Ray cluster, the whole demo corpus's captions): tens of CLI processes, ~30 min
-# here; one at a time, since they start and stop clusters.
+# cluster, a two-node Ray cluster, a Ray run resumed after losing a worker, the whole demo corpus's
+# captions): tens of CLI processes, ~30 min here; one at a time, since they start and stop clusters.
 test-e2e: $(STAMP) java
 	$(PY) -m pytest -q -m e2e $(PYTEST_ARGS)
 

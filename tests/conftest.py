@@ -102,6 +102,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     # Longest groups first (`make test` passes --no-loadscope-reorder, so xdist hands groups out in
-    # this order): the short ones fill the workers in at the end, where a long group collected late
-    # used to run alone on a half-idle machine. Stable: the order within each group stays.
+    # this order rather than by test count): the short ones fill the workers in at the end, and no
+    # long group starts last. Stable: the order within each group stays.
     items.sort(key=lambda item: -GROUP_SECONDS.get(xdist_group(item), 0))
