@@ -82,13 +82,6 @@ def real_dir(tmp_path_factory, midi_from_abc) -> Path:
 RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train"}
 
 
-# Seconds each group took in a CI run (`make test`, 2026-12-02), for the queue's order below.
-GROUP_SECONDS = {"ray": 441, "test_build": 182, "test_dedup": 152, "test_catalog": 146, "test_cli": 140,
-                 "test_recipes": 94, "test_s3_out": 75, "test_incremental": 75, "test_generators": 73,
-                 "test_annotated_build": 44, "test_process_deaths": 41, "test_musicxml": 31,
-                 "test_components": 26, "test_labels": 25}
-
-
 def xdist_group(item) -> str:
     module = item.module.__name__.rsplit(".", 1)[-1]
     return "ray" if module in RAY_FILES else module
@@ -101,7 +94,7 @@ def pytest_collection_modifyitems(config, items):
         if "integration" in item.path.parts:  # tests/integration/...: the slow tier
             item.add_marker(pytest.mark.integration)
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
-    # Longest groups first (`make test` passes --no-loadscope-reorder, so xdist hands groups out in
-    # this order rather than by test count): the short ones fill the workers in at the end, and no
-    # long group starts last. Stable: the order within each group stays.
-    items.sort(key=lambda item: -GROUP_SECONDS.get(xdist_group(item), 0))
+    # No order of our own: xdist starts the groups with the most tests first. Ordering them by their
+    # time instead (the Ray group and the big builds first) made CI runs slower (649 and 706 s of
+    # pytest against 633 s): the machine is CPU-bound throughout, and the long groups then all start
+    # their JVMs and Ray at once.
