@@ -51,7 +51,7 @@ demo: $(STAMP) java audio
 	$(VENV)/bin/symcorpus demo
 
 test: $(STAMP) java audio browser
-	$(PY) -m pytest -q -n 3 --dist loadgroup -m "not e2e" --durations=15 $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not e2e" --durations=15 $(PYTEST_ARGS)
 
 # Whole-pipeline and process-death runs (DVC repro, builds killed at every step, a standalone Spark
 # cluster, a two-node Ray cluster, a Ray run resumed after losing a worker, the whole demo corpus's

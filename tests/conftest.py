@@ -75,10 +75,11 @@ def real_dir(tmp_path_factory, midi_from_abc) -> Path:
     return root
 
 
-# `make test` runs three pytest-xdist workers (two cores: Spark and Ray start-ups leave them idle
-# often enough; four made a CI run slower) with --dist loadgroup: each test file stays on one worker
-# (its module fixtures, e.g. builds, run once), and every file that starts Ray shares one group, so
-# no two Ray instances (and no `ray stop` of the two-node test) ever overlap.
+# `make test` runs two pytest-xdist workers, one per core: the machine is CPU-bound throughout, and
+# a third worker only added contention (pytest 683 and 700 s with three, 646 s with two; four were
+# slower still). --dist loadgroup keeps each test file on one worker (its module fixtures, e.g.
+# builds, run once), and every file that starts Ray shares one group, so no two Ray instances (and
+# no `ray stop` of the two-node test) ever overlap.
 RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train"}
 
 

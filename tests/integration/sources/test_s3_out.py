@@ -35,6 +35,8 @@ def test_a_build_reads_and_publishes_through_s3(s3, sources, tmp_path, spark):
     _, uri = sources
     settings = make_settings()
     settings.publish.scratch_dir = str(tmp_path / "scratch")
+    # The store is what is tested here; the near level (tested elsewhere) costs a third of each build.
+    settings.dedup.levels = ["exact", "notes"]
     local = build([uri], tmp_path / "local", settings)  # the same source into a local folder
     out = s3.uri("corpora/demo")
     assert remote.current_version(out) is None
