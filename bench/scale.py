@@ -180,14 +180,26 @@ def clusters_of(out: Path) -> dict[str, str]:
     return cluster
 
 
+def rejected_paths(out: Path) -> set[str]:
+    """Paths the quality filter rejected: they never reach dedup, so no cluster can hold them."""
+    return set(pq.read_table(out / "rejects", columns=["path"]).column("path").to_pylist())
+
+
 def planted_caught(out: Path, manifest: dict) -> dict:
-    """Planted duplicates in the cluster of the file they copy, by level; files merged wrongly."""
+    """Planted duplicates in the cluster of the file they copy, by level; files merged wrongly.
+
+    A planted file that is not with its original is `filtered` when the quality filter rejected it or
+    its original (filtering runs before dedup: a copy of a rejected piece is rejected alike, or kept
+    alone when the edit moved it under a rule's limit), else `missed` by dedup."""
     cluster = clusters_of(out)
-    caught, total, missed = Counter(), Counter(), []
+    rejected = rejected_paths(out)
+    caught, total, missed, filtered = Counter(), Counter(), [], []
     for path, info in manifest["planted"].items():
         total[info["level"]] += 1
         if path in cluster and cluster.get(path) == cluster.get(info["of"]):
             caught[info["level"]] += 1
+        elif path in rejected or info["of"] in rejected:
+            filtered.append(path)
         else:
             missed.append(path)
     # Distinct pieces (neither planted nor copied) should each be alone in their cluster.
@@ -197,8 +209,36 @@ def planted_caught(out: Path, manifest: dict) -> dict:
         family = manifest["planted"][path]["of"] if path in manifest["planted"] else path
         families.setdefault(c, set()).add(family)
     wrongly_merged = sum(len(f) - 1 for f in families.values() if len(f) > 1)
-    return {"caught": dict(caught), "planted": dict(total), "missed": missed[:20],
+    return {"caught": dict(caught), "planted": dict(total), "missed": missed[:20], "filtered": filtered[:20],
+            "filtered_count": len(filtered), "missed_count": len(missed),
             "distinct_files_merged_wrongly": wrongly_merged, "related_files": len(related)}
+
+
+def missed_similarity(folder: Path, manifest: dict, missed: list[str], params: Path) -> list[dict]:
+    """For each planted near duplicate dedup missed: its shingle sets' true Jaccard similarity to its
+    original and the signatures' estimate, which the near level compares with its threshold."""
+    import numpy as np
+
+    from symcorpus.config import load_settings
+    from symcorpus.music.fingerprint import jaccard, packed_similarities, shingle_hashes
+    from symcorpus.music.notes import note_table, quarter_notes
+    from symcorpus.music.parse import Limits, parse_piece
+    from symcorpus.steps.fingerprint import fingerprints
+
+    dedup = load_settings(params).dedup
+
+    def sketch(path: str) -> tuple[np.ndarray, bytes]:
+        piece = parse_piece((folder / path).read_bytes(), "midi", Limits())
+        table, tpq = note_table(piece.score), int(piece.score.ticks_per_quarter)
+        return shingle_hashes(quarter_notes(table, tpq), dedup.shingle_size), fingerprints(table, tpq, dedup)["minhash"]
+
+    pairs = []
+    for path in missed:
+        (a, sig_a), (b, sig_b) = sketch(path), sketch(manifest["planted"][path]["of"])
+        pairs.append({"path": path, "kind": manifest["planted"][path]["kind"], "jaccard": round(jaccard(a, b), 3),
+                      "estimate": round(float(packed_similarities([sig_a], [sig_b])[0]), 3),
+                      "threshold": dedup.threshold})
+    return pairs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -215,6 +255,18 @@ def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
     return max(mean_s - slope * mean_n, 0.0), slope
 
 
+def recount(folder: Path, params: Path) -> None:
+    manifest = json.loads((folder / MANIFEST).read_text())
+    built = json.loads((OUT / "scale_corpus" / "manifest.json").read_text())
+    if built["counts"]["input"] != len(list(folder.rglob("*.mid"))):
+        raise SystemExit(f"{OUT / 'scale_corpus'} was not built from {folder} (its input count differs)")
+    counts = planted_caught(OUT / "scale_corpus", manifest)
+    print(json.dumps({k: v for k, v in counts.items() if k != "missed"}, indent=1))
+    for pair in missed_similarity(folder, manifest, counts["missed"], params):
+        print(f"  missed {pair['path']} ({pair['kind']}): Jaccard {pair['jaccard']}, estimate {pair['estimate']}, "
+              f"threshold {pair['threshold']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
@@ -223,7 +275,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--recount", type=Path, default=None, metavar="FOLDER",
+                        help="no build: count the planted duplicates of the last build's output against "
+                             "FOLDER's manifest, with the similarity of each pair dedup missed")
     args = parser.parse_args()
+    if args.recount:
+        recount(args.recount, args.params)
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     print(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
@@ -274,7 +332,9 @@ def main() -> None:
             p = row["planted"]
             print("  planted caught   " + ", ".join(f"{p['caught'].get(k, 0):,} of {v:,} {k}"
                                                  for k, v in sorted(p["planted"].items()))
-                  + f"; distinct files merged wrongly: {p['distinct_files_merged_wrongly']}")
+                  + f"; not with their original: {p['missed_count']} missed by dedup, {p['filtered_count']} "
+                  f"rejected by the quality filter (the copy or its original); distinct files merged wrongly: "
+                  f"{p['distinct_files_merged_wrongly']}")
     fixed, per_file = fit([(r["files"], r["build_s"]) for r in rows])
     core_s = per_file * args.cores
     print(f"\nbuild time model: {fixed:.1f} s fixed + {core_s * 1000:.2f} core-ms per file")
