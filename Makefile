@@ -47,8 +47,9 @@ browser:
 			chromium fonts-liberation; \
 	fi
 
-# The package's bytecode, compiled ahead: where PYTHONDONTWRITEBYTECODE is set (as on the machines this
-# project is tested on) every Spark and Ray worker process compiles the modules it imports (~0.3 s of CPU each).
+# The package's bytecode, compiled ahead: where PYTHONDONTWRITEBYTECODE is set (as on the machines
+# this project is tested on), every Spark and Ray worker process would compile the modules it
+# imports (~0.3 s of CPU each).
 bytecode: $(STAMP)
 	@$(PY) -m compileall -q symcorpus >/dev/null
 
