@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.fft  # noqa: F401 - numpy loads it on first use, which in an isolated child is every batch
 import symusic
 
 from symcorpus.music.notes import TempoMap, note_table

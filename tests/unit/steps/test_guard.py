@@ -7,8 +7,11 @@ Each test takes a few seconds: 24 small MIDI files, batches of 8, one fork per b
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -145,3 +148,42 @@ def test_a_compressed_score_that_unpacks_past_max_bytes_is_too_large_unread():
                    "format": "musicxml", "content": content})
     list(Parse(Limits(max_bytes=2**20)).run([piece]))
     assert piece.row["error"].startswith("too_large: unpacks to 4194") and piece.row["stage"] == "parse"
+
+
+WARM_CHILD = """
+import json, sys
+from symcorpus import schema
+from symcorpus.config import Settings
+from symcorpus.sources.listing import list_sources
+from symcorpus.steps import build_steps, guard
+from symcorpus.steps.base import chain
+from symcorpus.steps.read import Read
+from symcorpus.steps.rows import to_batch
+
+settings = Settings()
+listed = list_sources([sys.argv[1]], settings.ingest)
+pieces = list(Read(settings.ingest.max_bytes, listed.contexts).run(vars(u) for u in listed.all_units()))
+steps = build_steps(settings)
+guard._warm_up(steps, pieces)
+before = set(sys.modules)
+rows = [p.row for p in chain(pieces, steps)]  # what a forked child does with the batch
+to_batch(rows, schema.PIECES)
+print(json.dumps({"imported": sorted(set(sys.modules) - before),
+                  "ok": sorted(r["format"] for r in rows if r["status"] == "ok")}))
+"""
+
+
+def test_a_child_imports_nothing_its_parent_has_not(source, tmp_path):
+    """The worker's warm-up imports what the batch's steps and the rows' conversion import lazily
+    (pyarrow's pandas, music21 for MusicXML, numpy's FFT), so no forked child pays for it again."""
+    for name in ("tune01.mid", "tune02.mid"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    (tmp_path / "airs.abc").write_bytes(b"\n\n".join(t.content for t in split_tunes(
+        (M21 / "airdsAirs/book2.abc").read_bytes())[:3]))
+    (tmp_path / "chorale.mxl").write_bytes((M21 / "bach/bwv66.6.mxl").read_bytes())
+    # A fresh interpreter: this test process has imported everything long ago.
+    done = subprocess.run([sys.executable, "-c", WARM_CHILD, str(tmp_path)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[3], check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["ok"] == ["abc", "abc", "abc", "midi", "midi", "musicxml"]
+    assert report["imported"] == []
