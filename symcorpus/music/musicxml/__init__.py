@@ -21,7 +21,9 @@ of scores can be parsed. What music21 does is the spec; this module reproduces i
 * MIDI: a conductor track (tempos from <metronome> and <sound tempo>, 120 when none; time and
   key signatures, first per offset across parts), then a track per part or staff with music21's
   track name, program, channel (`channelInstrumentData`), pitch-bend reset, velocities from
-  dynamics, note `dynamics` attributes and articulations (`volume.realizeVolume`), written pitch
+  dynamics, note `dynamics` attributes and articulations (`volume.realizeVolume`; a chord whose
+  notes all carry `dynamics` plays each note's own, under the dynamic a context search from the
+  chord finds, and is declined before its staff's first dynamic), written pitch
   (music21's translator does not transpose to sounding pitch), events in music21's order so
   that a MIDI reader pairs note-ons and note-offs the same way.
 

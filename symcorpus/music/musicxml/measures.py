@@ -109,7 +109,7 @@ class Item:
     """A note, chord or rest of one measure, as music21's MeasureParser makes it."""
 
     __slots__ = ("kind", "off", "dur", "grace", "midis", "ids", "tie", "vel", "arts", "staff", "rank", "seq",
-                 "rtype", "rdots", "tuplet", "full", "lyrics")
+                 "rtype", "rdots", "tuplet", "full", "lyrics", "note_vels")
 
     def __init__(self, kind, off, dur, grace, midis, ids, tie, vel, arts, staff):
         self.kind, self.off, self.dur, self.grace = kind, off, dur, grace
@@ -120,6 +120,8 @@ class Item:
         self.tuplet = False
         self.full = False
         self.lyrics: list[str] = []  # one text per <lyric>, as music21's Lyric.text
+        # A chord whose every note has a dynamics attribute: each note's velocity scalar (else None).
+        self.note_vels: list[float] | None = None
 
 
 # Kinds of zero-length marks: all of them kept only on their own staff when music21 splits a
@@ -398,8 +400,9 @@ class MeasureReader:
     def _chord(self, notes: list[_Note]) -> None:
         items = [self._simple(n) for n in notes]
         first = items[0]
-        if any(n.vel is not None for n in items):
-            raise UnsupportedMusicXML("chord_dynamics", "a dynamics attribute on a chord note")
+        given = sum(n.vel is not None for n in items)
+        if 0 < given < len(items):
+            raise UnsupportedMusicXML("chord_dynamics", "a dynamics attribute on some notes of a chord")
         # music21 moves one articulation of each kind from the chord's notes (lowest first) to the chord.
         seen, arts = set(), []
         for n in sorted(items, key=lambda n: n.ids[0][3]):
@@ -411,6 +414,8 @@ class MeasureReader:
         chord = Item(CHORD, 0, first.dur, first.grace, [n.midis[0] for n in items],
                       [n.ids[0] for n in items], tie, None, arts, 0)
         chord.lyrics = [text for n in items for text in n.lyrics]
+        if given:  # music21's translator then plays each note with its own volume (playback.py)
+            chord.note_vels = [n.vel for n in items]
         voiced = next((n for n in notes if n.voice is not None), notes[-1])
         chord.rank = self._container(voiced.voice)
         self._insert(chord, notes[0].staff)

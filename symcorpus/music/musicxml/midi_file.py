@@ -148,8 +148,9 @@ def write_midi(grid: int, streams) -> bytes:
             # A note's on and off keys always differ (their ranks differ), so appending them in pairs
             # keeps the order the stable sort sees among equal keys: the note-ons of a chord in
             # order, and its note-offs in order.
-            for pitch in item.midis:  # 0-127, as music21's Pitch.midi
-                append((start, bytes((on, pitch, velocity))))
+            for k, pitch in enumerate(item.midis):  # 0-127, as music21's Pitch.midi
+                # A velocity per note for a chord whose notes carry their own volumes (playback.py).
+                append((start, bytes((on, pitch, velocity if type(velocity) is int else velocity[k]))))
                 append((stop, note_off[pitch]))
         tracks.append(_track(events, head))
     return b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), TICKS_PER_QUARTER) + b"".join(tracks)

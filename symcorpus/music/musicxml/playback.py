@@ -3,9 +3,11 @@ and tied notes merged (stripTies)."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from fractions import Fraction
 
+from symcorpus.music.musicxml.errors import UnsupportedMusicXML
 from symcorpus.music.musicxml.measures import CHORD, NOTE, REST, Item
 
 
@@ -17,8 +19,9 @@ def _music21_number(q: int, grid: int):
 
 
 def realize_velocities(items: list[Item], starts: list[int], dynamics: list[tuple], highest: int,
-                        grid: int) -> list[int]:
-    """music21's volume.realizeVolume, then int(round(realized * 127)), per item (0 for rests).
+                        grid: int) -> list[int | tuple[int, ...]]:
+    """music21's volume.realizeVolume, then int(round(realized * 127)), per item (0 for rests; a
+    tuple, one per note, for a chord whose notes carry their own volumes).
 
     Each dynamic lasts until the next one; music21 computes its end as offset + length without
     normalizing, so a float offset plus a fractional length rounds to a float, and a note starting
@@ -31,6 +34,7 @@ def realize_velocities(items: list[Item], starts: list[int], dynamics: list[tupl
         bounds[(mark[1], Fraction(end) * grid)] = mark[2]  # (start, end) in grid units, exact
     # For integer offsets, end > offset exactly when ceil(end) > offset.
     spans = [(start, math.ceil(end), bounds[(start, end)]) for start, end in sorted(bounds)]
+    dynamic_offsets = [mark[1] for mark in dynamics]
     last_key = 0
     velocities = []
     for item, at in zip(items, starts):
@@ -45,21 +49,38 @@ def realize_velocities(items: list[Item], starts: list[int], dynamics: list[tupl
                     last_key = k
                     scalar = found
                     break
-        value = 0.5
-        if item.vel is not None:
-            value = value * (item.vel * 2.0)
+        if item.note_vels is not None:
+            # A chord whose notes all carry a volume: music21's translator realizes each note's own
+            # volume, not the chord's, with the note's client being the chord: under the dynamic
+            # a context search from the chord finds (the staff's last one at or before it, not the
+            # span realizeVolume uses) and shifted by the chord's articulations. Before the staff's
+            # first dynamic that search goes on past the staff, which is not followed here.
+            mark = bisect.bisect_right(dynamic_offsets, at) - 1
+            if mark < 0:
+                raise UnsupportedMusicXML("chord_dynamics", "a chord whose notes carry volumes before any dynamic")
+            context = dynamics[mark][2]
+            velocities.append(tuple(_velocity(vel, context, item.arts) for vel in item.note_vels))
         else:
-            value += 0.20866
-        if scalar is not None:
-            value = value * (scalar * 2.0)
-        for _, shift in item.arts:
-            value += shift
-        if value > 1:
-            value = 1.0
-        elif value < 0:
-            value = 0.0
-        velocities.append(int(round(value * 127)))
+            velocities.append(_velocity(item.vel, scalar, item.arts))
     return velocities
+
+
+def _velocity(vel: float | None, scalar: float | None, arts) -> int:
+    """music21's Volume.getRealized (base level 0.5, clipped to 0-1) as a MIDI velocity."""
+    value = 0.5
+    if vel is not None:
+        value = value * (vel * 2.0)
+    else:
+        value += 0.20866
+    if scalar is not None:
+        value = value * (scalar * 2.0)
+    for _, shift in arts:
+        value += shift
+    if value > 1:
+        value = 1.0
+    elif value < 0:
+        value = 0.0
+    return int(round(value * 127))
 
 
 def strip_ties(items: list[Item], durations: list[int]) -> set[int]:

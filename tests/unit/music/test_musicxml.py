@@ -49,6 +49,7 @@ SAMPLE = [
     "trecento/PMFC_06_8-In Verde Prato.xml",  # a metric modulation (two beat units): no tempo change
     "liliuokalani/aloha_oe.mxl",  # voice and piano, dynamics
     "schumann_robert/opus48no2.mxl",  # voice and piano with dynamics and tuplets
+    "schumann_clara/polonaise_op1n4.mxl",  # chords whose every note has a dynamics attribute
 ]
 
 
@@ -77,6 +78,14 @@ def test_parse_piece_reads_musicxml_with_the_reader():
     assert piece.part_names == ["Soprano", "Alto", "Tenor", "Bass"]
     # Deterministic: the same bytes give the same MIDI.
     assert parse_piece(data, "musicxml", Limits()).rendered_midi == piece.rendered_midi
+
+
+def test_chord_volumes_before_any_dynamic_are_declined():
+    """Before its staff's first dynamic mark, music21 looks for the dynamic of a chord whose notes
+    carry their own volumes outside the staff: the reader declines rather than guess."""
+    with pytest.raises(musicxml.UnsupportedMusicXML) as declined:
+        musicxml.read_musicxml((M21 / "joplin/maple_leaf_rag.mxl").read_bytes())
+    assert declined.value.reason == "chord_dynamics"
 
 
 def test_declined_scores_fall_back_to_music21():
