@@ -15,9 +15,10 @@ of scores can be parsed. What music21 does is the spec; this module reproduces i
   out), full-measure rests, Finale's hidden <forward> rests, multi-staff parts split into one
   track per staff (notes without <staff> copied to every staff).
 * Ties: music21's `stripTies(matchByPitch=True)` over each part's flattened notes and rests.
-* Repeats: music21's `expandRepeats` for repeat barlines and numbered endings, including its
-  re-layout of expanded measures by their highest time; repeats it cannot expand are played once
-  through, as `render_music21` does. D.C./D.S./segno/coda jumps are declined.
+* Repeats: music21's `expandRepeats` for repeat barlines, numbered endings and D.C./D.S. jumps
+  with their fine and coda signs (each part by its own marks), including its re-layout of expanded
+  measures by their highest time; when one part's repeats cannot be expanded, every part is played
+  once through, as `render_music21` does. A jump in a part of several staves is declined.
 * MIDI: a conductor track (tempos from <metronome> and <sound tempo>, 120 when none; time and
   key signatures, first per offset across parts), then a track per part or staff with music21's
   track name, program, channel (`channelInstrumentData`), pitch-bend reset, velocities from

@@ -68,13 +68,15 @@ _DYNAMIC_SCALAR = {"n": 0.0, "pppp": 0.1, "ppp": 0.15, "pp": 0.25, "p": 0.35, "m
                    "f": 0.7, "fp": 0.75, "sf": 0.85, "ff": 0.85, "fff": 0.9, "ffff": 0.95}
 
 
-# Words music21 turns into repeat commands (repeat.RepeatExpressionCommand) and repeat signs
-# (RepeatExpressionMarker), compared without spaces or dots, lower case.
-_JUMP_WORDS = frozenset(("dacapo", "dc", "dacapoalfine", "dcalfine", "dacapoalcoda", "dcalcoda", "alsegno",
-                         "dalsegno", "ds", "dalsegnoalfine", "dsalfine", "dalsegnoalcoda", "dsalcoda"))
-
-
-_SIGN_WORDS = frozenset(("coda", "tocoda", "alcoda", "segno", "fine"))
+# Words music21 turns into repeat expressions (repeat.repeatExpressionReference: signs such as Fine,
+# and the commands that jump), compared without spaces or dots, lower case: the class each makes.
+_REPEAT_EXPRESSIONS = {
+    "coda": "Coda", "tocoda": "Coda", "alcoda": "Coda", "segno": "Segno", "fine": "Fine",
+    "dacapo": "DaCapo", "dc": "DaCapo", "dacapoalfine": "DaCapoAlFine", "dcalfine": "DaCapoAlFine",
+    "dacapoalcoda": "DaCapoAlCoda", "dcalcoda": "DaCapoAlCoda", "alsegno": "AlSegno",
+    "dalsegno": "DalSegno", "ds": "DalSegno", "dalsegnoalfine": "DalSegnoAlFine", "dsalfine": "DalSegnoAlFine",
+    "dalsegnoalcoda": "DalSegnoAlCoda", "dsalcoda": "DalSegnoAlCoda",
+}  # fmt: skip
 
 
 REST, NOTE, CHORD, HARMONY = 0, 1, 2, 3
@@ -135,7 +137,7 @@ class Measure:
     """One <measure> as read: its notes and marks (offsets within it), barlines and endings."""
 
     __slots__ = ("items", "marks", "n_voices", "left", "right", "times", "offset", "finale_rest", "endings",
-                 "has_notes", "staff_keys")
+                 "has_notes", "staff_keys", "expressions")
 
     def __init__(self):
         self.items: list[Item] = []
@@ -148,6 +150,7 @@ class Measure:
         self.endings: list[tuple[str, str | None, str | None]] = []  # (type, number, text)
         self.has_notes = False
         self.staff_keys: set[int] = set()
+        self.expressions: list[str] = []  # music21's repeat expressions here (Segno, Fine, DaCapo...)
 
 
 def highest_time(items, marks) -> int:
@@ -353,6 +356,11 @@ class MeasureReader:
         except ValueError:
             raise UnsupportedMusicXML("voice", f"voice {voice!r}") from None
         return self.voices.get(voice, self.m.n_voices)
+
+    def _repeat_expression(self, name: str, offset: int, staff: int) -> None:
+        """A segno, coda, fine or jump (music21's RepeatExpression classes, by name)."""
+        self._add_mark(REPEAT_SIGN, offset, staff)
+        self.m.expressions.append(name)
 
     def _add_mark(self, kind: int, offset: int, staff: int, value=None) -> None:
         if offset < 0:
@@ -625,12 +633,13 @@ class MeasureReader:
                         self._add_mark(TEMPO, offset, staff, bpm)
                     metronome = True
                 elif tag in ("coda", "segno"):
-                    self._add_mark(REPEAT_SIGN, offset, staff)
+                    self._repeat_expression("Coda" if tag == "coda" else "Segno", offset, staff)
                 elif tag == "words":
                     words = (child.text or "").strip().replace(" ", "").replace(".", "").lower()
-                    if words in _JUMP_WORDS:
-                        raise UnsupportedMusicXML("jump", f"repeat command {child.text.strip()!r}")
-                    self._add_mark(REPEAT_SIGN if words in _SIGN_WORDS else OTHER, offset, staff)
+                    if words in _REPEAT_EXPRESSIONS:
+                        self._repeat_expression(_REPEAT_EXPRESSIONS[words], offset, staff)
+                    else:
+                        self._add_mark(OTHER, offset, staff)
                 elif tag == "rehearsal":
                     self._add_mark(OTHER, offset, staff)
                 elif tag == "pedal":

@@ -14,7 +14,9 @@ from symcorpus.music.musicxml.measures import (DENOMINATOR_LIMIT, DYNAMIC, EVERY
                                                Item, Measure, MeasureReader, highest_time)
 from symcorpus.music.musicxml.midi_file import write_midi
 from symcorpus.music.musicxml.playback import realize_velocities, strip_ties
-from symcorpus.music.musicxml.repeats import expand_repeats
+from symcorpus.music.musicxml.repeats import JUMPS, RepeatsIncoherent, expand_repeats
+
+ONCE_STRIPPED = "once through, repeat marks stripped"  # a layout, beside a playing order or None
 
 
 class ScoreReader:
@@ -46,7 +48,7 @@ class ScoreReader:
             for el in part_list:
                 if el.tag == "score-part":
                     score_parts[el.get("id")] = el
-        streams: list[tuple[Instrument, list[Item], list[tuple]]] = []
+        readers = []
         for part in self.root.iterfind("part"):
             part_id = part.get("id")
             if part_id is None:
@@ -55,7 +57,18 @@ class ScoreReader:
                 part_id = next(iter(score_parts))
             if part_id not in score_parts:
                 continue  # music21 skips a part the part-list does not describe
-            streams.extend(PartReader(self, part, score_parts[part_id]).streams())
+            reader = PartReader(self, part, score_parts[part_id])
+            reader.read()
+            readers.append(reader)
+        try:
+            sequences = [reader.repeats() for reader in readers]
+        except RepeatsIncoherent:
+            # One part's repeats music21 cannot expand: it strips every repeat mark of the score
+            # and plays every part once through (render_music21).
+            sequences = [ONCE_STRIPPED] * len(readers)
+        streams: list[tuple[Instrument, list[Item], list[tuple]]] = []
+        for reader, sequence in zip(readers, sequences):
+            streams.extend(reader.streams(sequence))
         # What music21 would find in the score, to tell a declared tempo and instruments from the 120
         # bpm and piano its MIDI translator writes anyway (parse.Music21Render's two flags).
         self.tempo_declared = any(mark[0] in (TEMPO, METRIC_MODULATION) for _, _, marks in streams for mark in marks)
@@ -93,13 +106,13 @@ class PartReader:
 
     # ---- measures ---------------------------------------------------------------------------------
 
-    def streams(self):
+    def read(self) -> None:
         for element in self.part.iterfind("measure"):
             self._measure(element)
         if self.open_ending:
             raise UnsupportedMusicXML("ending", "a volta bracket is never closed")
         if not self.measures:
-            return [self._stream(None, None)]  # music21 still writes the part's (empty) track
+            return
         last = self.measures[-1]
         if last.finale_rest is not None and last.n_voices == 0:
             # music21 drops the hidden rest Finale writes to complete a short last measure
@@ -107,7 +120,19 @@ class PartReader:
             rest = last.finale_rest
             if max(last.items, key=lambda i: (i.off, i.kind != HARMONY, not i.grace, i.seq)) is rest:
                 last.items.remove(rest)
-        sequence = expand_repeats(self.measures)
+
+    def repeats(self):
+        """The measures' playing order (repeats.expand_repeats), None for as written."""
+        if not self.measures:
+            return None
+        if self.max_staves > 1 and any(name in JUMPS for m in self.measures for name in m.expressions):
+            # music21 keeps a jump on its own staff's track, which alone would jump.
+            raise UnsupportedMusicXML("jump", "a D.C. or D.S. in a part of several staves")
+        return expand_repeats(self.measures)
+
+    def streams(self, sequence):
+        if not self.measures:
+            return [self._stream(None, None)]  # music21 still writes the part's (empty) track
         if self.max_staves > 1:
             keys = sorted({k for m in self.measures for k in m.staff_keys if k != 0})
             return [self._stream(sequence, key) for key in keys]
@@ -175,8 +200,9 @@ class PartReader:
             music21 strips from a repeated pass."""
             return (mark[0] == EVERY_STAFF or keep(mark[2])) and (signs or mark[0] != REPEAT_SIGN)
 
-        if sequence is None:
-            offsets = [(i, m.offset, True) for i, m in enumerate(self.measures)]
+        if sequence is None or sequence is ONCE_STRIPPED:
+            signs = sequence is None
+            offsets = [(i, m.offset, signs) for i, m in enumerate(self.measures)]
         else:
             # Expanded measures follow each other by their highest times (on this staff).
             offsets, position = [], 0

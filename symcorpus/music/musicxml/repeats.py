@@ -1,8 +1,11 @@
 """Repeats as music21's repeat.Expander unfolds a part: repeat barlines (with times), volta
-brackets, and the re-layout of expanded measures. Where music21 finds the repeats incoherent it
-raises and `render_music21` plays the score once through: `expand_repeats` returns None then."""
+brackets, D.C. and D.S. jumps with their fine and coda signs, and the re-layout of expanded
+measures. Where music21 finds a part's repeats incoherent it raises and `render_music21` plays the
+whole score once through: `expand_repeats` raises RepeatsIncoherent then."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from symcorpus.music.musicxml.errors import UnsupportedMusicXML
 from symcorpus.music.musicxml.lookups import ending_numbers
@@ -30,29 +33,106 @@ class _Bar:
 
 
 class _CannotExpand(Exception):
-    """music21's ExpanderException: render_music21 then plays the score once through."""
+    """Raised inside the expansion where music21's Expander raises."""
+
+
+class RepeatsIncoherent(Exception):
+    """music21's ExpanderException on a part: `render_music21` then strips every repeat mark of the
+    score and plays every part once through (parts.py does the same)."""
+
+
+# music21's repeat commands (repeat.RepeatExpressionCommand), by the place they jump back to.
+_CAPO = ("DaCapo", "DaCapoAlFine", "DaCapoAlCoda")
+_SEGNO = ("AlSegno", "DalSegno", "DalSegnoAlFine", "DalSegnoAlCoda")
+JUMPS = frozenset(_CAPO + _SEGNO)
 
 
 def expand_repeats(measures: list[Measure]) -> list[tuple[int, bool]] | None:
     """(source measure index, keeps its repeat signs) in playing order, or None when music21 leaves
-    the measures as they are."""
+    the measures as they are. Raises RepeatsIncoherent where music21 finds the repeats incoherent."""
     brackets = _brackets(measures)
     bars = [_Bar(i, True, m.left, m.right, m.times) for i, m in enumerate(measures)]
-    if not any(b.left is not None or b.right == "end" for b in bars):
+    counts = Counter(name for m in measures for name in m.expressions)
+    command = _command(counts)
+    if command is None and not _has_repeat(bars):
         return None
     if any(b.left == "end" for b in bars):
         raise UnsupportedMusicXML("repeat", "an end-repeat sign on a left barline")
     try:
-        if not _repeats_coherent(bars) or not _brackets_coherent(bars, brackets):
-            return None
-        memo: set[int] = set()
-        for _ in range(100):
-            bars = _expand_once(bars, brackets, memo)
-            if not any(b.left is not None or b.right == "end" for b in bars):
-                break
+        if not (_repeats_coherent(bars) and _brackets_coherent(bars, brackets)
+                and (command is None or _jump_coherent(command, counts))):
+            raise RepeatsIncoherent()
+        if command is None:
+            return [(b.index, b.signs) for b in _expand(bars, brackets)]
+        return _jump(measures, command)
     except _CannotExpand:
-        return None
-    return [(b.index, b.signs) for b in bars]
+        raise RepeatsIncoherent() from None
+
+
+def _has_repeat(bars: list[_Bar]) -> bool:
+    return any(b.left is not None or b.right == "end" for b in bars)
+
+
+def _expand(bars: list[_Bar], brackets) -> list[_Bar]:
+    """music21's _processRecursiveRepeatBars."""
+    memo: set[int] = set()
+    for _ in range(100):
+        bars = _expand_once(bars, brackets, memo)
+        if not _has_repeat(bars):
+            break
+    return bars
+
+
+def _command(counts: Counter) -> str | None:
+    """The part's one jump (music21's _daCapoOrSegno): none when it has none, or several."""
+    capo, segno = sum(counts[n] for n in _CAPO), sum(counts[n] for n in _SEGNO)
+    if (capo, segno) in ((1, 0), (0, 1)):
+        return next(n for n in _CAPO + _SEGNO if counts[n])
+    return None
+
+
+def _jump_coherent(command: str, counts: Counter) -> bool:
+    """music21's _daCapoIsCoherent and _dalSegnoIsCoherent: the signs a jump needs, and no others."""
+    coda, segno, fine = counts["Coda"], counts["Segno"], counts["Fine"]
+    if command == "DaCapo":
+        return coda == 0
+    if command == "DaCapoAlFine":
+        return fine == 1
+    if command == "DaCapoAlCoda":
+        return coda == 2
+    if command in ("AlSegno", "DalSegno"):
+        return segno == 1 and coda == 0
+    if command == "DalSegnoAlFine":
+        return segno == 1 and coda == 0 and fine == 1
+    return segno == 1 and coda == 2 and fine == 0  # DalSegnoAlCoda
+
+
+def _jump(measures: list[Measure], command: str) -> list[tuple[int, bool]]:
+    """music21's _processRepeatExpressionAndRepeats: up to the jump with its repeats played, then
+    from the start (or the segno) to the fine (or the end, or the first coda, then from the second
+    coda to the end). Repeats after the jump are not played."""
+    def where(name: str) -> list[int]:
+        return [i for i, m in enumerate(measures) for e in m.expressions if e == name]
+
+    last = len(measures) - 1
+    start = 0 if command in _CAPO else where("Segno")[0]
+    segments = [(0, where(command)[0])]
+    if command.endswith("AlCoda"):
+        codas = where("Coda")
+        segments += [(start, codas[0]), (codas[1], last)]
+    else:
+        segments.append((start, where("Fine")[0] if command.endswith("AlFine") else last))
+    sequence = []
+    for number, (first, end) in enumerate(segments):
+        bars = [_Bar(i, True, measures[i].left, measures[i].right, measures[i].times) for i in range(first, end + 1)]
+        if number != 1 and _has_repeat(bars):
+            # Each segment is made of fresh copies of the measures, which no volta bracket spans
+            # any more: music21 plays their repeats without endings.
+            bars = _expand(bars, [])
+        # Laid out with their signs (music21 strips them from the whole once it has appended the
+        # segments), save where a repeat's earlier pass lost them.
+        sequence += [(b.index, b.signs) for b in bars]
+    return sequence
 
 
 def _brackets(measures: list[Measure]) -> list[tuple[tuple[int, ...], list[int]]]:

@@ -50,6 +50,7 @@ SAMPLE = [
     "liliuokalani/aloha_oe.mxl",  # voice and piano, dynamics
     "schumann_robert/opus48no2.mxl",  # voice and piano with dynamics and tuplets
     "schumann_clara/polonaise_op1n4.mxl",  # chords whose every note has a dynamics attribute
+    "handel/rinaldo/Lascia_chio_pianga.mxl",  # D.S. al Fine in the voice part only
 ]
 
 
@@ -88,17 +89,75 @@ def test_chord_volumes_before_any_dynamic_are_declined():
     assert declined.value.reason == "chord_dynamics"
 
 
+def jump_part(part_id: str, marks: dict[int, str], n: int = 6, repeat: tuple[int, int] | None = None,
+              staves: int = 1) -> str:
+    """A part of n one-note measures (C D E F G A...), with words (or <segno/>, <coda/>) on some
+    measures and a repeat from measure repeat[0] to repeat[1]."""
+    measures = []
+    for i in range(1, n + 1):
+        step, octave = "CDEFGAB"[(i - 1) % 7], 4 + (i - 1) // 7
+        body = '<attributes><divisions>1</divisions>' + (f'<staves>{staves}</staves>' if staves > 1 else "") \
+            + '</attributes>' if i == 1 else ""
+        if repeat and i == repeat[0]:
+            body += '<barline location="left"><repeat direction="forward"/></barline>'
+        mark = marks.get(i)
+        if mark in ("segno", "coda"):
+            body += f'<direction><direction-type><{mark}/></direction-type></direction>'
+        elif mark:
+            body += f'<direction><direction-type><words>{mark}</words></direction-type></direction>'
+        for staff in range(1, staves + 1):
+            if staff > 1:
+                body += '<backup><duration>4</duration></backup>'
+            body += (f'<note><pitch><step>{step}</step><octave>{octave - staff + 1}</octave></pitch>'
+                     f'<duration>4</duration><type>whole</type>' + (f'<staff>{staff}</staff>' if staves > 1 else "")
+                     + '</note>')
+        if repeat and i == repeat[1]:
+            body += '<barline location="right"><repeat direction="backward"/></barline>'
+        measures.append(f'<measure number="{i}">{body}</measure>')
+    return f'<part id="{part_id}">{"".join(measures)}</part>'
+
+
+def assert_reader_matches_music21(data: bytes) -> symusic.Score:
+    ours = symusic.Score.from_midi(musicxml.read_musicxml(data).midi)
+    reference, _ = music21_score(data, "jump.musicxml")
+    assert first_difference(ours, reference) is None
+    return ours
+
+
+@pytest.mark.parametrize("marks, played", [
+    ({3: "D.C."}, "CDECDEFGA"),
+    ({2: "Fine", 4: "D.C. al Fine"}, "CDEFCD"),
+    ({2: "segno", 4: "Fine", 6: "D.S. al Fine"}, "CDEFGADEF"),
+    ({2: "coda", 4: "coda", 5: "D.C. al Coda"}, "CDEFGCDFGA"),
+    ({2: "segno", 3: "To Coda", 5: "coda", 6: "D.S. al Coda"}, "CDEFGADEGA"),
+])
+def test_jumps_are_played_as_music21_plays_them(marks, played):
+    """D.C. and D.S., with fine and coda: the reader's notes are music21's, in the order named."""
+    ours = assert_reader_matches_music21(score(jump_part("P1", marks)))
+    pitches = [n.pitch for n in ours.tracks[0].notes]
+    steps = {60: "C", 62: "D", 64: "E", 65: "F", 67: "G", 69: "A", 71: "B"}
+    assert "".join(steps[p] for p in pitches) == played
+
+
+def test_repeats_before_a_jump_are_played_and_after_it_not():
+    ours = assert_reader_matches_music21(score(jump_part("P1", {4: "D.C."}, n=4, repeat=(1, 2))))
+    assert ours.note_num() == 4 + 2 + 4  # C D C D E F, then from the start once: C D E F
+
+
+def test_a_part_music21_cannot_expand_plays_every_part_once_through():
+    """A D.C. al Fine with no Fine in one part: music21 plays the whole score as written, the other
+    part's repeat included."""
+    parts = jump_part("P1", {}, n=4, repeat=(1, 2)) + jump_part("P2", {3: "D.C. al Fine"}, n=4)
+    part_list = ('<score-part id="P1"><part-name>Flute</part-name></score-part>'
+                 '<score-part id="P2"><part-name>Oboe</part-name></score-part>')
+    ours = assert_reader_matches_music21(score(parts, part_list))
+    assert [t.note_num() for t in ours.tracks] == [4, 4]
+
+
 def test_declined_scores_fall_back_to_music21():
-    """A D.C. jump: the reader declines, the parse step renders it with music21."""
-    measures = "".join(
-        f'<measure number="{i}">'
-        + ('<attributes><divisions>1</divisions></attributes>' if i == 1 else "")
-        + f'<note><pitch><step>{step}</step><octave>4</octave></pitch><duration>4</duration><type>whole</type></note>'
-        + ('<direction><direction-type><words>D.C.</words></direction-type></direction>' if i == 3 else "")
-        + "</measure>"
-        for i, step in enumerate("CDE", start=1)
-    )
-    data = score(f'<part id="P1">{measures}</part>')
+    """A D.C. in a part of two staves (music21 would jump on one staff's track only): the reader
+    declines, the parse step renders it with music21."""
+    data = score(jump_part("P1", {3: "D.C."}, n=3, staves=2))
     with pytest.raises(musicxml.UnsupportedMusicXML) as declined:
         musicxml.read_musicxml(data)
     assert declined.value.reason == "jump"
