@@ -1,5 +1,5 @@
-"""Units packed into Spark partitions by an estimate of their parse cost, so a few huge files (a
-MusicXML file costs ~300 MIDI files) do not stall one task."""
+"""Units packed into Spark partitions by an estimate of their cost through the build's steps, so a
+few costly files (a Humdrum file read by music21 costs ~100 MIDI files) do not stall one task."""
 
 from __future__ import annotations
 
@@ -9,17 +9,22 @@ import os
 from symcorpus.music.formats import ABC, EXTENSIONS, HUMDRUM, MIDI, MUSICXML
 from symcorpus.sources.base import Unit
 
-# Rough parse cost in milliseconds: a fixed cost by format plus a cost per kilobyte. Only the ratios
-# matter: they keep a few big MusicXML files from landing in one partition.
-_BASE_MS = {MIDI: 0.3, ABC: 3.0, MUSICXML: 100.0, HUMDRUM: 200.0}
-_PER_KB_MS = {MIDI: 0.01, ABC: 0.2, MUSICXML: 3.0, HUMDRUM: 20.0}
+# CPU milliseconds through the steps (parse, fingerprints, annotation): a fixed cost by format plus
+# a cost per stored kilobyte, fitted per file on 2026-12-03 (Lakh-size MIDI of bench/make_corpus.py,
+# music21's ABC, MusicXML and Humdrum files). Only the ratios matter. A compressed MusicXML
+# file (.mxl) holds ~25x its size in XML, so its kilobyte costs more.
+_BASE_MS = {MIDI: 2.0, ABC: 1.0, MUSICXML: 5.0, HUMDRUM: 20.0}
+_PER_KB_MS = {MIDI: 0.05, ABC: 5.4, MUSICXML: 0.04, HUMDRUM: 90.0}
+_PER_KB_MS_BY_EXTENSION = {".mxl": 1.1}
 
 
 def estimated_cost(unit: Unit) -> float:
     if unit.kind == "tar" or (unit.kind == "zip" and not unit.member):
         return 1.0 + unit.size / 1024 * 0.5
-    fmt = EXTENSIONS.get(os.path.splitext(unit.member)[1].lower(), MIDI)
-    return _BASE_MS[fmt] + unit.size / 1024 * _PER_KB_MS[fmt]
+    extension = os.path.splitext(unit.member)[1].lower()
+    fmt = EXTENSIONS.get(extension, MIDI)
+    per_kb = _PER_KB_MS_BY_EXTENSION.get(extension, _PER_KB_MS[fmt])
+    return _BASE_MS[fmt] + unit.size / 1024 * per_kb
 
 
 def pack_partitions(units: list[Unit], n_partitions: int) -> list[list[Unit]]:
