@@ -700,13 +700,16 @@ class MeasureReader:
             if location == "left":
                 self.m.left = kind
             elif location == "right":
-                self.m.right = kind
+                # music21's Measure makes any repeat set as its right barline an end repeat (a
+                # forward sign there is read as backward), and ignores the times of a forward sign.
+                self.m.right = "end"
                 if times is not None:
                     try:
                         count = int(times)
                     except ValueError:
                         raise UnsupportedMusicXML("repeat", f"repeat times {times!r}") from None
-                    self.m.times = count if count >= 0 else None  # music21 ignores a negative count
+                    if kind == "end":
+                        self.m.times = count if count >= 0 else None  # music21 ignores a negative count
             else:
                 raise UnsupportedMusicXML("repeat", "a repeat sign in the middle of a measure")
         elif location == "left":

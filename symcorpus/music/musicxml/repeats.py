@@ -164,8 +164,6 @@ def _repeats_coherent(bars: list[_Bar]) -> bool:
                 balance += 1
             ends += 1
             balance -= 1
-        elif b.right == "start":
-            raise _CannotExpand()
     return balance in (0, 1) and starts in (ends, ends - 1)
 
 

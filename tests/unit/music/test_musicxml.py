@@ -154,6 +154,18 @@ def test_a_part_music21_cannot_expand_plays_every_part_once_through():
     assert [t.note_num() for t in ours.tracks] == [4, 4]
 
 
+def test_a_forward_repeat_sign_on_a_right_barline_ends_a_repeat_as_in_music21():
+    """music21 reads any repeat sign on a right barline as an end repeat (Beethoven's op. 18 no. 4
+    in its corpus has two): C D, back to the start, C D E F."""
+    part = jump_part("P1", {}, n=4).replace(
+        "</note></measure><measure number=\"3\">",
+        "</note><barline location=\"right\"><repeat direction=\"forward\" times=\"3\"/></barline>"
+        "</measure><measure number=\"3\">")
+    assert "forward" in part
+    ours = assert_reader_matches_music21(score(part))
+    assert ours.note_num() == 6
+
+
 def test_declined_scores_fall_back_to_music21():
     """A D.C. in a part of two staves (music21 would jump on one staff's track only): the reader
     declines, the parse step renders it with music21."""
