@@ -6,7 +6,11 @@ prefetch thread beside it. With --ray, also one pass of the Ray Data pipeline (r
 map_batches(pack_batch), augmented, local Ray on --ray-cpus) without and with the EpochClock that
 tells the packing tasks the epoch: what asking the clock once per batch costs.
 
-  .venv/bin/python -P bench/data_rate.py [--tokens data/demo_tokens] [--block-size 1024] [--repeats 3] [--ray]
+  symcorpus tokenize --corpus data/demo --out data/demo_remi --tokenizer remi   # REMI shards first
+  .venv/bin/python -P bench/data_rate.py [--tokens data/demo_remi] [--block-size 1024] [--repeats 3] [--ray]
+
+Augmentation shifts REMI's pitch and tempo tokens, so the shards must be REMI's (the demo's own
+`data/demo_tokens` are ABC's).
 """
 
 from __future__ import annotations
@@ -46,13 +50,16 @@ def ray_rates(files, fmt: SequenceFormat, augment: Augmentation, block_size: int
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokens", default="data/demo_tokens")
+    ap.add_argument("--tokens", default="data/demo_remi")
     ap.add_argument("--block-size", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ray", action="store_true", help="also time the Ray Data pipeline, with and without the clock")
     ap.add_argument("--ray-cpus", type=int, default=2)
     args = ap.parse_args()
     tok = load_tokenizer(args.tokens)
+    if tok.kind != "remi":
+        raise SystemExit(f"{args.tokens} holds {tok.kind!r} tokens; this benchmark packs REMI shards: "
+                         "symcorpus tokenize --corpus data/demo --out data/demo_remi --tokenizer remi")
     fmt = SequenceFormat.of(tok)
     files = shard_files(args.tokens, "train")
     augment = Augmentation.of(tok, 5, 8)
