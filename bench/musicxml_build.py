@@ -12,7 +12,7 @@ fingerprints, no music21 for the files it declines), the bare loop the build is 
 Files/s per core: ours over CORES, the peer's over 1. music21's ~650 files take the build about as
 long as starting Spark, deduplicating and writing; `--copies N` builds a folder of N links to each
 file under distinct names (the copies are exact duplicates, parsed like any file) to show the rate a
-larger collection would see, and the reader alone reads every link too.
+larger collection would see; the reader alone then reads each file N times.
 
 Then, in one process, the build's steps one file at a time (CPU seconds): how much of the total the
 files the reader declines take (parse_piece gives them to music21, under ingest.parse_timeout_s),
