@@ -221,7 +221,8 @@ class PartReader:
                 if staff is None or item.staff in (0, -1, staff):
                     at = start + item.off
                     # music21's flat order: offset, chord symbols before notes, grace notes first.
-                    placed.append((4 * at + (0 if item.kind == HARMONY else 2) + (0 if item.grace else 1), at, item))
+                    placed.append((4 * at + (0 if item.kind == HARMONY else 2) + (0 if item.grace else 1), at, item,
+                                   m.offset + item.off))
             for mark in m.marks:
                 if kept(mark, signs):
                     placed_marks.append((mark[0], start + mark[1], mark[3], (seq_index, mark[4])))
@@ -234,7 +235,14 @@ class PartReader:
         highest = max([at + item.dur for at, item in zip(starts, items)]
                       + [mk[1] for mk in placed_marks if mk[0] not in meta] + [0])
         dynamics = [mk for mk in placed_marks if mk[0] == DYNAMIC]
-        velocities = realize_velocities(items, starts, dynamics, highest, self.grid)
+        # A staff of a multi-staff part: music21's context search from a note before the staff's
+        # first dynamic goes on in the part as read, unsplit and unexpanded (the note's other site).
+        part_dynamics = None
+        if staff is not None:
+            part_dynamics = sorted((m.offset + mk[1], (index, mk[4]), mk[3]) for index, m in enumerate(self.measures)
+                                   for mk in m.marks if mk[0] == DYNAMIC)
+        velocities = realize_velocities(items, starts, dynamics, highest, self.grid,
+                                        [p[3] for p in placed], part_dynamics)
         durations = [item.dur for item in items]
         removed = strip_ties(items, durations)
         notes = [(starts[i], durations[i], velocities[i], item) for i, item in enumerate(items)

@@ -19,7 +19,8 @@ def _music21_number(q: int, grid: int):
 
 
 def realize_velocities(items: list[Item], starts: list[int], dynamics: list[tuple], highest: int,
-                        grid: int) -> list[int | tuple[int, ...]]:
+                        grid: int, origins: list[int] | None = None,
+                        part_dynamics: list[tuple] | None = None) -> list[int | tuple[int, ...]]:
     """music21's volume.realizeVolume, then int(round(realized * 127)), per item (0 for rests; a
     tuple, one per note, for a chord whose notes carry their own volumes).
 
@@ -37,7 +38,7 @@ def realize_velocities(items: list[Item], starts: list[int], dynamics: list[tupl
     dynamic_offsets = [mark[1] for mark in dynamics]
     last_key = 0
     velocities = []
-    for item, at in zip(items, starts):
+    for index, (item, at) in enumerate(zip(items, starts)):
         if item.kind == REST:
             velocities.append(0)
             continue
@@ -54,11 +55,19 @@ def realize_velocities(items: list[Item], starts: list[int], dynamics: list[tupl
             # volume, not the chord's, with the note's client being the chord: under the dynamic
             # a context search from the chord finds (the staff's last one at or before it, not the
             # span realizeVolume uses) and shifted by the chord's articulations. Before the staff's
-            # first dynamic that search goes on past the staff, which is not followed here.
+            # first dynamic, in a staff of a multi-staff part, that search goes on in the part as
+            # read (all staves, unexpanded: `part_dynamics`, at the chord's place there, `origins`);
+            # a one-staff part there is declined (not met in music21's corpus).
             mark = bisect.bisect_right(dynamic_offsets, at) - 1
-            if mark < 0:
+            if mark >= 0:
+                context = dynamics[mark][2]
+            elif part_dynamics:
+                found = bisect.bisect_right([d[0] for d in part_dynamics], origins[index]) - 1
+                if found < 0:
+                    raise UnsupportedMusicXML("chord_dynamics", "a chord whose notes carry volumes before any dynamic")
+                context = part_dynamics[found][2]
+            else:
                 raise UnsupportedMusicXML("chord_dynamics", "a chord whose notes carry volumes before any dynamic")
-            context = dynamics[mark][2]
             velocities.append(tuple(_velocity(vel, context, item.arts) for vel in item.note_vels))
         else:
             velocities.append(_velocity(item.vel, scalar, item.arts))

@@ -51,6 +51,7 @@ SAMPLE = [
     "schumann_robert/opus48no2.mxl",  # voice and piano with dynamics and tuplets
     "schumann_clara/polonaise_op1n4.mxl",  # chords whose every note has a dynamics attribute
     "handel/rinaldo/Lascia_chio_pianga.mxl",  # D.S. al Fine in the voice part only
+    "joplin/maple_leaf_rag.mxl",  # chord volumes before a staff's first dynamic: the other staff's
 ]
 
 
@@ -81,12 +82,18 @@ def test_parse_piece_reads_musicxml_with_the_reader():
     assert parse_piece(data, "musicxml", Limits()).rendered_midi == piece.rendered_midi
 
 
-def test_chord_volumes_before_any_dynamic_are_declined():
-    """Before its staff's first dynamic mark, music21 looks for the dynamic of a chord whose notes
-    carry their own volumes outside the staff: the reader declines rather than guess."""
+def test_chord_volumes_before_any_dynamic_of_a_one_staff_part_are_declined():
+    """A chord whose notes carry their own volumes, in a one-staff part with no dynamic mark before
+    it: music21's context search would go on outside the part; the reader declines, music21 reads it."""
+    notes = "".join(f'<note dynamics="80">{"<chord/>" if i else ""}<pitch><step>{step}</step><octave>4</octave>'
+                    '</pitch><duration>4</duration><type>whole</type></note>' for i, step in enumerate("CEG"))
+    data = score(f'<part id="P1"><measure number="1"><attributes><divisions>1</divisions></attributes>{notes}'
+                 '</measure></part>')
     with pytest.raises(musicxml.UnsupportedMusicXML) as declined:
-        musicxml.read_musicxml((M21 / "joplin/maple_leaf_rag.mxl").read_bytes())
+        musicxml.read_musicxml(data)
     assert declined.value.reason == "chord_dynamics"
+    piece = parse_piece(data, "musicxml", Limits(), name="chord.musicxml")
+    assert piece.score.note_num() == 3
 
 
 def jump_part(part_id: str, marks: dict[int, str], n: int = 6, repeat: tuple[int, int] | None = None,
