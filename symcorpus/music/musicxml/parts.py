@@ -13,7 +13,7 @@ from symcorpus.music.musicxml.measures import (DENOMINATOR_LIMIT, DYNAMIC, EVERY
                                                METRIC_MODULATION, REPEAT_SIGN, REST, TEMPO, TICKS_PER_QUARTER, TIME,
                                                Item, Measure, MeasureReader, highest_time)
 from symcorpus.music.musicxml.midi_file import write_midi
-from symcorpus.music.musicxml.playback import realize_velocities, strip_ties
+from symcorpus.music.musicxml.playback import PartContext, realize_velocities, strip_ties
 from symcorpus.music.musicxml.repeats import JUMPS, RepeatsIncoherent, expand_repeats
 
 ONCE_STRIPPED = "once through, repeat marks stripped"  # a layout, beside a playing order or None
@@ -235,14 +235,16 @@ class PartReader:
         highest = max([at + item.dur for at, item in zip(starts, items)]
                       + [mk[1] for mk in placed_marks if mk[0] not in meta] + [0])
         dynamics = [mk for mk in placed_marks if mk[0] == DYNAMIC]
-        # A staff of a multi-staff part: music21's context search from a note before the staff's
-        # first dynamic goes on in the part as read, unsplit and unexpanded (the note's other site).
-        part_dynamics = None
-        if staff is not None:
+        # A staff of a multi-staff part: music21's context search from a chord before the staff's
+        # first dynamic goes on in the part as read, unsplit and unexpanded (the chord's other
+        # site). Only chords whose notes carry their own volumes need it.
+        part_context = None
+        if staff is not None and any(item.note_vels is not None for item in items):
             part_dynamics = sorted((m.offset + mk[1], (index, mk[4]), mk[3]) for index, m in enumerate(self.measures)
                                    for mk in m.marks if mk[0] == DYNAMIC)
-        velocities = realize_velocities(items, starts, dynamics, highest, self.grid,
-                                        [p[3] for p in placed], part_dynamics)
+            part_context = PartContext([p[3] for p in placed], [d[0] for d in part_dynamics],
+                                       [d[2] for d in part_dynamics])
+        velocities = realize_velocities(items, starts, dynamics, highest, self.grid, part_context)
         durations = [item.dur for item in items]
         removed = strip_ties(items, durations)
         notes = [(starts[i], durations[i], velocities[i], item) for i, item in enumerate(items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 
 from symcorpus.music.musicxml.errors import UnsupportedMusicXML
@@ -18,9 +19,18 @@ def _music21_number(q: int, grid: int):
     return value.numerator / denominator if denominator & (denominator - 1) == 0 else value
 
 
+@dataclass(frozen=True)
+class PartContext:
+    """The dynamics of a multi-staff part as read (all staves, unexpanded), and each item's place
+    there: where music21's context search goes on before a staff's first dynamic."""
+
+    origins: list[int]  # per item of the staff, its offset in the part as read
+    offsets: list[int]  # the part's dynamics, in order
+    values: list[float]
+
+
 def realize_velocities(items: list[Item], starts: list[int], dynamics: list[tuple], highest: int,
-                        grid: int, origins: list[int] | None = None,
-                        part_dynamics: list[tuple] | None = None) -> list[int | tuple[int, ...]]:
+                        grid: int, part: PartContext | None = None) -> list[int | tuple[int, ...]]:
     """music21's volume.realizeVolume, then int(round(realized * 127)), per item (0 for rests; a
     tuple, one per note, for a chord whose notes carry their own volumes).
 
@@ -56,16 +66,12 @@ def realize_velocities(items: list[Item], starts: list[int], dynamics: list[tupl
             # a context search from the chord finds (the staff's last one at or before it, not the
             # span realizeVolume uses) and shifted by the chord's articulations. Before the staff's
             # first dynamic, in a staff of a multi-staff part, that search goes on in the part as
-            # read (all staves, unexpanded: `part_dynamics`, at the chord's place there, `origins`);
-            # a one-staff part there is declined (not met in music21's corpus).
+            # read (`part`); a one-staff part there is declined (not met in music21's corpus).
             mark = bisect.bisect_right(dynamic_offsets, at) - 1
             if mark >= 0:
                 context = dynamics[mark][2]
-            elif part_dynamics:
-                found = bisect.bisect_right([d[0] for d in part_dynamics], origins[index]) - 1
-                if found < 0:
-                    raise UnsupportedMusicXML("chord_dynamics", "a chord whose notes carry volumes before any dynamic")
-                context = part_dynamics[found][2]
+            elif part is not None and (found := bisect.bisect_right(part.offsets, part.origins[index]) - 1) >= 0:
+                context = part.values[found]
             else:
                 raise UnsupportedMusicXML("chord_dynamics", "a chord whose notes carry volumes before any dynamic")
             velocities.append(tuple(_velocity(vel, context, item.arts) for vel in item.note_vels))
