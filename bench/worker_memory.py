@@ -1,9 +1,9 @@
 """Peak memory of one Spark Python worker running the build's steps, isolated (steps/guard.py: each
 batch in a forked child under the per-record budget) and in process, on two corpora:
 
-    hostile   malformed inputs of every format (tests/test_malformed.py's generators, several seeds)
-              plus pathological valid ones: MIDI files of 1.9M notes (just under max_notes) and of
-              3M notes (over it), a MIDI file of 1.2M notes in one chord
+    hostile   malformed inputs of every format (the generators of tests/unit/steps/test_malformed.py,
+              several seeds) plus pathological valid ones: MIDI files of 1.9M notes (just under
+              max_notes) and of 3M notes (over it), a MIDI file of 1.2M notes in one chord
     lakh      N Lakh-size multi-track MIDI files (bench/lakh_like.py, ~3,500 notes each)
 
 Each measurement runs in a fresh process that does what one Spark task does (read, then the build
@@ -51,7 +51,7 @@ def make_hostile(out: Path, seeds: int) -> None:
     from symcorpus.music.abc_text import split_tunes
     from symcorpus.music.convert import to_midi
     from tests.conftest import M21
-    from tests.test_malformed import malformed_abc, malformed_midi, malformed_scores
+    from tests.unit.steps.test_malformed import malformed_abc, malformed_midi, malformed_scores
 
     if out.exists():
         return
