@@ -2,7 +2,9 @@
 # Controllability of a tiny model trained on the demo corpus: conditioned samples against unconditioned
 # ones from the same model (the chance level), for the valid split's most common condition sets and for
 # a varied set of prompts (rarer keys, metres and tempo words, some with instruments).
-# Needs `make demo` first (data/demo_tokens). About 13 minutes on 2 CPU cores (22 with 6000 steps).
+# Needs `make demo` first (the corpus data/demo/corpus). The model reads REMI tokens made here from
+# that corpus (the demo's own tokens are ABC characters, which augmentation and the instruments
+# condition do not reach). About 15 minutes on 2 CPU cores (25 with 6000 steps).
 #   bash bench/controllability.sh [PRETRAIN_STEPS] [FINETUNE_STEPS]
 # P=params.yaml and OUT=dir override the params file and the output folder (keep the params'
 # train.storage_path at $OUT/runs).
@@ -13,11 +15,14 @@ FT=${2:-500}
 SC=.venv/bin/symcorpus
 P=${P:-bench/controllability_params.yaml}
 OUT=${OUT:-bench/out/controllability}
+TOK=$OUT/tokens
 rm -rf "$OUT"
-$SC train pretrain --tokens data/demo_tokens --name pre --params $P --max-steps "$PRE" --no-ray --cpu
-$SC train finetune --tokens data/demo_tokens --init $OUT/runs/pre --name ft --params $P --max-steps "$FT" --cpu
+# The repository's params.yaml tokenize section (grid, chunk length, dropouts), as the demo uses.
+$SC tokenize --corpus data/demo/corpus --out $TOK --tokenizer remi
+$SC train pretrain --tokens $TOK --name pre --params $P --max-steps "$PRE" --no-ray --cpu
+$SC train finetune --tokens $TOK --init $OUT/runs/pre --name ft --params $P --max-steps "$FT" --cpu
 echo "== the valid split's 8 most common condition sets"
-$SC evaluate --checkpoint $OUT/runs/ft --tokens data/demo_tokens --out $OUT/eval_valid --n-sets 8 \
+$SC evaluate --checkpoint $OUT/runs/ft --tokens $TOK --out $OUT/eval_valid --n-sets 8 \
   --samples-per-set 8 --max-new-tokens 512 --params $P
 echo "== varied prompts"
 $SC evaluate --checkpoint $OUT/runs/ft --out $OUT/eval_varied --samples-per-set 24 --max-new-tokens 512 --params $P \

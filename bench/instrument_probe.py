@@ -7,7 +7,7 @@ music up to the piece's first Program token, and print the mean probability of t
   only_instr   every family but instruments shown as unknown
 A model that uses the instruments condition scores high on only_instr and lower on piano_slot.
 
-  .venv/bin/python bench/instrument_probe.py RUN [--instrument "Voice Oohs"] [--tokens data/demo_tokens]
+  .venv/bin/python bench/instrument_probe.py RUN [--instrument "Voice Oohs"] [--tokens bench/out/controllability/tokens]
       [--corpus data/demo]
 """
 
@@ -27,7 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", help="a run directory or checkpoint")
     ap.add_argument("--instrument", default="Voice Oohs")
-    ap.add_argument("--tokens", default="data/demo_tokens")
+    ap.add_argument("--tokens", default="bench/out/controllability/tokens")
     ap.add_argument("--corpus", default="data/demo")
     ap.add_argument("--pieces", type=int, default=40)
     args = ap.parse_args()
