@@ -2,7 +2,7 @@
 # Controllability of a tiny model trained on the demo corpus: conditioned samples against unconditioned
 # ones from the same model (the chance level), for the valid split's most common condition sets and for
 # a varied set of prompts (rarer keys, metres and tempo words, some with instruments).
-# Needs `make demo` first (the corpus data/demo/corpus). The model reads REMI tokens made here from
+# Needs `make demo` first (the corpus version data/demo). The model reads REMI tokens made here from
 # that corpus (the demo's own tokens are ABC characters, which augmentation and the instruments
 # condition do not reach). About 15 minutes on 2 CPU cores (25 with 6000 steps).
 #   bash bench/controllability.sh [PRETRAIN_STEPS] [FINETUNE_STEPS]
@@ -18,7 +18,7 @@ OUT=${OUT:-bench/out/controllability}
 TOK=$OUT/tokens
 rm -rf "$OUT"
 # The repository's params.yaml tokenize section (grid, chunk length, dropouts), as the demo uses.
-$SC tokenize --corpus data/demo/corpus --out $TOK --tokenizer remi
+$SC tokenize --corpus data/demo --out $TOK --tokenizer remi
 $SC train pretrain --tokens $TOK --name pre --params $P --max-steps "$PRE" --no-ray --cpu
 $SC train finetune --tokens $TOK --init $OUT/runs/pre --name ft --params $P --max-steps "$FT" --cpu
 echo "== the valid split's 8 most common condition sets"
