@@ -4,7 +4,7 @@
 # a varied set of prompts (rarer keys, metres and tempo words, some with instruments).
 # Needs `make demo` first (the corpus version data/demo). The model reads REMI tokens made here from
 # that corpus (the demo's own tokens are ABC characters, which augmentation and the instruments
-# condition do not reach). About 15 minutes on 2 CPU cores (25 with 6000 steps).
+# condition do not reach). 26 minutes on 2 CPU cores with 6000 steps.
 #   bash bench/controllability.sh [PRETRAIN_STEPS] [FINETUNE_STEPS]
 # P=params.yaml and OUT=dir override the params file and the output folder (keep the params'
 # train.storage_path at $OUT/runs).

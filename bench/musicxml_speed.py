@@ -45,6 +45,8 @@ sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 from musicxml_check import corpus_files, corpus_name  # noqa: E402
 
 CONTENDERS = ("reader", "symcorpus", "lxml-walk", "etree-walk", "partitura", "music21")
+# A file a contender could not read has this in place of its notes fingerprint, then the reason.
+UNREAD = "error: "
 
 
 def _fingerprint(onsets_pitches) -> str:
@@ -110,7 +112,7 @@ def _run(contender: str, files: list[tuple[str, bytes]], warmup: int, repeats: i
                     return score_notes(parse_piece(data, MUSICXML, limits, name=name).score)
                 return score_notes(symusic.Score.from_midi(musicxml.read_musicxml(data).midi))
             except ParseError as e:  # music21 over the parse limit, or a file no contender reads
-                return 0, f"error: {e.reason}"
+                return 0, UNREAD + e.reason
             except (musicxml.UnsupportedMusicXML, musicxml.MalformedMusicXML):
                 return None
 
@@ -153,7 +155,7 @@ def main() -> None:
         process.join()
     reference = results.get("music21", (None, {}, 0))[1]
     # A file music21 could not read (over the parse limit on a slow machine) is no reference.
-    unread = sorted(n for n, r in reference.items() if r[1].startswith("error:"))
+    unread = sorted(n for n, r in reference.items() if r[1].startswith(UNREAD))
     different: dict[str, list[str]] = {}
     for contender, (seconds, per_file, declined) in results.items():
         notes = sum(r[0] for r in per_file.values() if r)
@@ -168,7 +170,7 @@ def main() -> None:
             line += f"; same notes as music21: {len(compared) - len(different[contender])}/{len(compared)}"
         print(line)
     for name in unread:
-        print(f"music21 could not read {name} ({reference[name][1][7:]}): left out of the comparisons")
+        print(f"music21 could not read {name} ({reference[name][1].removeprefix(UNREAD)}): left out of the comparisons")
     for contender in ("reader", "symcorpus"):
         for name in different.get(contender, []):
             print(f"{contender} differs from music21 on {name}")
