@@ -252,9 +252,12 @@ def render_abc(data: bytes, timeout_s: float) -> bytes:
 
 
 _X_LINE = re.compile(rb"^X:[^\r\n]*", re.MULTILINE)
-# Directives (`%%MIDI transpose -12`, `I:MIDI ...`) can set abc2midi state that outlives their tune
-# (seen in music21's josquin/petiteCamusette.abc): the tune after one starts a new abc2midi run.
-_DIRECTIVE = re.compile(rb"^(%%|I:)|\[I:", re.MULTILINE)
+# What leaves abc2midi state that outlives its tune, so that the tune after it starts a new abc2midi
+# run: directives (`%%MIDI transpose -12`, `I:MIDI ...`; seen in music21's josquin/petiteCamusette.abc)
+# and the invisible bar line `[|]`, after which abc2midi renders the next tune of its run differently
+# from that tune alone, and differently from one run to the next (ryansMammoth/CroppiesLieDownJig.abc
+# then CrossRoad.abc).
+_ENDS_RUN = re.compile(rb"^(%%|I:)|\[I:|\[\|\]", re.MULTILINE)
 
 
 def render_abc_tunes(tunes: list[bytes], limits: Limits) -> list[bytes | None]:
@@ -265,7 +268,7 @@ def render_abc_tunes(tunes: list[bytes], limits: Limits) -> list[bytes | None]:
     the file it came from: the header once, then each tune with its `X:` renumbered 1..n so that
     abc2midi names its outputs (tune i -> b<i>.mid). A tune rendered so is the same MIDI, byte for
     byte, as that tune rendered alone (bench/abc_batch.py checks every tune of music21's corpus).
-    A tune with a directive ends its run (abc2midi keeps some of their settings for the next tune).
+    A tune with a directive or an invisible bar line ends its run (see _ENDS_RUN).
     A tune without output comes back as None, and so does every tune of a run that failed or took
     longer than one tune's time limit: `parse_piece` renders those alone, so one bad tune costs only
     itself. Tunes that `parse_piece` rejects before rendering (empty, too large, no X: or K:) are
@@ -288,7 +291,7 @@ def render_abc_tunes(tunes: list[bytes], limits: Limits) -> list[bytes | None]:
             runs[-1][1].append(i)
         else:
             runs.append((header, [i]))
-        closed = _DIRECTIVE.search(tune, found.start()) is not None
+        closed = _ENDS_RUN.search(tune, found.start()) is not None
     for header, positions in runs:
         parts = [header]
         for n, i in enumerate(positions, 1):

@@ -22,6 +22,15 @@ def test_tunes_rendered_together_are_the_tunes_rendered_alone():
     assert all(midi.startswith(b"MThd") for midi in together)
 
 
+def test_a_tune_after_an_invisible_bar_line_is_the_same_in_every_run():
+    # CroppiesLieDownJig ends on `[|]`; abc2midi rendered the tune after it in the same run
+    # differently from that tune alone, and differently from one run to the next.
+    tunes = tunes_of("ryansMammoth/CroppiesLieDownJig.abc") + tunes_of("ryansMammoth/CrossRoad.abc")
+    alone = [render_abc(t, 20.0) for t in tunes]
+    for _ in range(4):
+        assert render_abc_tunes(tunes, Limits()) == alone
+
+
 def test_a_bad_tune_costs_only_itself():
     good = tunes_of("airdsAirs/book2.abc")[:6]
     header = good[0][: good[0].index(b"X:")]
