@@ -210,13 +210,12 @@ def _onset_depths(onset: np.ndarray, tpq: int) -> np.ndarray:
 
 def track_depths(depth: np.ndarray, track: np.ndarray) -> np.ndarray:
     """Per track with notes (in track order), the DEPTH_QUANTILE of its onsets' depths."""
-    key = track.astype(np.int64) * 16 + depth
-    key.sort()
-    counts = np.bincount(track)
-    counts = counts[counts > 0]
-    starts = counts.cumsum() - counts
-    pick = starts + np.maximum(np.ceil(DEPTH_QUANTILE * counts).astype(np.int64) - 1, 0)
-    return key[pick] & 15
+    # Depths are 0..EXPRESSIVE_DEPTH: a (track, depth) histogram and its running sums give each
+    # track's quantile without sorting the notes.
+    hist = np.bincount(track.astype(np.int64) * 16 + depth, minlength=(int(track.max()) + 1) * 16).reshape(-1, 16)
+    hist = hist[hist.any(axis=1)]
+    rank = np.maximum(np.ceil(DEPTH_QUANTILE * hist.sum(axis=1)).astype(np.int64) - 1, 0)
+    return np.count_nonzero(hist.cumsum(axis=1) <= rank[:, None], axis=1).astype(np.int64)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,7 +265,7 @@ def sounding(onset: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndar
     Notes ending where another starts do not overlap: at one tick, endings sort before onsets.
     """
     key = np.concatenate((offset * 2, onset * 2 + 1))
-    key.sort()
+    key.sort(kind="stable")  # two nearly sorted runs: timsort merges them ~4x faster than quicksort
     return key >> 1, ((key & 1) * 2 - 1).cumsum()
 
 

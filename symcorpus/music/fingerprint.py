@@ -55,7 +55,7 @@ def _sorted_rows(onset: np.ndarray, pitch: np.ndarray, duration: np.ndarray) -> 
         key = onset << 31
         key |= pitch << 22
         key |= duration
-        key.sort()
+        key.sort(kind="stable")  # rows come nearly sorted (by onset): timsort's runs
         rows = np.empty((len(key), 3), dtype=np.int64)
         np.right_shift(key, 31, out=rows[:, 0])
         np.right_shift(key, 22, out=rows[:, 1])

@@ -35,6 +35,11 @@ NOTE_DTYPE = np.dtype(
 )
 
 
+_TICK_ZERO = np.zeros(1, dtype=np.int64)
+_SECONDS_ZERO = np.zeros(1)
+_TICK_ZERO.flags.writeable = _SECONDS_ZERO.flags.writeable = False  # shared by every one-tempo map
+
+
 @dataclass(frozen=True)
 class TempoMap:
     """Piecewise-constant tempo: change points in ticks and the seconds elapsed at each."""
@@ -47,7 +52,12 @@ class TempoMap:
     @classmethod
     def of(cls, score: symusic.Score) -> TempoMap:
         tpq = max(int(score.ticks_per_quarter), 1)
-        raw = score.tempos.numpy()
+        tempos = score.tempos
+        if len(tempos) == 0 or (len(tempos) == 1 and tempos[0].time == 0):
+            # Most pieces: one tempo from the start (or none). Plain floats, as the arrays below give.
+            qpm = DEFAULT_QPM if len(tempos) == 0 else 6e7 / max(float(tempos[0].mspq), 1.0)
+            return cls(_TICK_ZERO, np.array([qpm]), _SECONDS_ZERO, tpq)
+        raw = tempos.numpy()
         ticks = raw["time"].astype(np.int64)
         qpm = 6e7 / np.maximum(raw["mspq"].astype(np.float64), 1.0)
         order = np.argsort(ticks, kind="stable")
@@ -143,7 +153,7 @@ def note_order(*keys: np.ndarray) -> np.ndarray:
         packed |= key
     packed <<= index_bits
     packed |= np.arange(n)
-    packed.sort()
+    packed.sort(kind="stable")  # timsort: tracks arrive as sorted runs, merged in a few passes
     return packed & ((1 << index_bits) - 1)
 
 
