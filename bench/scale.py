@@ -10,8 +10,9 @@ Ours: `symcorpus build DIR --no-cache --spark-master local[CORES]` in a fresh pr
 it (Spark start-up, listing, every step, dedup, publishing). The peer: one plain Python process that
 reads each file, takes its sha256, parses it with symusic, makes a summary (tracks, notes, seconds,
 tempo, metre, programs, drums) and writes everything, bytes included, to one zstd Parquet file.
-Pieces/s per core: ours over CORES, the peer's over 1. Both run cold, once per size (`--repeats R`:
-R alternating runs each, the median reported).
+Pieces/s per core: ours over CORES, the peer's over 1. Both run in fresh processes, once per size
+(`--repeats R`: R alternating runs each, the median reported), each after the files were read once,
+untimed, so that both start from the page cache.
 
 Printed per size: both rates and their ratio, the build's stage seconds (manifest), its peak memory
 (driver Python, the JVM that local mode shares between driver and executor, Python workers), and the
@@ -83,6 +84,14 @@ def bare_loop(folder: Path, out: Path) -> int:
                      "has_drums": any(t.is_drum for t in tracks), "ticks_per_beat": score.ticks_per_quarter})
     pq.write_table(pa.Table.from_pylist(rows), out, compression="zstd")
     return len(rows)
+
+
+def read_through(folder: Path) -> None:
+    """Read every file once, untimed: a build writes gigabytes and can push the sources out of the
+    page cache, and a cold read (3-4 times slower on the VM of BENCHMARKS.md) would favour whichever
+    side runs second."""
+    for path in folder.rglob("*.mid"):
+        path.read_bytes()
 
 
 def run_bare(folder: Path) -> dict:
@@ -296,7 +305,9 @@ def main() -> None:
         size_mb = sum(p.stat().st_size for p in folder.rglob("*.mid")) / 1e6
         bare_runs, build_runs = [], []
         for _ in range(args.repeats):
+            read_through(folder)
             bare_runs.append(run_bare(folder))
+            read_through(folder)
             build_runs.append(run_build(folder, OUT / "scale_corpus", args.cores, args.params))
         bare = sorted(bare_runs, key=lambda r: r["seconds"])[len(bare_runs) // 2]
         bare_s = bare["seconds"]
