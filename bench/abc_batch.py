@@ -9,8 +9,8 @@ path order, go through `render_abc_tunes` in runs of `steps.parse.ABC_BATCH` con
 the Parse step sends a partition's pending tunes (a batch crosses files: abc2midi then runs tunes of
 one file after another's in one process), twice, and one by one through `render_abc`. Any tune whose
 MIDI differs between the two batched passes or from its own rendering alone, or that one way renders
-and the other not, is listed. Times are CPU seconds of this process and its abc2midi children (steadier than wall time
-on a shared machine), and wall seconds.
+and the other not, is listed. Times are CPU seconds of this process and its abc2midi children
+(steadier than wall time on a shared machine), and wall seconds.
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ def main() -> None:
     root = corpus_root()
     files = sorted(root.rglob("*.abc"))[: args.files]
     tunes = {path: [t.content for t in split_tunes(path.read_bytes())] for path in files}
-    n = sum(len(t) for t in tunes.values())
-
     every = [t for contents in tunes.values() for t in contents]
     where_of = [f"{path.relative_to(root)}#{i}" for path, contents in tunes.items() for i in range(1, len(contents) + 1)]
+    n = len(every)
 
     def batched_pass() -> list[bytes | None]:
         out: list[bytes | None] = []

@@ -54,7 +54,7 @@ def one_process(tree: Path, folder: str, repeats: int) -> str:
     code = (f"import sys; sys.path.insert(0, {str(tree)!r}); sys.path.insert(1, {str(HERE / 'bench')!r}); "
             f"from record_steps import measure; n, s = measure({folder!r}, {repeats}); "
             f"print(f'{{n}} records, {{s:.2f}} CPU s, {{1000 * s / n:.3f}} ms per record')")
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(tree)}
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return out.stdout.strip().splitlines()[-1]
 
