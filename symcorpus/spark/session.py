@@ -63,7 +63,7 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.driver.extraJavaOptions",
-                f"-Dlog4j.configurationFile=file:{log_config}" + (LOCAL_JVM_OPTIONS if master.startswith("local") else ""))
+                f"-Dlog4j.configurationFile=file:{log_config}" + (local_java_options() if master.startswith("local") else ""))
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.arrow_batch_size))
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.sql.adaptive.enabled", "true")
@@ -88,6 +88,14 @@ def spark_session(settings: SparkSettings, master: str | None = None):
 # build of 2,000 Lakh-size files on local[1], the JVM used 64 CPU seconds with the defaults and 26 s
 # with the quick compiler alone and the serial collector (BENCHMARKS.md, "Lakh size").
 LOCAL_JVM_OPTIONS = " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+def local_java_options() -> str:
+    """The local JVM's options: the quick compiler and serial collector, and the class-data archive
+    when one was made (spark/class_archive.py)."""
+    from symcorpus.spark import class_archive
+
+    return LOCAL_JVM_OPTIONS + class_archive.java_options()
 
 
 class NoProgress:
