@@ -184,13 +184,14 @@ class Clusters:
     by_format: dict[str, Counter]  # format -> kept | duplicate -> pieces
 
 
-def deduplicate_pieces(ok, settings: Settings, progress) -> Clusters:
-    """Cluster the ok pieces (dedup.py), pick representatives, and draw each cluster's split."""
+def deduplicate_pieces(ok, settings: Settings, progress, rows: int | None = None) -> Clusters:
+    """Cluster the ok pieces (dedup.py; `rows` of them, when counted), pick representatives, and
+    draw each cluster's split."""
     from pyspark import StorageLevel
 
     light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
     with stage_progress(progress, "deduplicate"):
-        dedup = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup)
+        dedup = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup, rows)
         assignment = with_splits(dedup.assignment, settings.split.ratios(), settings.split.seed)
         assignment = assignment.persist(StorageLevel.MEMORY_AND_DISK)
         rows = assignment.groupBy("format", "kind").count().collect()
@@ -250,7 +251,8 @@ def publish_pieces(pieces, outcomes: Outcomes, out: Path, settings: Settings, *,
     from pyspark.sql import functions as F
 
     dedup_started = time.time()
-    clusters = deduplicate_pieces(pieces.where(F.col("status") == schema.STATUS_OK), settings, progress)
+    n_ok = sum(counts.get(schema.STATUS_OK, 0) for counts in outcomes.by_format.values())
+    clusters = deduplicate_pieces(pieces.where(F.col("status") == schema.STATUS_OK), settings, progress, n_ok)
     stage_seconds = {**stage_seconds, "dedup": round(time.time() - dedup_started, 2)}
     try:
         tables = version_tables(pieces, clusters, progress, staged, carried, expected_input)

@@ -15,6 +15,7 @@ signatures are fetched for the few nodes that need one, and content stays where 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -24,11 +25,10 @@ from pyspark.sql import functions as F
 
 from symcorpus.config import DedupSettings
 from symcorpus.music.fingerprint import packed_similarities
-from symcorpus.spark import lsh
-from symcorpus.spark.lsh import signatures_of
+from symcorpus.spark import dedup_driver, lsh
 from symcorpus.spark.components import connected_components, labels_frame, smallest_node_labels
-
-EXACT, NOTES, NEAR = "exact", "notes", "near"
+from symcorpus.spark.dedup_driver import EXACT, NEAR, NOTES
+from symcorpus.spark.lsh import signatures_of
 
 LIGHT_COLUMNS = ["node", "id", "source", "path", "format", "size_bytes", "notes_hash", "lsh_bands",
                  "n_tracks", "n_notes", "duration_quarters", "has_metadata"]
@@ -163,12 +163,22 @@ def _near_similarity(members: DataFrame, signatures: DataFrame, settings: DedupS
         F.col("a").alias("node"), F.col("similarity").alias("near_similarity"))
 
 
-def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings) -> DedupResult:
+def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings,
+                rows: int | None = None) -> DedupResult:
     """Cluster the pieces of `light` (LIGHT_COLUMNS) and pick a representative per cluster.
 
-    `signatures` (SIGNATURE_COLUMNS) is read only for the few nodes that need one.
+    `signatures` (SIGNATURE_COLUMNS) is read only for the few nodes that need one. `rows`, when
+    the caller knows how many pieces `light` holds: in the driver (dedup_driver.py) when their band
+    hashes fit it (lsh.DRIVER_MAX_BAND_VALUES), with the same result as the Spark jobs below.
     """
     stats: dict = {"levels": [EXACT] + [lvl for lvl in settings.levels if lvl != EXACT]}
+    if rows is not None and rows * settings.bands <= lsh.DRIVER_MAX_BAND_VALUES:
+        spark = light.sparkSession
+        fetch = functools.partial(lsh.fetch_signatures, spark, signatures)
+        found = dedup_driver.assign(light.select(*LIGHT_COLUMNS).toArrow(), fetch, settings)
+        if found is not None:
+            table, more = found
+            return DedupResult(spark.createDataFrame(table), {**stats, **more})
     # Read the wide parsed table once; every later step works on this narrow copy.
     light = light.localCheckpoint()
     groups, group_key = _clusters(light, signatures, settings, stats)

@@ -13,6 +13,9 @@ smallest node (a > b), which bounds the work.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -75,24 +78,34 @@ def signatures_of(nodes: DataFrame, signatures: DataFrame) -> DataFrame:
     return signatures.join(F.broadcast(nodes.select("node").distinct()), "node", "left_semi")
 
 
+def fetch_signatures(spark, signatures: DataFrame, nodes: np.ndarray) -> dict[int, bytes]:
+    """node -> packed signature for `nodes`, fetched from `signatures` (node, minhash) in one job."""
+    wanted = spark.createDataFrame(pa.table({"node": pa.array(nodes, pa.int64())}))
+    fetched = signatures_of(wanted, signatures).toArrow()
+    return dict(zip(fetched.column("node").to_pylist(), fetched.column("minhash").to_pylist()))
+
+
+def verified_pairs(nodes: np.ndarray, bands: np.ndarray, fetch: Callable[[np.ndarray], dict[int, bytes]],
+                   settings: DedupSettings) -> tuple[np.ndarray, np.ndarray, int]:
+    """(a, b, candidate pairs): the candidate pairs of these nodes' band hashes whose estimated
+    similarity reaches the threshold; `fetch(nodes)` gives the candidates' signatures."""
+    a, b = candidate_pairs(nodes, bands, settings.max_bucket_size)
+    if len(a) == 0:
+        return a, b, 0
+    packed = fetch(np.unique(np.concatenate([a, b])))
+    keep = np.zeros(len(a), dtype=bool)
+    for start in range(0, len(a), _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        similarity = packed_similarities([packed[x] for x in a[chunk].tolist()],
+                                         [packed[x] for x in b[chunk].tolist()])
+        keep[chunk] = similarity >= settings.threshold
+    return a[keep], b[keep], len(a)
+
+
 def near_edges_in_driver(heads, signatures, settings: DedupSettings) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(a, b, candidate pairs) of the verified near edges among `heads` (node, lsh_bands), as
     dedup.near_edges finds them; None when the bands do not fit `band_matrix`."""
     matrix = band_matrix(heads.select("node", "lsh_bands").toArrow(), settings.bands)
     if matrix is None:
         return None
-    a, b = candidate_pairs(*matrix, settings.max_bucket_size)
-    if len(a) == 0:
-        return a, b, 0
-    spark = heads.sparkSession
-    wanted = spark.createDataFrame(pa.table({"node": np.unique(np.concatenate([a, b]))}))
-    fetched = signatures_of(wanted, signatures).toArrow()
-    index = {node: i for i, node in enumerate(fetched.column("node").to_pylist())}
-    packed = fetched.column("minhash").to_pylist()
-    keep = np.zeros(len(a), dtype=bool)
-    for start in range(0, len(a), _CHUNK):
-        chunk = slice(start, start + _CHUNK)
-        similarity = packed_similarities([packed[index[x]] for x in a[chunk].tolist()],
-                                         [packed[index[x]] for x in b[chunk].tolist()])
-        keep[chunk] = similarity >= settings.threshold
-    return a[keep], b[keep], len(a)
+    return verified_pairs(*matrix, functools.partial(fetch_signatures, heads.sparkSession, signatures), settings)

@@ -116,7 +116,9 @@ def write_corpus_shard(refs: Iterable[tuple[str, int]], staged: str, target: str
 
 def write_corpus(kept, staged: Path, root: Path, shards_per_split: dict[str, int]) -> None:
     """The corpus table of a version under root/corpus/<split>/ from `kept` (light rows of the kept
-    pieces with their `split`): `shards_per_split[split]` shards each, in one Spark job.
+    pieces with their `split`): `shards_per_split[split]` shards each, in one Spark job; by the
+    driver when every split is one shard (a small corpus, where a job's start-up, the references'
+    trip through Python workers and the shuffle took ~3 s for ~1 s of writing).
 
     Each split's staged files are dealt out to its shards in name order, in contiguous runs, so a
     staged file is read once per split it has rows in; only the references (file, row)
@@ -124,6 +126,9 @@ def write_corpus(kept, staged: Path, root: Path, shards_per_split: dict[str, int
     """
     from symcorpus.shards import number_shards
 
+    if all(n <= 1 for n in shards_per_split.values()):
+        _write_corpus_in_driver(kept, staged, root)
+        return
     files = kept.groupBy("split", "staged").count().collect()
     by_split: dict[str, list[str]] = defaultdict(list)
     for row in files:
@@ -155,3 +160,18 @@ def write_corpus(kept, staged: Path, root: Path, shards_per_split: dict[str, int
      .collect())
     for split in by_split:
         number_shards(root / "corpus" / split)
+
+
+def _write_corpus_in_driver(kept, staged: Path, root: Path) -> None:
+    """One shard per split, written here from the references (a few bytes a piece) collected from
+    `kept`: the same write_corpus_shard, so the same bytes as a Spark task writes."""
+    refs = kept.select("split", "staged", "row").toArrow()
+    splits = refs.column("split").to_pylist()
+    pairs = list(zip(refs.column("staged").to_pylist(), refs.column("row").to_pylist()))
+    by_split: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for split, ref in zip(splits, pairs):
+        by_split[split].append(ref)
+    for split in sorted(by_split):
+        target = root / "corpus" / split / "part-00000.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_corpus_shard(by_split[split], str(staged), str(target), split)

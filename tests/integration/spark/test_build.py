@@ -129,6 +129,17 @@ def test_same_inputs_give_identical_shards(spark, real_dir, built, tmp_path):
     assert [(s["path"], s["sha256"]) for s in first] == [(s["path"], s["sha256"]) for s in second]
 
 
+def test_many_shards_per_split_hold_the_rows_of_one(spark, real_dir, built, tmp_path):
+    # One shard per split is written by the driver; more are written by Spark's tasks (staging.py).
+    settings = make_settings()
+    settings.publish.shard_bytes = 20_000
+    sharded = build([str(real_dir)], tmp_path / "sharded", settings)
+    assert len(list((sharded.out / "corpus" / "train").glob("part-*.parquet"))) > 1
+    assert len(list((built.out / "corpus" / "train").glob("part-*.parquet"))) == 1
+    by_path = lambda rows: sorted(rows, key=lambda r: (r["id"], r["path"]))  # noqa: E731
+    assert by_path(corpus_rows(sharded.out)) == by_path(corpus_rows(built.out))
+
+
 def _archive_rows(out: Path) -> set[tuple]:
     return {(r["id"], r["path"], r["format"], r["n_notes"], r["split"]) for r in corpus_rows(out)}
 

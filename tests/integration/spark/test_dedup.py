@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -171,13 +172,14 @@ def test_real_duplicates_across_music21_collections(spark, tmp_path):
     assert result.counts["duplicates"] == len(CROSS_COLLECTION)
 
 
-def test_lsh_in_the_driver_finds_what_spark_finds(spark, families, tmp_path, monkeypatch):
-    """The near level's buckets, pairs and checks in the driver (spark/lsh.py) give the clusters,
-    representatives, similarities and pair counts that Spark's explode-and-join gives."""
+def test_dedup_in_the_driver_finds_what_spark_finds(spark, families, tmp_path, monkeypatch):
+    """The whole dedup in the driver (spark/dedup_driver.py), and the near level's LSH alone there
+    (spark/lsh.py), give the clusters, representatives, kinds, similarities and pair counts that
+    Spark's jobs give."""
     from pyspark.sql import functions as F
 
     from symcorpus import schema
-    from symcorpus.spark import lsh
+    from symcorpus.spark import dedup_driver, lsh
     from symcorpus.spark.build import list_sources, pieces_frame
     from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
     from symcorpus.spark.session import NoProgress
@@ -188,13 +190,20 @@ def test_lsh_in_the_driver_finds_what_spark_finds(spark, families, tmp_path, mon
     ok = (pieces_frame(spark, units, settings, stage=tmp_path / "stage").withColumn("node", F.xxhash64("source", "path"))
           .where(F.col("status") == schema.STATUS_OK).cache())
     light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
+    rows = ok.count()
 
-    def clusters() -> tuple[list, dict]:
-        result = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup)
+    def clusters(rows: int | None) -> tuple[list, dict]:
+        result = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup, rows)
         return sorted(tuple(r) for r in result.assignment.collect()), result.stats
 
-    in_driver, driver_stats = clusters()
+    in_driver, driver_stats = clusters(rows)
+    fetch = functools.partial(lsh.fetch_signatures, spark, ok.select(*SIGNATURE_COLUMNS))
+    table, _ = dedup_driver.assign(light.toArrow(), fetch, settings.dedup)  # what `rows` made it run
+    assert sorted(tuple(r.values()) for r in table.to_pylist()) == in_driver
+    lsh_in_driver, lsh_stats = clusters(None)
     monkeypatch.setattr(lsh, "DRIVER_MAX_BAND_VALUES", 0)
-    in_spark, spark_stats = clusters()
-    assert in_driver == in_spark
-    assert driver_stats == spark_stats and driver_stats["near_verified_pairs"] > 0
+    in_spark, spark_stats = clusters(rows)  # too many band values for the driver: Spark's jobs
+    assert in_driver == lsh_in_driver == in_spark
+    assert driver_stats == lsh_stats == spark_stats and driver_stats["near_verified_pairs"] > 0
+    kinds = {r[9] for r in in_driver}  # (node, id, source, path, format, size_bytes, cluster_id, representative_id,
+    assert kinds == {None, "exact", "notes", "near"}  #  is_representative, kind, similarity): every kind compared
