@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from symcorpus.cli.logs import framework_output_to  # noqa: E402
 from symcorpus.spark.build import build  # noqa: E402
 from symcorpus.config import load_settings  # noqa: E402
 
@@ -29,7 +30,8 @@ def main() -> None:
     settings = load_settings("params.yaml")
     settings.spark.master = f"local[{os.cpu_count()}]"
     settings.ingest.music21.formats = ["abc"]
-    result = build(["music21"], OUT / "music21_abc", settings, overwrite=True, use_cache=False)
+    with framework_output_to(OUT / "logs" / "music21_duplicates.log"):  # Spark's and the JVM's lines
+        result = build(["music21"], OUT / "music21_abc", settings, overwrite=True, use_cache=False)
     corpus = {r["id"]: r for r in pq.read_table(result.out / "corpus", columns=["id", "path", "abc"]).to_pylist()}
     clusters = defaultdict(list)
     for dup in pq.read_table(result.out / "duplicates").to_pylist():
