@@ -12,9 +12,9 @@ That command (spark/archive_classes.py) makes the archive from a small real buil
 music21's files) in a JVM started with -XX:ArchiveClassesAtExit, which writes the archive as it exits
 (~15 s for ~170 MB). The file is moved into place only after that JVM ended cleanly, and used only at
 the size it was written: a truncated archive crashes the JVM that maps it. Archives are keyed by the
-PySpark version and the java binary, so an upgrade of either makes the next run build without one
-until it is made again; a JVM whose class path does not match the archive's ignores it (its warning
-switched off). Only local sessions use it: a cluster's executors start their own JVMs elsewhere.
+java binary and the PySpark install (its version, and its jars' paths, sizes and times: the class
+path the JVM checks), so another virtualenv or an upgrade runs without one until `make` makes its
+own; a JVM that finds its class path unlike the archive's ignores it (its warning switched off). Only local sessions use it: a cluster's executors start their own JVMs elsewhere.
 """
 
 from __future__ import annotations
@@ -42,23 +42,53 @@ def java_binary() -> Path | None:
     return found.resolve() if found is not None and found.exists() else None
 
 
+def jars_dir() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
+
+
 def archive_path() -> Path | None:
-    """Where this PySpark and this java's archive lives (None: no java found)."""
+    """Where the archive of this PySpark install and this java lives (None: no java found).
+
+    The JVM maps an archive only for the class path it was made with (the jars' paths, sizes and
+    times), so the key covers those: another virtualenv, or PySpark reinstalled, gets its own."""
     import pyspark
 
     java = java_binary()
     if java is None:
         return None
-    stat = java.stat()
-    key = hashlib.sha256(f"{java}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    parts = []
+    for path in [java, *sorted(jars_dir().glob("*.jar"))]:
+        stat = path.stat()
+        parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+    key = hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()[:12]
     return cache_dir() / "jvm" / f"spark-{pyspark.__version__}-{key}.jsa"
 
 
-def _written_size(archive: Path) -> int | None:
+def _record(archive: Path) -> dict:
+    """What was written beside the archive: its size and the jars folder it was made for."""
     try:
-        return json.loads(archive.with_suffix(".json").read_text())["bytes"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        record = json.loads(archive.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _written_size(archive: Path) -> int | None:
+    return _record(archive).get("bytes")
+
+
+def superseded(archive: Path) -> list[Path]:
+    """Other archives in its folder made for the same jars folder (that PySpark reinstalled or
+    upgraded) or for one that is gone (its virtualenv deleted): nothing will map them again."""
+    mine = _record(archive).get("jars")
+    stale = []
+    for other in sorted(archive.parent.glob("spark-*.jsa")):
+        jars = _record(other).get("jars")
+        if other != archive and (jars is None or jars == mine or not Path(jars).is_dir()):
+            stale.append(other)
+    return stale
 
 
 def usable(archive: Path | None) -> bool:
@@ -76,7 +106,10 @@ def java_options() -> str:
     archive_classes runs, write one at exit."""
     if dumping is not None:
         return f" -XX:ArchiveClassesAtExit={dumping}"
-    archive = archive_path()
+    try:
+        archive = archive_path()
+    except (OSError, RuntimeError):  # no home folder to keep it in: run without
+        return ""
     if not usable(archive):
         return ""
     return f" -XX:SharedArchiveFile={archive} -Xlog:cds=off -Xlog:cds+dynamic=off"

@@ -46,3 +46,22 @@ def test_a_partial_archive_is_not_mapped(cache, recorded):
     # A JVM that maps a truncated archive dies with a fatal error, so only the size its JVM wrote counts.
     _place(class_archive.archive_path(), b"x" * 1000, recorded)
     assert class_archive.java_options() == ""
+
+
+def test_archives_nothing_will_map_again_are_superseded(cache, tmp_path):
+    # Made for this PySpark's jars folder before (reinstalled), for a folder that is gone (a deleted
+    # virtualenv), with no record: superseded. Made for another folder that is still there: kept.
+    archive = class_archive.archive_path()
+    _place(archive, b"x", None)
+    archive.with_suffix(".json").write_text(json.dumps({"bytes": 1, "jars": str(class_archive.jars_dir())}))
+    other_venv = tmp_path / "other-venv-jars"
+    other_venv.mkdir()
+    folders = {"spark-0.0.1-same.jsa": str(class_archive.jars_dir()), "spark-0.0.1-gone.jsa": str(tmp_path / "gone"),
+               "spark-0.0.1-other.jsa": str(other_venv), "spark-0.0.1-unrecorded.jsa": None}
+    for name, jars in folders.items():
+        path = archive.parent / name
+        path.write_bytes(b"x")
+        if jars is not None:
+            path.with_suffix(".json").write_text(json.dumps({"bytes": 1, "jars": jars}))
+    stale = {p.name for p in class_archive.superseded(archive)}
+    assert stale == {"spark-0.0.1-same.jsa", "spark-0.0.1-gone.jsa", "spark-0.0.1-unrecorded.jsa"}
