@@ -81,7 +81,8 @@ def run_plain() -> dict:
     return {"seconds": seconds, "cpu_s": cpu, "tunes": int(proc.stdout.strip().splitlines()[-1])}
 
 
-def run_build(cores: int) -> dict:
+def run_build(cores: int, env: dict[str, str] | None = None) -> dict:
+    """`symcorpus build music21` of the ABC tunes in a fresh process (`env`: its environment)."""
     params = yaml.safe_load(Path("params.yaml").read_text())
     params["ingest"]["music21"] = {"formats": ["abc"]}
     params_path = OUT / "abc_build_params.yaml"
@@ -90,7 +91,7 @@ def run_build(cores: int) -> dict:
     cmd = [sys.executable, "-m", "symcorpus.cli", "build", "music21", "--out", str(out), "--no-cache", "--overwrite",
            "--spark-master", f"local[{cores}]", "--params", str(params_path)]
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     tree = TreeMemory(proc.pid)
     _, stderr = proc.communicate()
     seconds = time.perf_counter() - started

@@ -7,26 +7,22 @@ Each measurement runs in a fresh process. "With": the archive `make` made (made 
 "Without": SYMCORPUS_CACHE pointed at an empty folder, so the JVM starts as it did before the archive.
 Start: a local[2] session, then a small group-by job; printed are the seconds to the session, to the
 end of the job, and the JVM's CPU seconds by then. The ABC build: `symcorpus build music21` with
-`ingest.music21.formats: [abc]` (the build of bench/abc_build.py), its wall seconds, stages, and the
-CPU seconds of the JVM, the Python workers and the driver (bench/scale.py's TreeMemory).
+`ingest.music21.formats: [abc]` (bench/abc_build.py's `run_build`), its wall seconds, stages, and
+the CPU seconds of the JVM, the Python workers and the driver.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import TreeMemory  # noqa: E402
+from abc_build import run_build  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -61,27 +57,6 @@ def start(with_archive: bool, empty: str) -> tuple[float, float, float]:
     return session, job, cpu
 
 
-def abc_build(with_archive: bool, empty: str) -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["ingest"]["music21"] = {"formats": ["abc"]}
-    params_path = OUT / "class_archive_params.yaml"
-    params_path.write_text(yaml.safe_dump(params))
-    out = OUT / "class_archive_corpus"
-    cmd = [sys.executable, "-m", "symcorpus.cli", "build", "music21", "--out", str(out), "--no-cache",
-           "--overwrite", "--spark-master", "local[2]", "--params", str(params_path)]
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env_for(with_archive, empty), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    tree = TreeMemory(proc.pid)
-    _, stderr = proc.communicate()
-    seconds = time.perf_counter() - started
-    _, cpu = tree.stop()
-    if proc.returncode != 0:
-        raise SystemExit(f"build failed:\n{stderr[-3000:]}")
-    manifest = json.loads((out / "manifest.json").read_text())
-    return {"seconds": seconds, "cpu": cpu, "stages": manifest["stage_seconds"], "counts": manifest["counts"]}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="start-ups each way")
@@ -103,10 +78,11 @@ def main() -> None:
         if args.abc_build:
             for _ in range(2):
                 for with_archive in (True, False):
-                    b = abc_build(with_archive, empty)
-                    cpu = ", ".join(f"{k} {v:.1f}" for k, v in sorted(b["cpu"].items()))
+                    b = run_build(2, env_for(with_archive, empty))
+                    m = b["manifest"]
+                    cpu = ", ".join(f"{k} {v:.1f}" for k, v in sorted(b["cpu_by_process"].items()))
                     print(f"ABC build {'with   ' if with_archive else 'without'} archive: {b['seconds']:5.1f} s, "
-                          f"{b['counts']['input'] / b['seconds'] / 2:6.1f} tunes/s per core, stages {b['stages']}, "
+                          f"{m['counts']['input'] / b['seconds'] / 2:6.1f} tunes/s per core, stages {m['stage_seconds']}, "
                           f"CPU s: {cpu}", flush=True)
 
 

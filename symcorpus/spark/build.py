@@ -184,14 +184,14 @@ class Clusters:
     by_format: dict[str, Counter]  # format -> kept | duplicate -> pieces
 
 
-def deduplicate_pieces(ok, settings: Settings, progress, rows: int | None = None) -> Clusters:
-    """Cluster the ok pieces (dedup.py; `rows` of them, when counted), pick representatives, and
+def deduplicate_pieces(ok, settings: Settings, progress, n_ok: int | None = None) -> Clusters:
+    """Cluster the ok pieces (dedup.py; `n_ok` of them, when counted), pick representatives, and
     draw each cluster's split."""
     from pyspark import StorageLevel
 
     light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
     with stage_progress(progress, "deduplicate"):
-        dedup = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup, rows)
+        dedup = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup, n_ok)
         assignment = with_splits(dedup.assignment, settings.split.ratios(), settings.split.seed)
         assignment = assignment.persist(StorageLevel.MEMORY_AND_DISK)
         rows = assignment.groupBy("format", "kind").count().collect()

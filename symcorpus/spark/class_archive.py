@@ -14,7 +14,8 @@ music21's files) in a JVM started with -XX:ArchiveClassesAtExit, which writes th
 the size it was written: a truncated archive crashes the JVM that maps it. Archives are keyed by the
 java binary and the PySpark install (its version, and its jars' paths, sizes and times: the class
 path the JVM checks), so another virtualenv or an upgrade runs without one until `make` makes its
-own; a JVM that finds its class path unlike the archive's ignores it (its warning switched off). Only local sessions use it: a cluster's executors start their own JVMs elsewhere.
+own; a JVM that finds its class path unlike the archive's ignores it (its warning switched off).
+Only local sessions use it: a cluster's executors start their own JVMs elsewhere.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def archive_path() -> Path | None:
     for path in [java, *sorted(jars_dir().glob("*.jar"))]:
         stat = path.stat()
         parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
-    key = hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()[:12]
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
     return cache_dir() / "jvm" / f"spark-{pyspark.__version__}-{key}.jsa"
 
 
@@ -73,10 +74,6 @@ def _record(archive: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
-
-
-def _written_size(archive: Path) -> int | None:
-    return _record(archive).get("bytes")
 
 
 def superseded(archive: Path) -> list[Path]:
@@ -96,7 +93,7 @@ def usable(archive: Path | None) -> bool:
     if archive is None:
         return False
     try:
-        return archive.stat().st_size == _written_size(archive)
+        return archive.stat().st_size == _record(archive).get("bytes")
     except OSError:
         return False
 

@@ -165,12 +165,10 @@ def write_corpus(kept, staged: Path, root: Path, shards_per_split: dict[str, int
 def _write_corpus_in_driver(kept, staged: Path, root: Path) -> None:
     """One shard per split, written here from the references (a few bytes a piece) collected from
     `kept`: the same write_corpus_shard, so the same bytes as a Spark task writes."""
-    refs = kept.select("split", "staged", "row").toArrow()
-    splits = refs.column("split").to_pylist()
-    pairs = list(zip(refs.column("staged").to_pylist(), refs.column("row").to_pylist()))
+    refs = kept.select("split", "staged", "row").toArrow().to_pydict()
     by_split: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for split, ref in zip(splits, pairs):
-        by_split[split].append(ref)
+    for split, name, row in zip(refs["split"], refs["staged"], refs["row"]):
+        by_split[split].append((name, row))
     for split in sorted(by_split):
         target = root / "corpus" / split / "part-00000.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
