@@ -74,6 +74,10 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1")
         .config("spark.executorEnv.OMP_NUM_THREADS", "1")
     )
+    if master.startswith("local"):
+        # Workers forked with their imports done (spark/daemon.py); a cluster's executors keep
+        # PySpark's own daemon, as symcorpus may not be installed beside their Python.
+        builder = builder.config("spark.python.daemon.module", "symcorpus.spark.daemon")
     for key, value in settings.conf.items():
         builder = builder.config(key, str(value))
     logging.getLogger("py4j").setLevel(logging.ERROR)

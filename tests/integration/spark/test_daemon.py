@@ -1,0 +1,37 @@
+"""A local session's Python workers are forked by symcorpus' daemon (spark/daemon.py): with their
+imports done and without the archives whose directories PySpark's cache invalidation re-read."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from symcorpus.spark.daemon import PRELOAD
+
+pytestmark = pytest.mark.integration
+
+
+def _worker_state(batches):
+    import sys
+
+    for _ in batches:
+        pass
+    state = {
+        "main": sys.argv[0],
+        "archives_on_path": [p for p in sys.path if "pyspark" in p and p.endswith((".zip", ".jar"))],
+        "archive_importers": [k for k, v in sys.path_importer_cache.items() if v is not None and "zip" in type(v).__name__],
+        "missing": [name for name in PRELOAD if name not in sys.modules],
+    }
+    yield pa.RecordBatch.from_pylist([{"state": json.dumps(state)}])
+
+
+def test_workers_come_from_the_preloading_daemon(spark):
+    rows = spark.range(4).repartition(2).mapInArrow(_worker_state, "state string").collect()
+    assert rows
+    for row in rows:
+        state = json.loads(row["state"])
+        assert state["main"].endswith("symcorpus/spark/daemon.py"), state
+        assert state["archives_on_path"] == [] and state["archive_importers"] == [], state
+        assert state["missing"] == [], state
