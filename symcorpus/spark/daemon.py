@@ -1,35 +1,33 @@
-"""PySpark's Python daemon for local sessions (spark.python.daemon.module), with what every task's
-worker imports already imported, so the workers it forks inherit it instead of importing it again.
+"""PySpark's Python daemon for local sessions (spark.python.daemon.module): the workers it forks find
+pyspark in the installed package, not in its zip, and inherit the thread-free part of their imports.
 
-PySpark's JVM starts a daemon, `python -m pyspark.daemon`, with its own pyspark.zip and py4j zip
-and spark-core's jar first on PYTHONPATH, and the daemon forks a worker per concurrent task. Each
-worker then imported pyspark's worker modules from the zip (compiled from source every time: Python
-cannot cache bytecode in a zip; ~0.8 s of CPU), pandas, numpy, pyarrow, symusic and the steps, and
-re-read the directories of the zip and of the jar (6,000 entries, no Python) when PySpark
-invalidated the import caches at its first task.
+PySpark's JVM starts a daemon, `python -m pyspark.daemon`, with pyspark.zip, py4j's zip and
+spark-core's jar first on PYTHONPATH, and the daemon forks a worker per concurrent task. Each worker
+then imported pyspark's worker modules from the zip (compiled from source every time: Python cannot
+cache bytecode in a zip; ~0.8 s of CPU), and re-read the directories of the zip and of the jar
+(6,000 entries, no Python) when PySpark invalidated the import caches at its first task.
 
 This module runs instead: it drops those archives from sys.path when they belong to the installed
-pyspark package (the same modules, importable with their cached bytecode), imports the modules the
-workers need, freezes them out of the garbage collector's sight (as steps/guard.py does before
-forking: a collection in the forked process would touch, and so copy, the inherited pages) and
-hands over to PySpark's daemon. In a
-build of music21's ABC tunes (3 daemons, 4-5 workers) the daemons' and workers' own CPU went from
-10.5-11.2 s to 6.8-7.1 s; the steps' CPU, in the isolated children, is not changed.
+pyspark package (the same modules, importable with their cached bytecode), imports what every
+worker imports that starts no thread (PRELOAD), freezes it out of the garbage collector's sight (as
+steps/guard.py does before forking: a collection in the forked process would touch, and so copy,
+the inherited pages) and hands over to PySpark's daemon. In builds of music21's ABC tunes
+alternating the two daemons, the daemons' and workers' own CPU was 7.5-7.7 s with this one against
+10.7-11.8 s with PySpark's (BENCHMARKS.md, "ABC collections").
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import sys
 from pathlib import Path
 
-# What a build's or a tokenize job's tasks import: PySpark's worker side, Arrow and its pandas
-# conversions, the parsers and the steps (each step's own lazy imports stay lazy: music21 is only
-# for the formats that need it).
-PRELOAD = ("pyspark.worker", "pyspark.sql.pandas.serializers", "numpy", "pandas", "pyarrow", "pyarrow.compute",
-           "pyarrow.parquet", "symusic", "symcorpus.spark.frames", "symcorpus.spark.progress",
-           "symcorpus.spark.tokenize")
+# What every task's worker imports, and that starts no thread: PySpark's daemon forks its workers from
+# a process of one thread (a lock another thread held at the fork stays locked in the child), and
+# pyarrow, so pandas and the steps, start one when imported: each worker imports those itself.
+PRELOAD = ("pyspark.worker", "pyspark.sql.pandas.serializers", "numpy", "symusic")
 
 
 def redundant_entries(path: list[str]) -> list[str]:
@@ -57,11 +55,13 @@ def main() -> None:
         # Finding this module already made the archive's importer; invalidating the import caches
         # (PySpark does at a worker's first task) would still re-read its directory.
         sys.path_importer_cache.pop(entry, None)
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # a worker imports what it needs anyway
-            pass
+    # The JVM reads the daemon's port from its stdout: nothing else may be printed there.
+    with contextlib.redirect_stdout(sys.stderr):
+        for name in PRELOAD:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a worker that needs it imports it, and reports the error
+                pass
     gc.freeze()
     from pyspark.daemon import manager
 

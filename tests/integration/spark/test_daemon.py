@@ -1,5 +1,5 @@
-"""A local session's Python workers are forked by symcorpus' daemon (spark/daemon.py): with their
-imports done and without the archives whose directories PySpark's cache invalidation re-read."""
+"""A local session's Python workers are forked by symcorpus' daemon (spark/daemon.py): from a process
+of one thread, with the preloaded modules, without pyspark's archives on their path."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 def _worker_state(batches):
+    import os
     import sys
 
     for _ in batches:
@@ -23,6 +24,9 @@ def _worker_state(batches):
         "archives_on_path": [p for p in sys.path if "pyspark" in p and p.endswith((".zip", ".jar"))],
         "archive_importers": [k for k, v in sys.path_importer_cache.items() if v is not None and "zip" in type(v).__name__],
         "missing": [name for name in PRELOAD if name not in sys.modules],
+        # The daemon is the worker's parent; PySpark forks its workers from one thread only.
+        "daemon_threads": [line.split()[1] for line in open(f"/proc/{os.getppid()}/status")
+                           if line.startswith("Threads:")],
     }
     yield pa.RecordBatch.from_pylist([{"state": json.dumps(state)}])
 
@@ -34,4 +38,4 @@ def test_workers_come_from_the_preloading_daemon(spark):
         state = json.loads(row["state"])
         assert state["main"].endswith("symcorpus/spark/daemon.py"), state
         assert state["archives_on_path"] == [] and state["archive_importers"] == [], state
-        assert state["missing"] == [], state
+        assert state["missing"] == [] and state["daemon_threads"] == ["1"], state
