@@ -32,19 +32,24 @@ PRELOAD = ("pyspark.worker", "pyspark.sql.pandas.serializers", "numpy", "symusic
 
 def redundant_entries(path: list[str]) -> list[str]:
     """Entries of `path` that are archives inside an installed pyspark package whose own folder is
-    also on `path`: its python/lib zips (the same modules as the package's) and its jars/ (Java
-    classes, no Python: Spark 4 puts spark-core's jar on the workers' path)."""
+    also on `path`: its python/lib zips whose package is installed beside it (pyspark.zip, and
+    py4j's when py4j is installed too: the same modules) and its jars/ (Java classes, no Python:
+    Spark 4 puts spark-core's jar on the workers' path)."""
     folders = {str(Path(p).resolve()) for p in path if p and Path(p).suffix not in (".zip", ".jar")}
     redundant = []
     for entry in path:
         archive = Path(entry)
         if archive.suffix == ".zip" and archive.parent.name == "lib" and archive.parent.parent.name == "python":
             package = archive.parent.parent.parent
+            # pyspark.zip, py4j-<version>-src.zip: the package the zip holds, installed beside pyspark
+            holds = package.parent / archive.name.split("-")[0].removesuffix(".zip")
         elif archive.suffix == ".jar" and archive.parent.name == "jars":
             package = archive.parent.parent
+            holds = package
         else:
             continue
-        if package.name == "pyspark" and (package / "__init__.py").is_file() and str(package.parent.resolve()) in folders:
+        if (package.name == "pyspark" and (package / "__init__.py").is_file() and (holds / "__init__.py").is_file()
+                and str(package.parent.resolve()) in folders):
             redundant.append(entry)
     return redundant
 

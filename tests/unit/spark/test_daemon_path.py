@@ -14,6 +14,8 @@ def _installed_pyspark(site: Path) -> tuple[str, str, str]:
     (package / "python" / "lib").mkdir(parents=True)
     (package / "jars").mkdir()
     (package / "__init__.py").write_text("")
+    (site / "py4j").mkdir()
+    (site / "py4j" / "__init__.py").write_text("")
     archives = []
     for path in (package / "python/lib/pyspark.zip", package / "python/lib/py4j-0.10.9.9-src.zip",
                  package / "jars/spark-core_2.13-4.3.0.jar"):
@@ -47,3 +49,10 @@ def test_archives_of_another_folder_stay(tmp_path):
     spark_home.mkdir(parents=True)
     (spark_home / "pyspark.zip").write_bytes(b"")
     assert redundant_entries([str(spark_home / "pyspark.zip"), str(site)]) == []
+
+
+def test_py4js_zip_stays_when_py4j_is_not_installed(tmp_path):
+    site = tmp_path / "site-packages"
+    zipped, py4j, jar = _installed_pyspark(site)
+    (site / "py4j" / "__init__.py").unlink()
+    assert redundant_entries([zipped, py4j, jar, str(site)]) == [zipped, jar]
