@@ -52,7 +52,8 @@ def spark_session(settings: SparkSettings, master: str | None = None):
     if active is not None:
         return active
     master = master or settings.master
-    if master.startswith("local"):
+    local = master.startswith("local")  # one JVM, on this machine, running symcorpus' own Python
+    if local:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no "hostname resolves to loopback" warning
     log_config = Path(__file__).with_name("log4j2.properties")
     builder = (
@@ -63,7 +64,7 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", settings.driver_memory)
         .config("spark.driver.extraJavaOptions",
-                f"-Dlog4j.configurationFile=file:{log_config}" + (local_java_options() if master.startswith("local") else ""))
+                f"-Dlog4j.configurationFile=file:{log_config}" + (local_java_options() if local else ""))
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(settings.arrow_batch_size))
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.sql.adaptive.enabled", "true")
@@ -74,7 +75,7 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1")
         .config("spark.executorEnv.OMP_NUM_THREADS", "1")
     )
-    if master.startswith("local"):
+    if local:
         # Workers forked with their imports done (spark/daemon.py); a cluster's executors keep
         # PySpark's own daemon, as symcorpus may not be installed beside their Python.
         builder = builder.config("spark.python.daemon.module", "symcorpus.spark.daemon")
