@@ -11,7 +11,6 @@ Failures raise `ParseError` with a short reason code; callers turn it into an er
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -21,8 +20,9 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import symusic
 
@@ -78,41 +78,55 @@ class ParsedPiece:
 # Time limits
 
 
+T = TypeVar("T")
+
+
 class _Timeout(BaseException):
     """Raised by the alarm. A BaseException, like KeyboardInterrupt, so that the `except Exception`
     blocks inside parsers (music21 has many) cannot swallow it and parse on."""
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Raise ParseError('timeout') if the block runs longer than `seconds`.
+def call_with_time_limit(seconds: float, fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args), or ParseError('timeout') if it runs longer than `seconds`.
 
-    SIGALRM interrupts a long block on the main thread (where Spark's Python workers run tasks). A
+    SIGALRM interrupts a long call on the main thread (where Spark's Python workers run tasks). A
     parser can still swallow the interrupt (a bare `except:`), and off the main thread no alarm can
-    be set, so a block that finishes past its budget is a timeout too.
+    be set, so a call that returns past its budget is a timeout too.
     """
     if seconds <= 0:
-        yield
-        return
+        return fn(*args)
     alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    armed = True
 
     def on_alarm(signum, frame):  # noqa: ARG001 - signal handler signature
-        raise _Timeout()
+        if armed:
+            raise _Timeout()
 
+    # A short budget can run out before fn starts or just as it returns, so the timer is set and
+    # cleared inside the try of this one frame (not a context manager's, whose __enter__ returns
+    # outside it), and the handler stops raising once the call is over. The timer is one-shot.
     started = time.perf_counter()
-    if alarm:
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous = None
+    timed_out = False
     try:
-        yield
+        if alarm:
+            previous = signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+        result = fn(*args)
     except _Timeout:
-        raise ParseError("timeout", f"parsing took longer than {seconds:g} s") from None
+        timed_out = True
     finally:
         if alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-    if time.perf_counter() - started > seconds:
+            try:
+                armed = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            except _Timeout:  # went off as the call returned
+                timed_out = True
+            if previous is not None:
+                signal.signal(signal.SIGALRM, previous)
+    if timed_out or time.perf_counter() - started > seconds:
         raise ParseError("timeout", f"parsing took longer than {seconds:g} s")
+    return result
 
 
 # --------------------------------------------------------------------------------------------------
@@ -225,7 +239,7 @@ def render_abc(data: bytes, timeout_s: float) -> bytes:
     """One ABC tune to Standard MIDI File bytes with the bundled abc2midi.
 
     The budget counts from before the process starts: a child that finishes while this process
-    waits for the CPU has still taken longer than allowed, as `time_limit` rules for parsing.
+    waits for the CPU has still taken longer than allowed, as `call_with_time_limit` rules for parsing.
     """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="symcorpus-abc-") as tmp:
@@ -429,8 +443,7 @@ def _strip_repeats(stream) -> None:
 def parse_musicxml(data: bytes, name: str, limits: Limits) -> ParsedPiece:
     """MusicXML through the fast reader; what it declines (or trips on) goes to music21."""
     try:
-        with time_limit(limits.parse_timeout_s):
-            read = musicxml.read_musicxml(data)
+        read = call_with_time_limit(limits.parse_timeout_s, musicxml.read_musicxml, data)
     except ParseError:
         raise
     except musicxml.MalformedMusicXML as e:
@@ -444,8 +457,7 @@ def parse_musicxml(data: bytes, name: str, limits: Limits) -> ParsedPiece:
 
 def parse_music21(data: bytes, fmt: str, name: str, limits: Limits) -> ParsedPiece:
     try:
-        with time_limit(limits.parse_timeout_s):
-            rendered = render_music21(data, fmt, name)
+        rendered = call_with_time_limit(limits.parse_timeout_s, render_music21, data, fmt, name)
     except ParseError:
         raise
     except Exception as e:  # music21 raises many kinds; all mean "could not read this file"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import collections
+import signal
+
 import miditoolkit
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ from symcorpus.testing.variants import scale_tempo, transpose
 from symcorpus.music.formats import detect_format, sniff_format
 from symcorpus.music.keys import key_signature_name
 from symcorpus.music.notes import TempoMap, canonical_notes, summarize
-from symcorpus.music.parse import Limits, ParseError, check_midi_structure, parse_piece
+from symcorpus.music.parse import Limits, ParseError, call_with_time_limit, check_midi_structure, parse_piece
 
 from tests.conftest import HUMDRUM_FILES, M21, MUSICXML_FILES
 
@@ -146,6 +149,23 @@ def test_music21_time_limit():
     with pytest.raises(ParseError) as err:
         parse_piece((M21 / rel).read_bytes(), "musicxml", Limits(parse_timeout_s=1e-3), name=rel)
     assert err.value.reason == "timeout"
+
+
+def test_a_budget_that_runs_out_around_the_call_is_always_a_parse_error():
+    # Microsecond budgets run out while the timer is being set or cleared; that must still be
+    # ParseError('timeout') (the alarm's own exception once escaped and failed a worker's task).
+    handler = signal.getsignal(signal.SIGALRM)
+    outcomes = collections.Counter()
+    for i in range(5000):
+        try:
+            assert call_with_time_limit(1e-6 * (1 + i % 4), len, "abc") == 3
+            outcomes["returned"] += 1
+        except ParseError as e:
+            assert e.reason == "timeout"
+            outcomes["timeout"] += 1
+    assert outcomes["timeout"] > 0
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert call_with_time_limit(60, len, "abc") == 3
 
 
 def test_scores_with_repeats_music21_cannot_unfold_still_parse():
