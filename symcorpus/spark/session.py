@@ -46,6 +46,7 @@ def spark_session(settings: SparkSettings, master: str | None = None):
     # products in chords/keys ran 10-50x slower with OpenBLAS threading on a busy machine).
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
+    arrow_pool = use_arrow_pool()
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -75,6 +76,8 @@ def spark_session(settings: SparkSettings, master: str | None = None):
         .config("spark.executorEnv.OPENBLAS_NUM_THREADS", "1")
         .config("spark.executorEnv.OMP_NUM_THREADS", "1")
     )
+    if arrow_pool:
+        builder = builder.config(f"spark.executorEnv.{ARROW_POOL_VARIABLE}", arrow_pool)
     if local:
         # Workers forked with their imports done (spark/daemon.py); a cluster's executors keep
         # PySpark's own daemon, as symcorpus may not be installed beside their Python.
@@ -85,6 +88,33 @@ def spark_session(settings: SparkSettings, master: str | None = None):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+# pyarrow's default allocator (mimalloc in its wheels) spent 2-3x jemalloc's system CPU on the
+# staged rows' round trip (write, read back, take, sort, write the shard) with a tenth of its page
+# faults: larger pages, zeroed by the kernel, at a cost that varies from one process to the next.
+# That round trip took 0.37 CPU ms per row (median; 0.33-0.61) against 0.27 with jemalloc, and
+# builds of 10,000 Lakh-size files 8% more CPU and wall time (BENCHMARKS.md, "Arrow's allocator").
+# Arrow reads the variable when a process first allocates.
+ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+def use_arrow_pool() -> str | None:
+    """jemalloc as Arrow's allocator in this process and, through the variable, in the Spark
+    workers it starts; the allocator the user chose, if they set the variable; None where this
+    pyarrow was built without jemalloc (the default stays)."""
+    import pyarrow as pa
+
+    chosen = os.environ.get(ARROW_POOL_VARIABLE)
+    if chosen:
+        return chosen
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return None
+    pa.set_memory_pool(pool)  # this process may have allocated already: the variable is read once
+    os.environ[ARROW_POOL_VARIABLE] = "jemalloc"
+    return "jemalloc"
 
 
 # In local mode one JVM is driver and executor, on the cores that the Python workers parse on, and

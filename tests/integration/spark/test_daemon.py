@@ -1,5 +1,6 @@
 """A local session's Python workers are forked by symcorpus' daemon (spark/daemon.py): from a process
-of one thread, with the preloaded modules, without pyspark's archives on their path."""
+of one thread, with the preloaded modules, without pyspark's archives on their path, and with the
+Arrow allocator the session chose (spark/session.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from symcorpus.spark.daemon import PRELOAD
+from symcorpus.spark.session import ARROW_POOL_VARIABLE, use_arrow_pool
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +27,7 @@ def _worker_state(batches):
         "archive_importers": [k for k, v in sys.path_importer_cache.items() if v is not None and "zip" in type(v).__name__],
         "missing": [name for name in PRELOAD if name not in sys.modules],
         # The daemon is the worker's parent; PySpark forks its workers from one thread only.
+        "arrow_pool": pa.default_memory_pool().backend_name,
         "daemon_threads": [line.split()[1] for line in open(f"/proc/{os.getppid()}/status")
                            if line.startswith("Threads:")],
     }
@@ -39,3 +42,10 @@ def test_workers_come_from_the_preloading_daemon(spark):
         assert state["main"].endswith("symcorpus/spark/daemon.py"), state
         assert state["archives_on_path"] == [] and state["archive_importers"] == [], state
         assert state["missing"] == [] and state["daemon_threads"] == ["1"], state
+        assert state["arrow_pool"] == "jemalloc", state  # pyarrow's Linux wheels have it
+
+
+def test_the_driver_allocates_with_jemalloc_unless_the_user_chose(spark, monkeypatch):
+    assert pa.default_memory_pool().backend_name == "jemalloc"
+    monkeypatch.setenv(ARROW_POOL_VARIABLE, "system")
+    assert use_arrow_pool() == "system"  # left as the user set it
