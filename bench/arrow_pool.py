@@ -11,8 +11,9 @@ session leaves a value the user set alone), each build after the files were read
 Printed: the median of each side's wall seconds and CPU seconds (all processes, by role), peak memory.
 
 `--micro`: the staged rows' round trip of a build (spark/staging.py) on the train shard of a
-published version: write them as the staging file (lz4, batches of 256), read it back, take every
-row, sort, write the zstd corpus shard; CPU ms per row for each allocator, each in a fresh process,
+published version: write them as the staging file (lz4, batches of 256), then
+`staging.write_corpus_shard` (read back, take every row, sort, write the zstd corpus shard); CPU ms
+per row of each for each allocator, each in a fresh process,
 alternating, the median of the rounds and the range of their totals (the default allocator's cost
 varies from one process to the next, so the fastest round would hide it).
 """
@@ -29,33 +30,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale import OUT, TreeMemory, read_through, run_build  # noqa: E402, F401
+from scale import OUT, read_through, run_build  # noqa: E402
 
 POOLS = ("mimalloc", "jemalloc")  # pyarrow's default, ours
 
 MICRO = r"""
 import sys, time
-import numpy as np, pyarrow as pa, pyarrow.parquet as pq
-from symcorpus import schema
-from symcorpus.shards import write_shard
-from symcorpus.spark.staging import STAGED, STAGED_COMPRESSION
+import pyarrow as pa, pyarrow.parquet as pq
+from symcorpus.spark.staging import STAGED, STAGED_COMPRESSION, write_corpus_shard
 table = pq.read_table(sys.argv[1]).select(STAGED.names).cast(STAGED)
 tmp = sys.argv[2]
 n = table.num_rows
 times = {}
 def clock(label, f):
-    c = time.process_time(); out = f(); times[label] = (time.process_time() - c) / n * 1e3; return out
-def stage():
+    c = time.process_time(); f(); times[label] = (time.process_time() - c) / n * 1e3
+def stage():  # what stage_batches writes for one task (it needs a running Spark task itself)
     w = pq.ParquetWriter(f"{tmp}/staged.parquet", STAGED, compression=STAGED_COMPRESSION)
     for b in table.to_batches(256):
         w.write_table(pa.Table.from_batches([b]).cast(STAGED))
     w.close()
 clock("stage", stage)
-back = clock("read", lambda: pq.read_table(f"{tmp}/staged.parquet", schema=STAGED))
-taken = clock("take", lambda: back.take(pa.array(np.arange(n), pa.int64())))
-taken = taken.append_column("dedup_cluster", taken.column("id")).append_column("split", pa.array(["train"] * n))
-ordered = clock("sort", lambda: taken.sort_by([("id", "ascending"), ("path", "ascending"), ("source", "ascending")]))
-clock("write", lambda: write_shard(ordered.select(schema.CORPUS.names).to_batches(), f"{tmp}/shard.parquet", schema.CORPUS))
+# The write stage's own function: read back, take, sort, write the zstd corpus shard.
+clock("shard", lambda: write_corpus_shard((("staged.parquet", i) for i in range(n)), tmp, f"{tmp}/shard.parquet", "train"))
 print(pa.default_memory_pool().backend_name, n, " ".join(f"{k}={v:.4f}" for k, v in times.items()))
 """
 

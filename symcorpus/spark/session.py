@@ -93,9 +93,8 @@ def spark_session(settings: SparkSettings, master: str | None = None):
 # pyarrow's default allocator (mimalloc in its wheels) spent 2-3x jemalloc's system CPU on the
 # staged rows' round trip (write, read back, take, sort, write the shard) with a tenth of its page
 # faults: larger pages, zeroed by the kernel, at a cost that varies from one process to the next.
-# That round trip took 0.37 CPU ms per row (median; 0.33-0.61) against 0.27 with jemalloc, and
-# builds of 10,000 Lakh-size files 8% more CPU and wall time (BENCHMARKS.md, "Arrow's allocator").
-# Arrow reads the variable when a process first allocates.
+# Builds of Lakh-size files took more CPU and worker memory with it (BENCHMARKS.md, "Arrow's
+# allocator"). Arrow reads the variable when a process first allocates.
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 
