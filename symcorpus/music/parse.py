@@ -33,6 +33,28 @@ from symcorpus.music.instruments import sets_programs
 
 ABC2MIDI = os.path.join(os.path.dirname(symusic.__file__), "bin", "abc2midi")
 
+# abc2midi writes one MIDI file per tune and music21 reads from a path: small files that live for
+# milliseconds. Where the temporary directory is on disk, the kernel's work to create and remove
+# them cost more than abc2midi's own (BENCHMARKS.md, "Parsing's temporary files"); in a memory
+# filesystem it is next to nothing. TMPDIR, where set, is obeyed.
+MEMORY_SCRATCH = "/dev/shm"
+MIN_SCRATCH_FREE = 256 * 2**20  # below this, leave the memory to the rest of the machine
+
+
+def scratch_dir() -> str | None:
+    """The directory for parsing's temporary files: MEMORY_SCRATCH when TMPDIR is not set and it is
+    a writable directory with MIN_SCRATCH_FREE bytes free, else None (tempfile's default)."""
+    if os.environ.get("TMPDIR"):
+        return None
+    try:
+        free = os.statvfs(MEMORY_SCRATCH)
+    except OSError:
+        return None
+    if (free.f_bavail * free.f_frsize < MIN_SCRATCH_FREE or not os.path.isdir(MEMORY_SCRATCH)
+            or not os.access(MEMORY_SCRATCH, os.W_OK | os.X_OK)):
+        return None
+    return MEMORY_SCRATCH
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -242,7 +264,7 @@ def render_abc(data: bytes, timeout_s: float) -> bytes:
     waits for the CPU has still taken longer than allowed, as `call_with_time_limit` rules for parsing.
     """
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="symcorpus-abc-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="symcorpus-abc-", dir=scratch_dir()) as tmp:
         src, out = os.path.join(tmp, "tune.abc"), os.path.join(tmp, "tune.mid")
         with open(src, "wb") as f:
             f.write(data)
@@ -321,7 +343,7 @@ def render_abc_tunes(tunes: list[bytes], limits: Limits) -> list[bytes | None]:
 def _run_abc2midi(text: bytes, n_tunes: int, timeout_s: float) -> list[bytes | None]:
     """abc2midi over a file of tunes numbered X:1..n: each tune's MIDI, or None for all on failure."""
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="symcorpus-abc-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="symcorpus-abc-", dir=scratch_dir()) as tmp:
         with open(os.path.join(tmp, "b.abc"), "wb") as f:
             f.write(text)
         try:
@@ -393,7 +415,7 @@ def render_music21(data: bytes, fmt: str, name: str) -> Music21Render:
         suffix = ".mxl"
     elif suffix not in (".xml", ".musicxml", ".mxl", ".krn"):
         suffix = _MUSIC21_SUFFIX[fmt]
-    with tempfile.TemporaryDirectory(prefix="symcorpus-m21-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="symcorpus-m21-", dir=scratch_dir()) as tmp:
         path = os.path.join(tmp, "piece" + suffix)
         with open(path, "wb") as f:
             f.write(data)

@@ -3,8 +3,9 @@ tune costs only itself (real tunes from music21's collections; the bad ones made
 
 from __future__ import annotations
 
+from symcorpus.music import parse
 from symcorpus.music.abc_text import split_tunes
-from symcorpus.music.parse import Limits, ParseError, parse_piece, render_abc, render_abc_tunes
+from symcorpus.music.parse import Limits, ParseError, parse_piece, render_abc, render_abc_tunes, scratch_dir
 
 from tests.conftest import M21
 
@@ -63,3 +64,25 @@ def test_a_cut_batch_output_is_rendered_alone():
     alone = parse_abc(tune.content, Limits())
     after_a_cut_batch = parse_abc(tune.content, Limits(), rendered=b"MThd")
     assert after_a_cut_batch.rendered_midi == alone.rendered_midi and alone.score.note_num() > 100
+
+
+def test_temporary_files_go_to_memory_where_there_is_room_and_tmpdir_is_not_set(monkeypatch, tmp_path):
+    monkeypatch.delenv("TMPDIR", raising=False)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(parse, "MEMORY_SCRATCH", str(scratch))
+    assert scratch_dir() == str(scratch)
+    tunes = tunes_of("airdsAirs/book2.abc")[:5]
+    assert render_abc_tunes(tunes, Limits()) == [render_abc(t, 20.0) for t in tunes]
+    assert list(scratch.iterdir()) == []  # every run's directory removed
+    monkeypatch.setattr(parse, "MIN_SCRATCH_FREE", 2**62)  # no room: the default temp directory
+    assert scratch_dir() is None
+    monkeypatch.setattr(parse, "MIN_SCRATCH_FREE", 0)
+    for missing in (tmp_path / "absent", tmp_path / "a-file"):
+        if missing.name == "a-file":
+            missing.write_bytes(b"")
+        monkeypatch.setattr(parse, "MEMORY_SCRATCH", str(missing))
+        assert scratch_dir() is None
+    monkeypatch.setattr(parse, "MEMORY_SCRATCH", str(scratch))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the user's choice wins
+    assert scratch_dir() is None
