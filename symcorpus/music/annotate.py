@@ -19,7 +19,7 @@ from symcorpus.music.features import piece_features
 from symcorpus.music.instruments import DRUMS, sets_programs
 from symcorpus.music.keys import key_of_notes
 from symcorpus.music.labels import LabelInput, piece_labels
-from symcorpus.music.notes import note_table, summarize
+from symcorpus.music.notes import note_table, pitched_notes, summarize
 from symcorpus.music.parse import ParsedPiece
 from symcorpus.music.formats import MIDI
 from symcorpus.music.tempo import DECLARED, ESTIMATED, piece_tempo, tempo_features
@@ -30,7 +30,7 @@ ANNOTATION_COLUMNS = ("key", "key_confidence", "features", "labels", "tags", "ca
 
 def estimated_key(table: np.ndarray, tpq: int) -> tuple[str | None, float | None]:
     """The key from the pitched notes alone (never from a declared key signature)."""
-    pitched = table[~table["is_drum"]]
+    pitched = pitched_notes(table)
     key = key_of_notes(pitched["pitch"], pitched["onset"] / tpq, pitched["duration"] / tpq)
     return (key.name, round(key.confidence, 4)) if key is not None else (None, None)
 

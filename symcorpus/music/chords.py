@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from symcorpus.music.keys import PITCH_NAMES  # the one spelling table: C C# D Eb E F F# G Ab A Bb B
+from symcorpus.music.notes import pitched_notes
 
 # Quality suffix -> intervals above the root. Order breaks ties: simpler chords first.
 QUALITIES: dict[str, tuple[int, ...]] = {
@@ -134,7 +135,7 @@ def chord_names(indices: np.ndarray) -> list[str]:
 def window_chord_indices(table: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Chord index per window (-1 = "N") for a note table (ticks, notes.TABLE_DTYPE); drums ignored.
     The note tokenizer's chord per beat (tokenizers/notes.py)."""
-    pitched = table[~table["is_drum"]] if table["is_drum"].any() else table
+    pitched = pitched_notes(table)
     onset = pitched["onset"]
     hist, bass = window_histograms(onset, onset + pitched["duration"], pitched["pitch"], starts, ends)
     return recognize(hist, bass)

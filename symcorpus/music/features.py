@@ -20,7 +20,7 @@ from symcorpus.arrays import mix64
 from symcorpus.music.chords import chord_names, progression_of_indices, recognize, window_histograms, windows
 from symcorpus.music.instruments import DRUMS, program_family
 from symcorpus.music.keys import key_signature_name
-from symcorpus.music.notes import DEFAULT_TIME_SIGNATURE, TempoMap
+from symcorpus.music.notes import DEFAULT_TIME_SIGNATURE, TempoMap, pitched_notes
 from symcorpus.music.tempo import piece_tempo, tempo_features
 
 FEATURES = pa.struct(
@@ -322,7 +322,7 @@ def piece_features(score: symusic.Score, table: np.ndarray) -> dict[str, Any]:
     start, end = int(onset[0]), int(offset.max())
     drum = table["is_drum"]
     n_drum = int(np.count_nonzero(drum))
-    pitched = table[~drum] if n_drum else table
+    pitched = pitched_notes(table)
     pitched_offset = offset[~drum] if n_drum else offset
     pitch = pitched["pitch"]
     n_pitched = len(pitch)

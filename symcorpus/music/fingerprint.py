@@ -19,6 +19,7 @@ import hashlib
 import numpy as np
 
 from symcorpus.arrays import GOLDEN_GAMMA, mix64
+from symcorpus.music.notes import pitched_notes
 
 _U64 = np.uint64
 
@@ -81,7 +82,7 @@ def melodic_tokens(notes: np.ndarray) -> np.ndarray:
     unchanged. A global reference such as the piece's median step would shift every token when an
     edit moves the median. `notes` must be sorted by onset (as canonical_notes and quarter_notes are).
     """
-    pitched = notes[~notes["is_drum"]] if notes["is_drum"].any() else notes
+    pitched = pitched_notes(notes)
     if len(pitched) < 2:
         return np.empty(0, dtype=_U64)
     onset, pitch = pitched["onset_q"], pitched["pitch"].astype(np.int64)

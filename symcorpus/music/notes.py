@@ -129,8 +129,8 @@ def note_table(score: symusic.Score) -> np.ndarray:
     order = note_order(columns["onset"], columns["pitch"], columns["duration"], columns["track"])
     table = np.empty(len(order), dtype=TABLE_DTYPE)
     for name, values in columns.items():
-        table[name] = values[order]
-    return table
+        table[name] = values
+    return np.take(table, order)  # whole rows at once: half the time of sorting field by field
 
 
 def note_order(*keys: np.ndarray) -> np.ndarray:
@@ -155,6 +155,14 @@ def note_order(*keys: np.ndarray) -> np.ndarray:
     packed |= np.arange(n)
     packed.sort(kind="stable")  # timsort: tracks arrive as sorted runs, merged in a few passes
     return packed & ((1 << index_bits) - 1)
+
+
+def pitched_notes(notes: np.ndarray) -> np.ndarray:
+    """The rows of a note table (or of quarter_notes) that are not drums; the table itself when
+    none are. np.compress copies whole rows: a boolean index copies a structured array field by
+    field, about ten times slower on thousands of notes."""
+    drum = notes["is_drum"]
+    return np.compress(~drum, notes) if drum.any() else notes
 
 
 def quarter_notes(table: np.ndarray, tpq: int) -> np.ndarray:

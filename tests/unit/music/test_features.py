@@ -37,7 +37,7 @@ from symcorpus.music.features import (
     piece_features,
 )
 from symcorpus.music.keys import PITCH_NAMES
-from symcorpus.music.notes import note_table
+from symcorpus.music.notes import note_table, pitched_notes, quarter_notes
 from symcorpus.music.parse import Limits, parse_piece
 
 from tests.conftest import M21
@@ -456,3 +456,16 @@ def test_beat_and_bar_grids_cover_a_tune(oneill):
         bars, beats = bar_starts(ts, end), beat_starts(ts, end)
         assert bars[0] == 0 and bars[-1] < end and len(beats) >= len(bars)
         assert set(bars.tolist()) <= set(beats.tolist())
+
+
+def test_pitched_notes_are_the_rows_a_boolean_index_keeps(chorales):
+    for score in chorales.values():
+        table = note_table(score)
+        assert pitched_notes(table) is table  # no drums: nothing copied
+        drums = table.copy()
+        drums["is_drum"] = drums["track"] % 2 == 1  # every other part played as drums
+        expected = drums[~drums["is_drum"]]
+        assert 0 < len(expected) < len(drums)
+        assert pitched_notes(drums).tobytes() == expected.tobytes()
+        quarters = quarter_notes(drums, int(score.ticks_per_quarter))
+        assert pitched_notes(quarters).tobytes() == quarters[~quarters["is_drum"]].tobytes()
