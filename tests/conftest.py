@@ -80,7 +80,7 @@ def real_dir(tmp_path_factory, midi_from_abc) -> Path:
 # slower still). --dist loadgroup keeps each test file on one worker (its module fixtures, e.g.
 # builds, run once), and every file that starts Ray shares one group, so no two Ray instances (and
 # no `ray stop` of the two-node test) ever overlap.
-RAY_FILES = {"test_dvc", "test_ray_cluster", "test_tokenize_job", "test_train"}
+RAY_FILES = {"test_dvc", "test_logs_ray", "test_ray_cluster", "test_tokenize_job", "test_train"}
 
 
 def xdist_group(item) -> str:

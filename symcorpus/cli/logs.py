@@ -64,6 +64,7 @@ def framework_output_to(log_path: Path) -> Iterator[Path | None]:
         _terminal.update(streams)
         yield log_path
     finally:
+        _stop_ray()
         sys.stdout.flush()
         sys.stderr.flush()
         _terminal.clear()
@@ -73,3 +74,12 @@ def framework_output_to(log_path: Path) -> Iterator[Path | None]:
         os.close(log)
         for stream in streams.values():
             stream.close()
+
+
+def _stop_ray() -> None:
+    """Shut down the Ray this process started or joined, while its output still goes to the log: a
+    raylet's warnings reach the driver late (one about the worker processes it had started was
+    printed on the terminal after `symcorpus demo`'s summary)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
