@@ -1,9 +1,11 @@
 """Cost of crash isolation per record: the build's steps over the same small MIDI files, in process
 and in forked children (steps/guard.py), alternating. Per core: each measurement is a fresh process
 (so no run reuses what an earlier run cached for the same records), warmed up on the first `--warm`
-records, timed on the rest in batches of `--batch` (the default spark.arrow_batch_size).
+records, timed on the rest in batches of `--batch` (the default spark.arrow_batch_size), all in one
+call as in one Spark task.
 
-    python bench/guard_overhead.py --files 300 --repeats 5
+    python bench/guard_overhead.py --files 300 --repeats 5          # small MIDI files of make_midi.py
+    python bench/guard_overhead.py --folder bench/out/lakh1000      # files already there (make_corpus.py)
 """
 
 from __future__ import annotations
@@ -53,14 +55,18 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=44)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "midi300")
+    parser.add_argument("--folder", type=Path, help="time these files instead of making --files MIDI files in --out")
     parser.add_argument("--measure", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.out, args.measure, args.warm, args.batch)))
         return
-    from make_midi import make
+    if args.folder is not None:
+        args.out = args.folder
+    else:
+        from make_midi import make
 
-    make(args.files, args.out)
+        make(args.files, args.out)
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
     for _ in range(args.repeats):
         for mode in MODES:
@@ -68,8 +74,9 @@ def main() -> None:
                                   str(args.warm), "--batch", str(args.batch)], capture_output=True, text=True, check=True)
             result = json.loads(run.stdout.strip().splitlines()[-1])
             times[mode].append(result["seconds"] / result["records"] * 1000)
-    print(f"{result['records']:,} records timed after {args.warm} to warm up, batches of {args.batch}, "
-          f"{args.repeats} repeats (ms/record)")
+    batches = -(-result["records"] // args.batch)
+    print(f"{args.out}: {result['records']:,} records timed after {args.warm} to warm up, {batches} batches of "
+          f"{args.batch}, {args.repeats} repeats (ms/record)")
     for stat in (statistics.median, min):
         base, isolated = stat(times["in process"]), stat(times["isolated"])
         print(f"  {stat.__name__:6s} in process {base:7.3f}  isolated {isolated:7.3f}  "

@@ -2,12 +2,14 @@
 runs in one process for tests and small jobs (`steps.run_local`).
 
 Records go through the steps in batches of `Running.batch_rows`. Each batch is the unit of crash
-isolation (run in a forked child, steps/guard.py) and of resuming (kept once finished, reused by a
-rerun, steps/resume.py); `Running` says which of the two are on.
+isolation (a record that kills the forked child running the steps costs its batch a second try,
+steps/guard.py) and of resuming (kept once finished, reused by a rerun, steps/resume.py); `Running`
+says which of the two are on.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,19 +73,24 @@ def run_steps(batches: Iterable[pa.RecordBatch], steps: Sequence[Step], read: Re
 
 
 def run_pieces(pieces: Iterable[Piece], steps: Sequence[Step], running: Running) -> Iterator[pa.RecordBatch]:
-    """Pieces through a step list, a batch at a time: PIECES batches out."""
-    for chunk in _chunks(pieces, running.batch_rows):
-        yield from run_batch(chunk, steps, running).to_batches()
+    """Pieces through a step list, a batch at a time: PIECES batches out. Isolated, the batches
+    share one forked child while it lives (steps/guard.py)."""
+    isolated = guard.Isolated(steps, running.bounds) if running.bounds is not None else None
+    with isolated or contextlib.nullcontext():
+        for chunk in _chunks(pieces, running.batch_rows):
+            yield from run_batch(chunk, steps, running, isolated).to_batches()
 
 
-def run_batch(pieces: list[Piece], steps: Sequence[Step], running: Running) -> pa.Table:
-    """One batch's rows: taken from a finished run when there is one, else computed (and kept)."""
+def run_batch(pieces: list[Piece], steps: Sequence[Step], running: Running,
+              isolated: guard.Isolated | None = None) -> pa.Table:
+    """One batch's rows: taken from a finished run when there is one, else computed (and kept);
+    computed by `isolated`'s child when given."""
     finished = running.finished
     key = finished.key(pieces) if finished is not None else None
     if key is not None and (done := finished.load(key)) is not None:
         return done
-    if running.bounds is not None:
-        table = guard.run_isolated(pieces, steps, running.bounds)
+    if isolated is not None:
+        table = isolated.run(pieces)
     else:
         table = pa.Table.from_batches([to_batch(_in_process(pieces, steps), schema.PIECES)])
     if key is not None:

@@ -1,29 +1,32 @@
-"""Crash isolation: a batch of records taken through the step list in a forked child, so a record
-that kills its process ends as one error row and every other record of the batch is kept.
+"""Crash isolation: records taken through the step list in a forked child, so a record
+that kills its process ends as one error row and every other record is kept.
 
 Native code can take a process down where Python cannot catch it: a parser that segfaults or aborts
 on a malformed file, the kernel's OOM killer on a pathological one. In a Spark task that process is
-the Python worker, and its death fails the whole task. Here the worker forks a child per batch:
+the Python worker, and its death fails the whole task. Here the worker forks a child that takes
+the task's records through the steps, batch after batch:
 
-  - the child starts with the batch already in memory (copy-on-write: the input is not serialised),
-    runs exactly the steps an in-process run would, and sends its rows back as Arrow IPC through a
-    pipe, a few at a time;
+  - the child starts with its first batch already in memory (copy-on-write: not serialised); each
+    later batch reaches it pickled through a pipe. It runs exactly the steps an in-process run
+    would, and sends its rows back as Arrow IPC through another pipe, a few at a time, with an
+    empty batch when a batch is done;
   - before a record enters the steps, and before each step, the child writes the record's and the
     step's index into a page shared with the parent (a memory write, no system call per record);
   - when the child dies, waitpid says how (the signal, the exit status) and the shared page says
     which record, in which step. A record that kills two children (a second try tells a file that
     crashes the parser from a child killed from outside) becomes an error row of that step:
     `crashed: signal 11 (SIGSEGV)`, `out_of_memory: ...`, `timeout: ...`. A fresh child takes the
-    rest of the batch; rows the dead child had not sent yet are computed again, so every other
-    record ends exactly as in an undisturbed run.
+    rest of the batch, and the batches after it; rows the dead child had not sent yet are computed
+    again, so every other record ends exactly as in an undisturbed run.
 
 The same code runs in Spark's Python workers (steps/batches.py `run_steps`, what mapInArrow runs)
-and in `steps.run_local`. Its cost is one fork per batch and one Arrow copy of the output rows:
-bench/guard_overhead.py measures it against the steps in process.
+and in `steps.run_local`. Its cost is one fork per task (and per death), a pickled copy of the
+input and an Arrow copy of the output rows: bench/guard_overhead.py measures it against the steps
+in process.
 
 Bounds the child runs under:
-  memory  RLIMIT_AS at the child's size when forked plus `max_record_memory`: an allocation past it
-          fails (a MemoryError in Python, numpy, symusic), which the step makes an `out_of_memory`
+  memory  RLIMIT_AS at the child's size when a batch starts plus `max_record_memory`: an allocation
+          past it fails (a MemoryError in Python, numpy, symusic), which the step makes an `out_of_memory`
           row (steps/base.py). The child also raises its oom_score_adj, so when the machine runs
           out of memory the kernel's OOM killer takes the child (one record) before the worker (a
           task); a SIGKILL that the cgroup counts as an OOM kill is `out_of_memory` too.
@@ -40,6 +43,7 @@ import gc
 import hashlib
 import mmap
 import os
+import pickle
 import resource
 import signal
 import struct
@@ -65,6 +69,10 @@ from symcorpus.steps.rows import to_batch
 # step it is in, and when the record entered (time.monotonic, the same clock in both processes).
 SLOT = struct.Struct("<qqd")
 FLUSH_ROWS = 64  # rows per message to the parent: what a death costs again, at most
+# A child whose resident memory grew by more than this over its parent's is ended after its batch
+# (glibc and the allocators keep what they freed): a pathological record's memory is not held for
+# the rest of the task.
+MAX_CHILD_GROWTH = 1 * 2**30
 EXIT_OUT_OF_MEMORY, EXIT_BUG = 75, 70
 OOM_SCORE_ADJ = 1000  # the child is the first the OOM killer takes: it holds one batch, not a task
 
@@ -101,37 +109,79 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
         _libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
-def run_isolated(pieces: list[Piece], steps: Sequence[Step], bounds: Bounds) -> pa.Table:
-    """The pieces through the steps in forked children: one row per piece, in order (schema.PIECES)."""
-    _warm_up(steps, pieces)
-    todo = list(range(len(pieces)))
-    received: list[tuple[list[int], list[pa.RecordBatch]]] = []  # (indices, their rows) per child
-    crashed: dict[int, dict] = {}
-    deaths: Counter = Counter()
-    blind = 0
-    while todo:
-        batches, death = _one_child(pieces, todo, steps, bounds)
-        n = sum(b.num_rows for b in batches)
-        if batches:
-            received.append((todo[:n], batches))
-        todo = todo[n:]
-        if death is None:
-            if todo:
-                raise IsolationError(f"the isolated child exited with {len(todo)} records left")
-            break
-        if death.index in todo:
-            blind = 0
-            deaths[death.index] += 1
-            if death.final or deaths[death.index] >= 2:
-                piece = pieces[death.index]
-                piece.fail(steps[death.step].name, death.error)
-                crashed[death.index] = piece.row
-                todo.remove(death.index)
-        else:  # between records (killed from outside, or while sending): not a record's doing
-            blind = blind + 1 if n == 0 else 0
-            if blind >= 2:
-                raise IsolationError(f"isolated children die outside any record ({death.error})")
-    return _in_order(len(pieces), received, crashed)
+class Isolated:
+    """Batches of records through the steps in forked children: one child serves batch after batch
+    until it dies or the batches end (`close`), and a death forks a fresh one.
+
+    The first child starts with its batch in memory; later batches reach it pickled through a pipe
+    (a few ms for 256 Lakh-size records). A child per batch paid its warm-up again on every batch:
+    the pages of the worker's heap it writes to are copied one by one, so it ran its first records
+    slower (bench/guard_overhead.py).
+    """
+
+    def __init__(self, steps: Sequence[Step], bounds: Bounds):
+        self.steps, self.bounds = list(steps), bounds
+        self.forks = 0  # children started: one, plus one per death
+        self._child: _Child | None = None
+
+    def __enter__(self) -> Isolated:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close(kill=exc[0] is not None)
+
+    def run(self, pieces: list[Piece]) -> pa.Table:
+        """The pieces through the steps: one row per piece, in order (schema.PIECES)."""
+        _warm_up(self.steps, pieces)
+        todo = list(range(len(pieces)))
+        received: list[tuple[list[int], list[pa.RecordBatch]]] = []  # (indices, their rows) per try
+        crashed: dict[int, dict] = {}
+        deaths: Counter = Counter()
+        blind = 0
+        while todo:
+            batches, death = self._through_child(pieces, todo)
+            n = sum(b.num_rows for b in batches)
+            if batches:
+                received.append((todo[:n], batches))
+            todo = todo[n:]
+            if death is None:
+                if todo:
+                    raise IsolationError(f"the isolated child was done with {len(todo)} records left")
+                if self._child is not None and self._child.growth() > MAX_CHILD_GROWTH:
+                    self.close()  # what a large record made it allocate goes back to the machine
+                break
+            if death.index in todo:
+                blind = 0
+                deaths[death.index] += 1
+                if death.final or deaths[death.index] >= 2:
+                    piece = pieces[death.index]
+                    piece.fail(self.steps[death.step].name, death.error)
+                    crashed[death.index] = piece.row
+                    todo.remove(death.index)
+            else:  # between records (killed from outside, or while sending): not a record's doing
+                blind = blind + 1 if n == 0 else 0
+                if blind >= 2:
+                    raise IsolationError(f"isolated children die outside any record ({death.error})")
+        return _in_order(len(pieces), received, crashed)
+
+    def _through_child(self, pieces: list[Piece], todo: list[int]) -> tuple[list[pa.RecordBatch], Death | None]:
+        """What a child sent for the records `todo`; how it died, or None when it is done with them."""
+        if self._child is None:
+            self._child = _Child.fork(pieces, todo, self.steps, self.bounds)
+            self.forks += 1
+        else:
+            self._child.send(pieces, todo)
+        batches, done = self._child.receive()
+        if done:
+            return batches, None
+        child, self._child = self._child, None
+        return batches, child.reap()
+
+    def close(self, kill: bool = False) -> None:
+        """End the child: it exits when its input closes (or at once, `kill`)."""
+        if self._child is not None:
+            child, self._child = self._child, None
+            child.end(kill)
 
 
 _warmed: set[tuple[str, ...]] = set()
@@ -175,48 +225,94 @@ def _in_order(n: int, received: list[tuple[list[int], list[pa.RecordBatch]]], cr
     return table.take([position[i] for i in range(n)])
 
 
-def _one_child(pieces: list[Piece], todo: list[int], steps: Sequence[Step], bounds: Bounds
-               ) -> tuple[list[pa.RecordBatch], Death | None]:
-    """Fork a child for the records `todo`; what it sent, and how it died (None: it finished)."""
-    slot = mmap.mmap(-1, SLOT.size)  # anonymous and shared: the child's writes are the parent's reads
-    SLOT.pack_into(slot, 0, -1, 0, 0.0)
-    read_fd, write_fd = os.pipe()
-    oom_kills = _oom_kills()
-    parent = os.getpid()
-    # Frozen, the objects the child inherits are left alone by its garbage collector: a collection
-    # would touch (and so copy) every page of the parent's heap. Measured here: fork and a
-    # collection in the child took 301 ms unfrozen, 45 ms frozen.
-    gc.freeze()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        os.close(read_fd)
-        os._exit(_child(pieces, todo, steps, bounds, slot, write_fd, parent))
-    gc.unfreeze()
-    os.close(write_fd)
-    watchdog = _Watchdog(pid, slot, bounds.hard_timeout_s)
-    watchdog.start()
-    try:
-        batches = _receive(read_fd)
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)
-        raise
-    finally:
-        _, status = os.waitpid(pid, 0)
-        watchdog.stop()
-    index, step, _ = SLOT.unpack_from(slot)
-    return batches, _death(status, index, step, watchdog.fired, oom_kills, bounds)
+class _Child:
+    """The parent's side of one forked child: its pipes, the page it notes records in, its watchdog."""
 
+    def __init__(self, pid: int, slot: mmap.mmap, to_child: int, from_child: int, bounds: Bounds):
+        self.pid, self.slot, self.bounds = pid, slot, bounds
+        self.oom_kills = _oom_kills()
+        self.start_rss = _resident_bytes("self")  # the parent's, which the child starts with
+        self._sink = os.fdopen(to_child, "wb")
+        self._stream = os.fdopen(from_child, "rb")
+        self._reader: pa.ipc.RecordBatchStreamReader | None = None
+        self.watchdog = _Watchdog(pid, slot, bounds.hard_timeout_s)
+        self.watchdog.start()
 
-def _receive(fd: int) -> list[pa.RecordBatch]:
-    """Whole batches from the child until it closes the pipe; a stream cut by its death ends early."""
-    batches: list[pa.RecordBatch] = []
-    with os.fdopen(fd, "rb") as stream:
+    @classmethod
+    def fork(cls, pieces: list[Piece], todo: list[int], steps: Sequence[Step], bounds: Bounds) -> _Child:
+        """A child that starts on the records `todo` of `pieces`, already in its memory."""
+        slot = mmap.mmap(-1, SLOT.size)  # anonymous and shared: the child's writes are the parent's reads
+        SLOT.pack_into(slot, 0, -1, 0, 0.0)
+        batch_read, batch_write = os.pipe()
+        rows_read, rows_write = os.pipe()
+        oom_kills = _oom_kills()
+        parent = os.getpid()
+        # Frozen, the objects the child inherits are left alone by its garbage collector: a collection
+        # would touch (and so copy) every page of the parent's heap. Measured here: fork and a
+        # collection in the child took 301 ms unfrozen, 45 ms frozen.
+        gc.freeze()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(batch_write)
+            os.close(rows_read)
+            os._exit(_serve(pieces, todo, steps, bounds, slot, batch_read, rows_write, parent))
+        gc.unfreeze()
+        os.close(batch_read)
+        os.close(rows_write)
+        child = cls(pid, slot, batch_write, rows_read, bounds)
+        child.oom_kills = oom_kills
+        return child
+
+    def send(self, pieces: list[Piece], todo: list[int]) -> None:
+        """The next records for the child (a dead child's closed pipe shows in `receive`)."""
+        self.oom_kills = _oom_kills()
         try:
-            for batch in pa.ipc.open_stream(stream):
-                batches.append(batch)
-        except (pa.ArrowInvalid, OSError, EOFError):
+            pickle.dump((todo, [pieces[i] for i in todo]), self._sink, protocol=pickle.HIGHEST_PROTOCOL)
+            self._sink.flush()
+        except BrokenPipeError:
             pass
-    return batches
+
+    def receive(self) -> tuple[list[pa.RecordBatch], bool]:
+        """Rows until the child says its records are done (True), or until its stream ends or is cut
+        by its death (False)."""
+        batches: list[pa.RecordBatch] = []
+        try:
+            if self._reader is None:
+                self._reader = pa.ipc.open_stream(self._stream)
+            while (batch := self._reader.read_next_batch()).num_rows:
+                batches.append(batch)
+            return batches, True  # an empty batch: done
+        except (StopIteration, pa.ArrowInvalid, OSError, EOFError):
+            return batches, False
+
+    def growth(self) -> int:
+        """Bytes of resident memory the child holds over what it started with."""
+        return _resident_bytes(str(self.pid)) - self.start_rss
+
+    def reap(self) -> Death:
+        """How the child died (it is gone: its stream ended)."""
+        status = self._wait()
+        index, step, _ = SLOT.unpack_from(self.slot)
+        death = _death(status, index, step, self.watchdog.fired, self.oom_kills, self.bounds)
+        if death is None:
+            raise IsolationError("the isolated child exited before its records were done")
+        return death
+
+    def end(self, kill: bool) -> None:
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self._sink.close()  # the child's next read ends: it exits
+        self._wait()
+
+    def _wait(self) -> int:
+        for stream in (self._sink, self._stream):
+            with contextlib.suppress(OSError):
+                stream.close()
+        _, status = os.waitpid(self.pid, 0)
+        self.watchdog.stop()
+        return status
 
 
 def _death(status: int, index: int, step: int, timed_out: bool, oom_kills: int, bounds: Bounds) -> Death | None:
@@ -264,30 +360,31 @@ class _Watchdog(threading.Thread):
 # In the child
 
 
-def _child(pieces: list[Piece], todo: list[int], steps: Sequence[Step], bounds: Bounds, slot: mmap.mmap,
-           write_fd: int, parent: int) -> int:
-    """Run the steps over `todo`, sending rows as they finish; the exit status says how it went."""
+def _serve(pieces: Sequence[Piece] | dict[int, Piece], todo: list[int], steps: Sequence[Step], bounds: Bounds,
+           slot: mmap.mmap, read_fd: int, write_fd: int, parent: int) -> int:
+    """Run the steps over `todo`, then over each batch the parent sends, until its pipe closes:
+    rows go back as they finish, and an empty batch ends each batch's rows. The exit status says
+    how it went."""
     try:
         die_with_parent()
         if os.getppid() != parent:  # the parent died before the line above took effect
             return 1
         faults.worker_pid = parent
         _be_first_for_the_oom_killer()
-        if bounds.max_record_memory:
-            _limit_address_space(bounds.max_record_memory)
-        with os.fdopen(write_fd, "wb") as sink, pa.ipc.new_stream(sink, schema.PIECES) as writer:
-            rows: list[dict] = []
-            for piece in _tracked(pieces, todo, steps, slot):
-                rows.append(piece.row)
-                piece.score = piece.table = None
-                SLOT.pack_into(slot, 0, -1, 0, 0.0)
-                if len(rows) >= FLUSH_ROWS:
-                    writer.write_batch(to_batch(rows, schema.PIECES))
-                    sink.flush()
-                    rows = []
-            if rows:
-                writer.write_batch(to_batch(rows, schema.PIECES))
-        return 0
+        with (os.fdopen(read_fd, "rb") as source, os.fdopen(write_fd, "wb") as sink,
+              pa.ipc.new_stream(sink, schema.PIECES) as writer):
+            while True:
+                if bounds.max_record_memory:  # a record's budget counts from the batch's start
+                    _limit_address_space(bounds.max_record_memory)
+                _send_rows(_tracked(pieces, todo, steps, slot), slot, writer, sink)
+                writer.write_batch(to_batch([], schema.PIECES))
+                sink.flush()
+                pieces = todo = None  # the batch can go before the next one comes
+                try:
+                    todo, sent = pickle.load(source)
+                except EOFError:  # the parent has no more
+                    return 0
+                pieces = dict(zip(todo, sent))
     except MemoryError:
         return EXIT_OUT_OF_MEMORY
     except BrokenPipeError:  # the parent is gone
@@ -298,7 +395,21 @@ def _child(pieces: list[Piece], todo: list[int], steps: Sequence[Step], bounds: 
         return EXIT_BUG
 
 
-def _tracked(pieces: list[Piece], todo: list[int], steps: Sequence[Step], slot: mmap.mmap) -> Iterator[Piece]:
+def _send_rows(pieces: Iterator[Piece], slot: mmap.mmap, writer: pa.ipc.RecordBatchStreamWriter, sink) -> None:
+    rows: list[dict] = []
+    for piece in pieces:
+        rows.append(piece.row)
+        piece.score = piece.table = None
+        SLOT.pack_into(slot, 0, -1, 0, 0.0)
+        if len(rows) >= FLUSH_ROWS:
+            writer.write_batch(to_batch(rows, schema.PIECES))
+            sink.flush()
+            rows = []
+    if rows:
+        writer.write_batch(to_batch(rows, schema.PIECES))
+
+
+def _tracked(pieces: Sequence[Piece] | dict[int, Piece], todo: list[int], steps: Sequence[Step], slot: mmap.mmap) -> Iterator[Piece]:
     """The steps chained lazily (one record in them at a time), noting the record and the step."""
 
     def entering(stream: Iterator[Piece], step_index: int) -> Iterator[Piece]:
@@ -315,6 +426,15 @@ def _tracked(pieces: list[Piece], todo: list[int], steps: Sequence[Step], slot: 
     for j, step in enumerate(steps):
         stream = step.run(entering(stream, j) if j else stream)
     return stream
+
+
+def _resident_bytes(pid: str) -> int:
+    """Resident memory of a process (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _limit_address_space(budget: int) -> None:

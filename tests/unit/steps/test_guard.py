@@ -1,7 +1,8 @@
 """Crash isolation without Spark: real deaths (a segfault, an abort, a memory budget, a child killed
 from outside, a record that never returns) on one chosen file of a batch, through `run_local`.
 
-Each test takes a few seconds: 24 small MIDI files, batches of 8, one fork per batch.
+Each test takes a few seconds: 25 small MIDI files, batches of 8, one forked child for them all
+(and one more per death).
 """
 
 from __future__ import annotations
@@ -122,6 +123,42 @@ def test_a_record_that_never_returns_is_killed_as_a_timeout(source, undisturbed,
     rows, _ = run_local([str(source)], settings(hard_timeout_s=3.0))
     chosen = assert_only_chosen_differs(rows, undisturbed)
     assert chosen["error"] == "timeout: still running after 3 s, killed"
+
+
+def _batches_through(isolated, source: Path, size: int) -> list[dict]:
+    from symcorpus.sources.listing import list_sources
+    from symcorpus.steps.read import Read
+
+    s = settings()
+    listed = list_sources([str(source)], s.ingest)
+    pieces = list(Read(s.ingest.max_bytes, listed.contexts).run(vars(u) for u in listed.all_units()))
+    assert len(pieces) > 2 * size
+    return [row for i in range(0, len(pieces), size) for row in isolated.run(pieces[i : i + size]).to_pylist()]
+
+
+def test_one_child_serves_every_batch_until_a_record_kills_it(source, undisturbed, fault):
+    from symcorpus.steps import build_steps, guard
+
+    with guard.Isolated(build_steps(settings()), guard.Bounds()) as isolated:
+        rows = _batches_through(isolated, source, 8)
+        assert isolated.forks == 1  # four batches, one child
+    assert by_path(rows) == undisturbed
+    fault("segv:<id>")
+    with guard.Isolated(build_steps(settings()), guard.Bounds()) as isolated:
+        rows = _batches_through(isolated, source, 5)  # the chosen file is in the second batch
+        # One child until the chosen record, one for its second try, one for the rest.
+        assert isolated.forks == 3
+    assert assert_only_chosen_differs(rows, undisturbed)["error"] == "crashed: signal 11 (SIGSEGV)"
+
+
+def test_a_child_grown_past_its_bound_is_ended_after_its_batch(source, undisturbed, monkeypatch):
+    from symcorpus.steps import build_steps, guard
+
+    monkeypatch.setattr(guard, "MAX_CHILD_GROWTH", -2**40)  # every child counts as grown too much
+    with guard.Isolated(build_steps(settings()), guard.Bounds()) as isolated:
+        rows = _batches_through(isolated, source, 8)
+        assert isolated.forks == 4  # a child per batch
+    assert by_path(rows) == undisturbed
 
 
 def test_faults_fire_only_when_named_exactly():
