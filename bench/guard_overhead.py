@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,14 +39,21 @@ def measure(folder: Path, mode: str, warm: int, batch: int) -> dict:
     rows = [piece.row for piece in Read(settings.ingest.max_bytes).run(units)]
     running = Running(batch, Bounds() if mode == "isolated" else None)
 
-    def run(part: list[dict]) -> float:
-        started = time.perf_counter()
+    def run(part: list[dict]) -> tuple[float, float]:
+        started, cpu = time.perf_counter(), cpu_seconds()
         n = sum(b.num_rows for b in run_pieces([Piece(dict(r)) for r in part], build_steps(settings), running))
         assert n == len(part)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, cpu_seconds() - cpu
 
     run(rows[:warm])
-    return {"records": len(rows) - warm, "seconds": run(rows[warm:])}
+    seconds, cpu = run(rows[warm:])
+    return {"records": len(rows) - warm, "seconds": seconds, "cpu_seconds": cpu}
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of the children it has waited for (the isolated children)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def main() -> None:
@@ -68,19 +76,22 @@ def main() -> None:
 
         make(args.files, args.out)
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
     for _ in range(args.repeats):
         for mode in MODES:
             run = subprocess.run([sys.executable, __file__, "--measure", mode, "--out", str(args.out), "--warm",
                                   str(args.warm), "--batch", str(args.batch)], capture_output=True, text=True, check=True)
             result = json.loads(run.stdout.strip().splitlines()[-1])
             times[mode].append(result["seconds"] / result["records"] * 1000)
+            cpu[mode].append(result["cpu_seconds"] / result["records"] * 1000)
     batches = -(-result["records"] // args.batch)
     print(f"{args.out}: {result['records']:,} records timed after {args.warm} to warm up, {batches} batches of "
           f"{args.batch}, {args.repeats} repeats (ms/record)")
-    for stat in (statistics.median, min):
-        base, isolated = stat(times["in process"]), stat(times["isolated"])
-        print(f"  {stat.__name__:6s} in process {base:7.3f}  isolated {isolated:7.3f}  "
-              f"difference {isolated - base:+.3f} ({100 * (isolated / base - 1):+.1f}%)")
+    for label, values in (("wall", times), ("CPU", cpu)):  # CPU: this process and its children
+        for stat in (statistics.median, min):
+            base, isolated = stat(values["in process"]), stat(values["isolated"])
+            print(f"  {label:4s} {stat.__name__:6s} in process {base:7.3f}  isolated {isolated:7.3f}  "
+                  f"difference {isolated - base:+.3f} ({100 * (isolated / base - 1):+.1f}%)")
 
 
 if __name__ == "__main__":
