@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,8 @@ def measure(folder: Path, mode: str, warm: int, batch: int) -> dict:
     rows = [piece.row for piece in Read(settings.ingest.max_bytes).run(units)]
     running = Running(batch, Bounds() if mode == "isolated" else None)
 
+    from record_steps import cpu_seconds  # this process and the children it waited for
+
     def run(part: list[dict]) -> tuple[float, float]:
         started, cpu = time.perf_counter(), cpu_seconds()
         n = sum(b.num_rows for b in run_pieces([Piece(dict(r)) for r in part], build_steps(settings), running))
@@ -49,11 +50,6 @@ def measure(folder: Path, mode: str, warm: int, batch: int) -> dict:
     seconds, cpu = run(rows[warm:])
     return {"records": len(rows) - warm, "seconds": seconds, "cpu_seconds": cpu}
 
-
-def cpu_seconds() -> float:
-    """CPU time of this process and of the children it has waited for (the isolated children)."""
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def main() -> None:

@@ -147,7 +147,7 @@ class Isolated:
             if death is None:
                 if todo:
                     raise IsolationError(f"the isolated child was done with {len(todo)} records left")
-                if self._child is not None and self._child.growth() > MAX_CHILD_GROWTH:
+                if self._child.growth() > MAX_CHILD_GROWTH:
                     self.close()  # what a large record made it allocate goes back to the machine
                 break
             if death.index in todo:
@@ -228,10 +228,10 @@ def _in_order(n: int, received: list[tuple[list[int], list[pa.RecordBatch]]], cr
 class _Child:
     """The parent's side of one forked child: its pipes, the page it notes records in, its watchdog."""
 
-    def __init__(self, pid: int, slot: mmap.mmap, to_child: int, from_child: int, bounds: Bounds):
+    def __init__(self, pid: int, slot: mmap.mmap, to_child: int, from_child: int, bounds: Bounds, oom_kills: int):
         self.pid, self.slot, self.bounds = pid, slot, bounds
-        self.oom_kills = _oom_kills()
-        self.start_rss = _resident_bytes("self")  # the parent's, which the child starts with
+        self.oom_kills = oom_kills  # the cgroup's OOM kills before the current batch
+        self.start_rss = _statm("self", RESIDENT)  # the parent's, which the child starts with
         self._sink = os.fdopen(to_child, "wb")
         self._stream = os.fdopen(from_child, "rb")
         self._reader: pa.ipc.RecordBatchStreamReader | None = None
@@ -259,9 +259,7 @@ class _Child:
         gc.unfreeze()
         os.close(batch_read)
         os.close(rows_write)
-        child = cls(pid, slot, batch_write, rows_read, bounds)
-        child.oom_kills = oom_kills
-        return child
+        return cls(pid, slot, batch_write, rows_read, bounds, oom_kills)
 
     def send(self, pieces: list[Piece], todo: list[int]) -> None:
         """The next records for the child (a dead child's closed pipe shows in `receive`)."""
@@ -287,7 +285,7 @@ class _Child:
 
     def growth(self) -> int:
         """Bytes of resident memory the child holds over what it started with."""
-        return _resident_bytes(str(self.pid)) - self.start_rss
+        return _statm(str(self.pid), RESIDENT) - self.start_rss
 
     def reap(self) -> Death:
         """How the child died (it is gone: its stream ended)."""
@@ -428,19 +426,21 @@ def _tracked(pieces: Sequence[Piece] | dict[int, Piece], todo: list[int], steps:
     return stream
 
 
-def _resident_bytes(pid: str) -> int:
-    """Resident memory of a process (Linux /proc; 0 elsewhere)."""
+SIZE, RESIDENT = 0, 1  # fields of /proc/<pid>/statm
+
+
+def _statm(pid: str, field: int) -> int:
+    """A process's total (SIZE) or resident (RESIDENT) memory in bytes (Linux /proc; 0 elsewhere)."""
     try:
         with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * resource.getpagesize()
+            return int(f.read().split()[field]) * resource.getpagesize()
     except (OSError, IndexError, ValueError):
         return 0
 
 
 def _limit_address_space(budget: int) -> None:
-    pages = int(open("/proc/self/statm").read().split()[0]) if os.path.exists("/proc/self/statm") else 0
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = pages * resource.getpagesize() + budget
+    limit = _statm("self", SIZE) + budget
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
