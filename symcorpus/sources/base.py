@@ -136,10 +136,23 @@ def records_from_bytes(source: str, path: str, data: bytes, meta: Meta | None = 
     return [Record(source, path, fmt, data, meta, excluded)]
 
 
+READ_CHUNK = 1 << 16  # under malloc's mmap threshold: one read(max_bytes + 1) first maps max_bytes
+
+
 def read_capped(stream, max_bytes: int) -> bytes | None:
-    """Up to max_bytes from a stream; None when there is more (declared sizes can lie: zip bombs)."""
-    data = stream.read(max_bytes + 1)
-    return None if len(data) > max_bytes else data
+    """Up to max_bytes from a stream; None when there is more (declared sizes can lie: zip bombs).
+
+    Read in chunks: asking for max_bytes + 1 at once makes CPython allocate that much (32 MiB by
+    default) before the read, ~45 us a file against ~13 us for a Lakh-size file read in chunks."""
+    parts: list[bytes] = []
+    total = 0
+    while total <= max_bytes:
+        part = stream.read(min(READ_CHUNK, max_bytes + 1 - total))
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+    return None if total > max_bytes else b"".join(parts)
 
 
 def too_large(source: str, path: str, size: int | None, max_bytes: int) -> IngestFailure:

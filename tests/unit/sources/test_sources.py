@@ -12,6 +12,7 @@ import pytest
 from symcorpus.config import IngestSettings, Music21Settings
 from symcorpus.sources import (IngestFailure, Record, Skipped, SourceError, Unit, estimated_cost, list_units,
                                pack_partitions, read_unit, resolve_source)
+from symcorpus.sources.base import READ_CHUNK, read_capped
 from symcorpus.sources.music21 import NAME as MUSIC21
 
 from tests.conftest import M21
@@ -91,3 +92,31 @@ def test_partitions_balance_parse_cost_deterministically():
     loads = [sum(estimated_cost(u) for u in p) for p in parts]
     assert max(loads) < 1.05 * min(loads)  # one big MusicXML file per partition, MIDI spread around them
     assert [sum(u.member.startswith("big") for u in p) for p in parts] == [1, 1, 1, 1]
+
+
+class Trickle(io.RawIOBase):
+    """A stream that hands out at most 1,000 bytes a read, as a socket or a decompressor may."""
+
+    def __init__(self, data: bytes):
+        self.data, self.at = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = 1000 if n < 0 else min(n, 1000)
+        part = self.data[self.at : self.at + n]
+        self.at += len(part)
+        return part
+
+
+@pytest.mark.parametrize("size", [0, 1, READ_CHUNK - 1, READ_CHUNK, READ_CHUNK + 1, 3 * READ_CHUNK + 5])
+def test_read_capped_reads_across_chunks_and_stops_one_byte_past_the_cap(size):
+    data = bytes(range(256)) * (size // 256 + 1)
+    data = data[:size]
+    for stream in (io.BytesIO(data), Trickle(data)):
+        assert read_capped(stream, size) == data  # exactly the cap: all of it
+    for stream in (io.BytesIO(data + b"x"), Trickle(data + b"x" * 5000)):
+        assert read_capped(stream, size) is None  # a byte more: too large
+    stream = Trickle(data + b"y" * 10 * READ_CHUNK)
+    assert read_capped(stream, size) is None and stream.at <= size + 1  # never reads on past the cap

@@ -1,0 +1,43 @@
+"""A corpus shard written from staged rows: the rows referenced, in the corpus order, and nothing else."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from symcorpus import schema
+from symcorpus.spark.staging import STAGED, STAGED_COMPRESSION, write_corpus_shard
+
+
+def staged_table(rows: list[dict]) -> pa.Table:
+    columns = {f.name: [row.get(f.name) for row in rows] for f in STAGED}
+    return pa.Table.from_pydict(columns, schema=STAGED)
+
+
+def test_a_shard_holds_the_referenced_rows_sorted_by_id_path_and_source(tmp_path):
+    rng = random.Random(7)
+    # Ids repeat across sources and paths, so the second and third sort keys decide some places.
+    rows = [{"id": f"{rng.randrange(40):04x}", "source": rng.choice("ab"), "path": f"p{i:03d}.mid",
+             "format": "midi", "content": rng.randbytes(rng.randrange(1, 300))} for i in range(120)]
+    files = {"part-1.parquet": rows[:50], "part-0.parquet": rows[50:90], "part-2.parquet": rows[90:]}
+    for name, part in files.items():
+        pq.write_table(staged_table(part), tmp_path / name, compression=STAGED_COMPRESSION)
+    refs = [(name, i) for name, part in files.items() for i in range(len(part)) if rng.random() < 0.7]
+    rng.shuffle(refs)
+
+    written = write_corpus_shard(refs, str(tmp_path), str(tmp_path / "shard.parquet"), "valid")
+
+    shard = pq.read_table(tmp_path / "shard.parquet")
+    assert shard.schema == schema.CORPUS and written["rows"] == len(refs) == shard.num_rows
+    wanted = sorted((files[name][i] for name, i in refs), key=lambda r: (r["id"], r["path"], r["source"]))
+    got = shard.select(["id", "path", "source", "content"]).to_pylist()
+    assert got == [{k: r[k] for k in ("id", "path", "source", "content")} for r in wanted]
+    assert shard.column("dedup_cluster").to_pylist() == shard.column("id").to_pylist()
+    assert set(shard.column("split").to_pylist()) == {"valid"}
+
+
+def test_no_references_write_no_shard(tmp_path):
+    assert write_corpus_shard([], str(tmp_path), str(tmp_path / "shard.parquet"), "train") is None
+    assert not (tmp_path / "shard.parquet").exists()
