@@ -26,11 +26,11 @@ from symcorpus.sources import archives, directory, manifest, music21, parquet, s
 from symcorpus.sources.base import (IngestFailure, Item, Listing, Meta, Record, Skipped, Source, SourceError, Unit,
                                     read_failure, records_from_bytes)
 from symcorpus.sources.corpora import ADAPTERS
-from symcorpus.sources.partitions import estimated_cost, pack_partitions
+from symcorpus.sources.partitions import estimated_cost, pack_partitions, partition_count
 
 __all__ = ["KINDS", "READERS", "IngestFailure", "Item", "Listing", "Meta", "Record", "Skipped", "Source",
-           "SourceError", "Unit", "estimated_cost", "list_source", "list_units", "pack_partitions", "read_unit",
-           "records_from_bytes", "resolve_source", "source_options"]
+           "SourceError", "Unit", "estimated_cost", "list_source", "list_units", "pack_partitions", "partition_count",
+           "read_unit", "records_from_bytes", "resolve_source", "source_options"]
 
 Options = Mapping[str, Any]
 

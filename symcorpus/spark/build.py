@@ -17,7 +17,6 @@ removed once the version is published; the manifest's `resumed` says how many re
 from __future__ import annotations
 
 import functools
-import math
 import shutil
 import time
 from collections import Counter
@@ -30,7 +29,7 @@ from symcorpus import schema
 from symcorpus.config import FilterSettings, Settings
 from symcorpus.music.quality import RULE_CODES
 from symcorpus.errors import UsageError
-from symcorpus.sources import Source, Unit, pack_partitions
+from symcorpus.sources import Source, Unit, pack_partitions, partition_count
 from symcorpus.sources.storage import is_remote
 from symcorpus.sources.listing import ListedSources
 from symcorpus.sources.listing import list_sources as list_all_sources
@@ -106,9 +105,8 @@ def pieces_frame(spark, units: list[Unit], settings: Settings, cached=None, read
     cache every record takes that second road, where cached parses join in as `parsed` pieces.
     Spread records are sorted within their partition, so a rerun cuts them into the same batches.
     """
-    cores = spark.sparkContext.defaultParallelism
-    n = max(cores * settings.ingest.min_partitions_per_core,
-            math.ceil(len(units) / settings.ingest.max_units_per_partition))
+    n = partition_count(len(units), spark.sparkContext.defaultParallelism, settings.ingest.max_units_per_partition,
+                        settings.ingest.min_partitions_per_core)
     read = read or Read(settings.ingest.max_bytes)
     steps = build_steps(settings, cached=cached is not None)
     one_pass = [u for u in units if u.member] if cached is None else []

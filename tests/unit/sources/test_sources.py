@@ -11,7 +11,7 @@ import pytest
 
 from symcorpus.config import IngestSettings, Music21Settings
 from symcorpus.sources import (IngestFailure, Record, Skipped, SourceError, Unit, estimated_cost, list_units,
-                               pack_partitions, read_unit, resolve_source)
+                               pack_partitions, partition_count, read_unit, resolve_source)
 from symcorpus.sources.base import READ_CHUNK, read_capped
 from symcorpus.sources.music21 import NAME as MUSIC21
 
@@ -92,6 +92,19 @@ def test_partitions_balance_parse_cost_deterministically():
     loads = [sum(estimated_cost(u) for u in p) for p in parts]
     assert max(loads) < 1.05 * min(loads)  # one big MusicXML file per partition, MIDI spread around them
     assert [sum(u.member.startswith("big") for u in p) for p in parts] == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(("units", "cores", "expected"), [
+    (10_000, 2, 16),  # at least 8 a core
+    (50_000, 2, 16),  # 13 would do by size; 8 a core is more
+    (100_000, 2, 26),  # 25 by size: one more, so both cores finish the last round together
+    (100_000, 3, 27),
+    (1_000_000, 64, 512),
+    (5, 2, 16),  # pack_partitions makes no more partitions than units
+])
+def test_partition_count_is_whole_rounds_of_tasks_of_bounded_size(units, cores, expected):
+    n = partition_count(units, cores, max_units_per_partition=4000, min_partitions_per_core=8)
+    assert n == expected and n % cores == 0 and units / n <= 4000
 
 
 class Trickle(io.RawIOBase):
