@@ -103,7 +103,9 @@ def write_corpus_shard(refs: Iterable[tuple[str, int]], staged: str, target: str
 
     The rows are put in their final order by one `take` over the staged files read back: the order
     comes from the three sort columns alone, so the wide columns (a piece's bytes) are copied once,
-    not once to pick the rows and again to sort them."""
+    not once to pick the rows and again to sort them. A file whose rows are mostly not referenced
+    (duplicates) gives up its picked rows at once instead, so that the files held until the take
+    never weigh more than twice the rows the shard needs."""
     by_file: dict[str, list[int]] = defaultdict(list)
     for name, row in refs:
         by_file[name].append(row)
@@ -112,7 +114,10 @@ def write_corpus_shard(refs: Iterable[tuple[str, int]], staged: str, target: str
     tables, picked, offset = [], [], 0
     for name in sorted(by_file):
         table = pq.read_table(Path(staged) / name, schema=STAGED)
-        picked.append(offset + np.sort(np.asarray(by_file[name], np.int64)))
+        rows = np.sort(np.asarray(by_file[name], np.int64))
+        if len(rows) * 2 < table.num_rows:  # mostly duplicates: copy the few rows, free the file
+            table, rows = table.take(rows), np.arange(len(rows), dtype=np.int64)
+        picked.append(offset + rows)
         tables.append(table)
         offset += table.num_rows
     staged_rows = pa.concat_tables(tables)  # no copy: the files' chunks side by side
