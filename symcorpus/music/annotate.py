@@ -19,7 +19,7 @@ from symcorpus.music.features import piece_features
 from symcorpus.music.instruments import DRUMS, sets_programs
 from symcorpus.music.keys import key_of_notes
 from symcorpus.music.labels import LabelInput, piece_labels
-from symcorpus.music.notes import note_table, pitched_notes, summarize
+from symcorpus.music.notes import TempoMap, note_table, pitched_notes, summarize
 from symcorpus.music.parse import ParsedPiece
 from symcorpus.music.formats import MIDI
 from symcorpus.music.tempo import DECLARED, ESTIMATED, piece_tempo, tempo_features
@@ -53,10 +53,12 @@ def piece_facts(
     composer: str | None = None,
     abc_header: Mapping[str, str] | None = None,
     source_labels: Mapping[str, str | None] | None = None,
+    tempo: TempoMap | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(features, labels, fields) of one piece: `fields` are the summary with the features, key and
-    provenance flattened in, what `caption_tags` reads."""
-    features = piece_features(score, table)
+    provenance flattened in, what `caption_tags` reads. `tempo`: the score's TempoMap, if made."""
+    tempo = TempoMap.of(score) if tempo is None else tempo
+    features = piece_features(score, table, tempo)
     key, confidence = estimated_key(table, max(int(score.ticks_per_quarter), 1))
     header = abc_header or {}
     # A tempo the file never declared (abc2midi's and music21's 120, MIDI's default) is no fact to
@@ -67,7 +69,7 @@ def piece_facts(
     # declared or a placeholder, never estimated from seconds that a default tempo made.
     timing = features["timing"] if fmt == MIDI else "quantized"
     if (not declared_tempo and features["tempo_source"] == DECLARED) or (fmt != MIDI and features["tempo_source"] == ESTIMATED):
-        features.update(tempo_features(piece_tempo(score, table, timing, declared=declared_tempo)))
+        features.update(tempo_features(piece_tempo(score, table, timing, declared=declared_tempo, tempo=tempo)))
     if summary.get("instruments") is None:  # no program chosen: only the drums are known
         features["instrument_families"] = [DRUMS] if summary.get("has_drums") else []
     labels = piece_labels(
@@ -109,12 +111,13 @@ def annotate(
     composer: str | None = None,
     abc_header: Mapping[str, str] | None = None,
     source_labels: Mapping[str, str | None] | None = None,
+    tempo: TempoMap | None = None,
 ) -> dict[str, Any]:
     """The annotation columns of one piece (ANNOTATION_COLUMNS), from its score and summary and
-    (`source_labels`) what its source states about it."""
+    (`source_labels`) what its source states about it; `tempo`: the score's TempoMap, if made."""
     features, labels, fields = piece_facts(score, table, summary, piece_id=piece_id, source=source, path=path,
                                            fmt=fmt, title=title, composer=composer, abc_header=abc_header,
-                                           source_labels=source_labels)
+                                           source_labels=source_labels, tempo=tempo)
     tags = caption_tags(fields, labels)
     return {
         "key": fields["key"],
@@ -128,11 +131,11 @@ def annotate(
 
 def annotate_piece(piece: ParsedPiece, piece_id: str, source: str = "", path: str = "") -> dict[str, Any]:
     """Summary plus annotation columns of a parsed piece."""
-    table = note_table(piece.score)
-    summary = summarize(piece, table)
+    table, tempo = note_table(piece.score), TempoMap.of(piece.score)
+    summary = summarize(piece, table, tempo)
     return {**summary, **annotate(piece.score, table, summary, piece_id=piece_id, source=source, path=path,
                                   fmt=piece.format, title=piece.title, composer=piece.composer,
-                                  abc_header=piece.abc_header)}
+                                  abc_header=piece.abc_header, tempo=tempo)}
 
 
 def annotate_midi(data: bytes, piece_id: str = "generated") -> dict[str, Any]:

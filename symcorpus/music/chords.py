@@ -70,19 +70,26 @@ _BLOCK = 128  # rows per matrix product: OpenBLAS starts threads past ~2**18 mul
 # on a busy machine (one Spark or Ray worker per core) costs milliseconds instead of microseconds
 
 
+def window_of(starts: np.ndarray, onset: np.ndarray) -> np.ndarray:
+    """The window (index into sorted `starts`) each onset falls in; onsets before the first start
+    count in the first window."""
+    window = starts.searchsorted(onset, side="right") - 1
+    return np.maximum(window, 0, out=window)
+
+
 def window_histograms(
-    onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, starts: np.ndarray, ends: np.ndarray
+    onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+    first: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per window, the pitch-class histogram of overlap durations (bass weighted up) and the bass
     pitch class (-1 where nothing sounds). Notes sorted by onset; windows sorted, non-overlapping
-    [start, end)."""
+    [start, end). `first`: window_of(starts, onset), when the caller has it."""
     n_windows = len(starts)
     if n_windows == 0 or len(onset) == 0:
         return np.zeros((n_windows, 12)), np.full(n_windows, -1, dtype=np.int64)
     # Every (note, window) pair the note overlaps: first and last window per note, then expanded.
     # Zero-length notes overlap nothing (last < first).
-    first = starts.searchsorted(onset, side="right") - 1
-    np.maximum(first, 0, out=first)
+    first = window_of(starts, onset) if first is None else first
     span = starts.searchsorted(offset, side="left") - first
     if (span == 1).all():  # the common case: no note crosses a window edge
         note, window = slice(None), first
@@ -120,8 +127,9 @@ def recognize(hist: np.ndarray, bass: np.ndarray) -> np.ndarray:
     scores = np.empty((n, len(CHORD_NAMES)))
     for i in range(0, n, _BLOCK):
         np.matmul(features[i : i + _BLOCK], _W, out=scores[i : i + _BLOCK])
-    ok = (sounding.sum(axis=1) >= MIN_PITCH_CLASSES) & (scores.max(axis=1) >= MIN_SCORE)
-    return np.where(ok, scores.argmax(axis=1), -1)
+    best = scores.argmax(axis=1)
+    ok = (sounding.sum(axis=1) >= MIN_PITCH_CLASSES) & (scores[np.arange(n), best] >= MIN_SCORE)
+    return np.where(ok, best, -1)
 
 
 _NAMES_AND_N = np.array((*CHORD_NAMES, NO_CHORD), dtype=object)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import symusic
 
 from symcorpus.arrays import mix64
-from symcorpus.music.chords import chord_names, progression_of_indices, recognize, window_histograms, windows
+from symcorpus.music.chords import chord_names, progression_of_indices, recognize, window_histograms, window_of, windows
 from symcorpus.music.instruments import DRUMS, program_family
 from symcorpus.music.keys import key_signature_name
 from symcorpus.music.notes import DEFAULT_TIME_SIGNATURE, TempoMap, pitched_notes
@@ -221,15 +221,15 @@ def track_depths(depth: np.ndarray, track: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # Bars as content: repetition and loops
 
-def bar_hashes(table: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bar_hashes(table: np.ndarray, starts: np.ndarray, bar: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per bar, an order-free hash of its notes (onset within the bar, pitch, duration, drum flag)
-    and its note count. Notes belong to the bar they start in (the last bar takes any later ones)."""
+    and its note count. Notes belong to the bar they start in (the last bar takes any later ones);
+    `bar`: chords.window_of(starts, table["onset"]), when the caller has it."""
     n_bars = len(starts)
     if n_bars == 0 or len(table) == 0:
         return np.zeros(n_bars, dtype=np.uint64), np.zeros(n_bars, dtype=np.int64)
     onset = table["onset"]
-    bar = starts.searchsorted(onset, side="right") - 1
-    np.minimum(np.maximum(bar, 0, out=bar), n_bars - 1, out=bar)
+    bar = window_of(starts, onset) if bar is None else bar
     # One integer per note from its columns (wrapping on absurd values is harmless for a hash); the
     # onset within the bar at eighth-tick precision, as bars may start between ticks.
     key = ((onset - starts[bar]) * 8).astype(np.int64) << 32
@@ -306,19 +306,21 @@ def _empty(ts: TimeSignatureMap, tempo: TempoMap, keys: list[str]) -> dict[str, 
     }  # fmt: skip
 
 
-def piece_features(score: symusic.Score, table: np.ndarray) -> dict[str, Any]:
-    """The FEATURES of one piece; `table` is notes.note_table(score) (sorted by onset)."""
-    tempo = TempoMap.of(score)
+def piece_features(score: symusic.Score, table: np.ndarray, tempo: TempoMap | None = None) -> dict[str, Any]:
+    """The FEATURES of one piece; `table` is notes.note_table(score) (sorted by onset), `tempo` its
+    TempoMap.of(score) when the caller has it (made once per piece: it is not free)."""
+    tempo = TempoMap.of(score) if tempo is None else tempo
     ts = TimeSignatureMap.of(score)
     keys = key_signatures(score)
     n = len(table)
     if n == 0:
-        return {**_empty(ts, tempo, keys), **tempo_features(piece_tempo(score, table, None))}
+        return {**_empty(ts, tempo, keys), **tempo_features(piece_tempo(score, table, None, tempo=tempo))}
     tpq = tempo.tpq
     onset = table["onset"]
     duration = table["duration"]
     lasting = duration > 0
-    offset = onset + np.where(lasting, duration, 0)
+    all_lasting = bool(lasting.all())  # the usual case: no mask to apply
+    offset = onset + (duration if all_lasting else np.where(lasting, duration, 0))
     start, end = int(onset[0]), int(offset.max())
     drum = table["is_drum"]
     n_drum = int(np.count_nonzero(drum))
@@ -328,7 +330,7 @@ def piece_features(score: symusic.Score, table: np.ndarray) -> dict[str, Any]:
     n_pitched = len(pitch)
 
     # Polyphony and silences over the sounding span (zero-length notes never sound).
-    times, count = sounding(onset[lasting], offset[lasting])
+    times, count = sounding(onset, offset) if all_lasting else sounding(onset[lasting], offset[lasting])
     dt = times[1:] - times[:-1]
     active = count[:-1] > 0
     sounding_ticks = int(dt[active].sum())
@@ -348,8 +350,10 @@ def piece_features(score: symusic.Score, table: np.ndarray) -> dict[str, Any]:
     # Bars: as windows for chords, as content for repetition.
     n_bars, duration_bars = bar_count(ts, float(end))
     starts, ends = windows(bar_starts(ts, float(end)), float(end))
-    chords = recognize(*window_histograms(pitched["onset"], pitched_offset, pitch, starts, ends))
-    repetition_score, top_bar_share = repetition(*bar_hashes(table, starts))
+    bar = window_of(starts, onset)  # each note's bar: one search for the chords and the repetition
+    chords = recognize(*window_histograms(pitched["onset"], pitched_offset, pitch, starts, ends,
+                                          bar[~drum] if n_drum else bar))
+    repetition_score, top_bar_share = repetition(*bar_hashes(table, starts, bar))
 
     programs = np.bincount(pitched["program"]).nonzero()[0].tolist() if n_pitched else []
     families = _distinct([program_family(p) for p in programs]) + ([DRUMS] if n_drum else [])
@@ -384,5 +388,5 @@ def piece_features(score: symusic.Score, table: np.ndarray) -> dict[str, Any]:
         "n_pitched_notes": n_pitched,
         "n_drum_notes": n_drum,
         "n_programs": len(programs),
-        **tempo_features(piece_tempo(score, table, "expressive" if expressive else "quantized")),
+        **tempo_features(piece_tempo(score, table, "expressive" if expressive else "quantized", tempo=tempo)),
     }

@@ -88,7 +88,8 @@ TABLE_DTYPE = np.dtype(
         ("program", "i2"),
         ("is_drum", "?"),
         ("track", "i4"),
-    ]
+    ],
+    align=True,  # 32-byte rows, every field at an aligned offset: numpy reads a field without buffering it
 )
 
 
@@ -165,9 +166,12 @@ def pitched_notes(notes: np.ndarray) -> np.ndarray:
     return np.compress(~drum, notes) if drum.any() else notes
 
 
+QUARTER_DTYPE = np.dtype([("onset_q", "f8"), ("duration_q", "f8"), ("pitch", "i2"), ("is_drum", "?")], align=True)
+
+
 def quarter_notes(table: np.ndarray, tpq: int) -> np.ndarray:
     """Onsets and durations in quarters, with pitch and drum flag: what fingerprints need."""
-    notes = np.empty(len(table), dtype=[("onset_q", "f8"), ("duration_q", "f8"), ("pitch", "i2"), ("is_drum", "?")])
+    notes = np.empty(len(table), dtype=QUARTER_DTYPE)
     notes["onset_q"] = table["onset"] / tpq
     notes["duration_q"] = table["duration"] / tpq
     notes["pitch"] = table["pitch"]
@@ -190,11 +194,12 @@ def canonical_notes(score: symusic.Score, table: np.ndarray | None = None) -> np
     return notes
 
 
-def summarize(piece: ParsedPiece, table: np.ndarray | None = None) -> dict[str, Any]:
-    """The corpus columns that need only the parse (see schema.CORPUS)."""
+def summarize(piece: ParsedPiece, table: np.ndarray | None = None, tempo: TempoMap | None = None) -> dict[str, Any]:
+    """The corpus columns that need only the parse (see schema.CORPUS); `table` and `tempo` are the
+    score's note_table and TempoMap when the caller has them."""
     score = piece.score
     table = note_table(score) if table is None else table
-    tempo = TempoMap.of(score)
+    tempo = TempoMap.of(score) if tempo is None else tempo
     if len(table):
         end_tick = int((table["onset"] + table["duration"]).max())
         first_onset = int(table["onset"][0])

@@ -33,6 +33,7 @@ estimate (None). bench/tempo_accuracy.py measures accuracy and speed against lib
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -113,13 +114,22 @@ def autocorrelation(signal: np.ndarray, max_lag: int, blur_frames: float) -> np.
     n = len(x)
     size = 1 << (n + max_lag).bit_length()  # zero padding past max_lag: no wrap-around
     spectrum = np.fft.rfft(x, size)
-    freq = np.arange(len(spectrum)) / size  # cycles per frame
     power = spectrum.real**2 + spectrum.imag**2
-    power *= np.exp(-((2 * np.pi * freq * blur_frames) ** 2))  # both copies blurred: a Gaussian of sd * sqrt(2)
+    power *= _blur(size, blur_frames)
     lags = min(max_lag, n // 2)
     r = np.fft.irfft(power, size)[: lags + 1]
     r /= n - np.arange(lags + 1)
     return r / r[0] if r[0] > 0 else r
+
+
+@functools.lru_cache(maxsize=16)
+def _blur(size: int, blur_frames: float) -> np.ndarray:
+    """The spectrum's Gaussian factor for an FFT of `size` frames: both copies of the signal blurred,
+    a Gaussian of sd * sqrt(2). Sizes are powers of two, so a few serve every piece."""
+    freq = np.arange(size // 2 + 1) / size  # cycles per frame
+    factor = np.exp(-((2 * np.pi * freq * blur_frames) ** 2))
+    factor.flags.writeable = False  # shared between calls
+    return factor
 
 
 def beat_salience(r: np.ndarray) -> np.ndarray:
@@ -160,18 +170,21 @@ def estimate_tempo(
     return TempoEstimate(round(float(bpm), 2), round(min(confidence, 1.0), 4))
 
 
-def score_onsets(score: symusic.Score, table: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Onsets and durations in seconds (through the score's tempo map) and velocities of every note."""
+def score_onsets(score: symusic.Score, table: np.ndarray | None = None,
+                 tempo: TempoMap | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Onsets and durations in seconds (through the score's tempo map, `tempo` when the caller has
+    it) and velocities of every note."""
     table = note_table(score) if table is None else table
-    tempo = TempoMap.of(score)
+    tempo = TempoMap.of(score) if tempo is None else tempo
     onset_s = tempo.seconds(table["onset"])
     duration_s = tempo.seconds(table["onset"] + np.maximum(table["duration"], 0)) - onset_s
     return onset_s, duration_s, table["velocity"]
 
 
-def estimate_score_tempo(score: symusic.Score, table: np.ndarray | None = None) -> TempoEstimate | None:
+def estimate_score_tempo(score: symusic.Score, table: np.ndarray | None = None,
+                         tempo: TempoMap | None = None) -> TempoEstimate | None:
     """`estimate_tempo` of a score's notes (drums included: they carry the beat)."""
-    onset_s, duration_s, velocity = score_onsets(score, table)
+    onset_s, duration_s, velocity = score_onsets(score, table, tempo)
     return estimate_tempo(onset_s, velocity, duration_s)
 
 
@@ -231,23 +244,25 @@ def tempo_source(declared_qpm: float | None, timing: str | None, estimate: Tempo
     return PieceTempo(PLACEHOLDER, None, None)
 
 
-def declared_tempo(score: symusic.Score, table: np.ndarray | None = None) -> float | None:
+def declared_tempo(score: symusic.Score, table: np.ndarray | None = None,
+                   tempo: TempoMap | None = None) -> float | None:
     """The tempo event in force at the first note, or None when the score has no tempo event."""
     if len(score.tempos) == 0:
         return None
     table = note_table(score) if table is None else table
-    tempo = TempoMap.of(score)
+    tempo = TempoMap.of(score) if tempo is None else tempo
     first = int(table["onset"][0]) if len(table) else 0
     return float(tempo.qpm[tempo.index_at(first)])
 
 
-def piece_tempo(score: symusic.Score, table: np.ndarray, timing: str | None, declared: bool = True) -> PieceTempo:
-    """`tempo_source` for a score: `table` is its note_table, `timing` its features' timing.
-    `declared=False`: the score's tempo events are a renderer's default, not the file's (an ABC tune
-    without Q:, a MusicXML score without a metronome mark). The estimate is made only where the
-    rule uses it (expressive timing)."""
-    estimate = estimate_score_tempo(score, table) if timing == "expressive" else None
-    return tempo_source(declared_tempo(score, table) if declared else None, timing, estimate)
+def piece_tempo(score: symusic.Score, table: np.ndarray, timing: str | None, declared: bool = True,
+                tempo: TempoMap | None = None) -> PieceTempo:
+    """`tempo_source` for a score: `table` is its note_table, `timing` its features' timing, `tempo`
+    its TempoMap when the caller has it. `declared=False`: the score's tempo events are a renderer's
+    default, not the file's (an ABC tune without Q:, a MusicXML score without a metronome mark). The
+    estimate is made only where the rule uses it (expressive timing)."""
+    estimate = estimate_score_tempo(score, table, tempo) if timing == "expressive" else None
+    return tempo_source(declared_tempo(score, table, tempo) if declared else None, timing, estimate)
 
 
 def tempo_features(tempo: PieceTempo) -> dict[str, Any]:

@@ -14,4 +14,4 @@ class Annotate(Step):
         row.update(annotate(piece.score, piece.table, row, piece_id=row["id"], source=row["source"],
                             path=row["path"], fmt=row["format"], title=row.get("title"),
                             composer=row.get("composer"), abc_header=piece.abc_header,
-                            source_labels=row.get("source_labels")))
+                            source_labels=row.get("source_labels"), tempo=piece.tempo))

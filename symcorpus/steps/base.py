@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from symcorpus import schema
 from symcorpus.errors import ReasonError
+
+if TYPE_CHECKING:  # the steps' base needs no parser loaded
+    from symcorpus.music.notes import TempoMap
 
 PENDING = "pending"  # read, not yet parsed
 PARSED = "parsed"  # a parse taken from the cache: parse columns filled, no score yet
@@ -44,6 +47,7 @@ class Piece:
     row: dict[str, Any]
     score: Any = None  # symusic.Score once parsed or loaded
     table: np.ndarray | None = None  # music/notes.note_table(score)
+    tempo: TempoMap | None = None  # music/notes.TempoMap.of(score): made once, read by several steps
     abc_header: dict[str, str] | None = field(default=None)  # as the parser read it (ABC only)
 
     @property

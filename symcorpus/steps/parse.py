@@ -18,7 +18,7 @@ import symusic
 
 from symcorpus import schema
 from symcorpus.music.formats import ABC, MUSICXML
-from symcorpus.music.notes import note_table, summarize
+from symcorpus.music.notes import TempoMap, note_table, summarize
 from symcorpus.music.parse import Limits, ParseError, parse_piece, render_abc_tunes
 from symcorpus.steps import faults
 from symcorpus.steps.base import PARSED, PENDING, Piece, Step
@@ -86,7 +86,8 @@ class Parse(Step):
         parsed = parse_piece(row["content"], row["format"], self.limits, name=row["path"].split("#")[0],
                              rendered=self._rendered.pop(id(piece), None))
         piece.score, piece.table, piece.abc_header = parsed.score, note_table(parsed.score), parsed.abc_header
-        row.update(summarize(parsed, piece.table))
+        piece.tempo = TempoMap.of(parsed.score)
+        row.update(summarize(parsed, piece.table, piece.tempo))
         row.update(status=schema.STATUS_OK, abc=parsed.abc_header, score_midi=parsed.rendered_midi,
                    title=parsed.title, composer=parsed.composer)
 
@@ -103,7 +104,7 @@ class LoadScore(Step):
             return
         row = piece.row
         piece.score = symusic.Score.from_midi(stored_midi(row))
-        piece.table = note_table(piece.score)
+        piece.table, piece.tempo = note_table(piece.score), TempoMap.of(piece.score)
         piece.abc_header = row.get("abc")
         row["status"] = schema.STATUS_OK
 
