@@ -14,6 +14,7 @@ Plain numpy, no Spark: the dedup stage calls these per record inside mapInArrow.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -86,13 +87,15 @@ def melodic_tokens(notes: np.ndarray) -> np.ndarray:
     if len(pitched) < 2:
         return np.empty(0, dtype=_U64)
     onset, pitch = pitched["onset_q"], pitched["pitch"].astype(np.int64)
-    apart = np.diff(onset) > TOGETHER_Q
+    apart = onset[1:] - onset[:-1] > TOGETHER_Q
     chord = np.concatenate([[0], np.cumsum(apart)])
     chord_onset = onset[np.concatenate([[0], np.flatnonzero(apart) + 1])]
-    if not (apart | (np.diff(pitch) >= 0)).all():  # a chord's notes not from the lowest up
+    step = pitch[1:] - pitch[:-1]
+    if not (apart | (step >= 0)).all():  # a chord's notes not from the lowest up
         order = np.lexsort((pitch, chord))
         pitch, chord = pitch[order], chord[order]
-    interval = np.clip(np.diff(pitch), -48, 48) + 48
+        step = pitch[1:] - pitch[:-1]
+    interval = np.clip(step, -48, 48) + 48
     moving = chord[1:] != chord[:-1]
     ioi = chord_onset[chord[1:]] - chord_onset[chord[:-1]]
     # Index of the last step between chords strictly before each step (-1 when there is none yet).
@@ -241,10 +244,20 @@ class MinHasher:
 def band_hashes(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One int64 per LSH band: pieces sharing any band hash are candidate pairs."""
     sig = np.asarray(signature, dtype=np.int64)[: bands * rows].astype(_U64).reshape(bands, rows)
+    powers, band_numbers = _band_constants(bands, rows)
     with np.errstate(over="ignore"):
-        powers = _U64(0x9E3779B97F4A7C15) ** np.arange(1, rows + 1, dtype=_U64)
-        mixed = mix64((sig * powers).sum(axis=1, dtype=_U64) + np.arange(bands, dtype=_U64))
+        mixed = mix64((sig * powers).sum(axis=1, dtype=_U64) + band_numbers)
     return mixed.view(np.int64)
+
+
+@functools.lru_cache(maxsize=4)
+def _band_constants(bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """A band's row weights (powers of the golden gamma, wrapping) and each band's number."""
+    with np.errstate(over="ignore"):
+        powers = GOLDEN_GAMMA ** np.arange(1, rows + 1, dtype=_U64)
+    band_numbers = np.arange(bands, dtype=_U64)
+    powers.flags.writeable = band_numbers.flags.writeable = False  # shared between calls
+    return powers, band_numbers
 
 
 def pack_signature(signature: np.ndarray) -> bytes:

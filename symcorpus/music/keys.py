@@ -100,7 +100,7 @@ def key_cues(pitch: np.ndarray, onset_q: np.ndarray, duration_q: np.ndarray) -> 
     if pitch.size == 0:
         return None
     onset = np.asarray(onset_q, dtype=np.float64)
-    duration = np.clip(np.asarray(duration_q, dtype=np.float64), 0.0, None)
+    duration = np.maximum(np.asarray(duration_q, dtype=np.float64), 0.0)
     pc = pitch % 12
     first, last = onset.min(), onset.max()
     opening = onset < first + OPENING_QUARTERS
