@@ -174,6 +174,7 @@ def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
 FINGERPRINT_VERSION = 4
 _EMPTY = 2**32 - 1  # every value of an empty set's signature
 _PROBES = 64  # densification attempts per empty bin before the nearest filled bin to the right
+_FIRST_PROBES = 8  # attempts made for every empty bin before all _PROBES for those still empty
 
 
 class MinHasher:
@@ -194,9 +195,9 @@ class MinHasher:
         rng = np.random.default_rng(seed)
         self.num_perm = num_perm
         self.salt = rng.integers(0, 2**63, dtype=np.int64).astype(_U64)
-        # Densification probes: row t holds, for every bin, the bin its t-th attempt looks at.
+        # Densification probes: row b holds the bins that bin b's attempts look at, in order.
         attempts = np.arange(_PROBES, dtype=_U64)[:, None] * _U64(num_perm) + np.arange(num_perm, dtype=_U64)
-        self.probes = self._bin(mix64(attempts ^ self.salt)).astype(np.int64)
+        self.probes = np.ascontiguousarray(self._bin(mix64(attempts ^ self.salt)).astype(np.int64).T)
 
     def _bin(self, h: np.ndarray) -> np.ndarray:
         """The bin of each 64-bit hash: its high 32 bits scaled to [0, num_perm) (no modulo bias)."""
@@ -227,15 +228,22 @@ class MinHasher:
 
     def _densify(self, signature: np.ndarray, filled: np.ndarray) -> np.ndarray:
         empty = np.flatnonzero(~filled)
-        tried = self.probes[:, empty]  # (attempts, empty bins)
-        hit = filled[tried]
-        first = hit.argmax(axis=0)
-        found = hit[first, np.arange(len(empty))]
-        source = tried[first, np.arange(len(empty))]
-        if not found.all():  # nearest filled bin to the right, wrapping around
+        source = np.empty(len(empty), dtype=np.int64)
+        todo = np.arange(len(empty))  # empty bins (positions in `empty`) still without a source
+        # A short tune leaves most bins empty, and most find a filled bin within a few attempts: the
+        # first _FIRST_PROBES attempts for every empty bin, then every attempt for the few left.
+        for attempts in (_FIRST_PROBES, _PROBES):
+            tried = self.probes[empty[todo], :attempts]  # (empty bins, attempts)
+            hit = filled[tried]
+            first = hit.argmax(axis=1)
+            found = hit[np.arange(len(todo)), first]
+            source[todo[found]] = tried[found, first[found]]
+            todo = todo[~found]
+            if len(todo) == 0:
+                break
+        else:  # nearest filled bin to the right, wrapping around
             full_bins = np.flatnonzero(filled)
-            lost = empty[~found]
-            source[~found] = full_bins[np.searchsorted(full_bins, lost) % len(full_bins)]
+            source[todo] = full_bins[np.searchsorted(full_bins, empty[todo]) % len(full_bins)]
         out = signature.copy()
         out[empty] = signature[source]
         return out

@@ -189,3 +189,29 @@ def test_sparse_signatures_estimate_small_sets_closely(midi_from_abc):
     empty = pack_signature(hasher.sparse_signature(np.empty(0, dtype=np.uint64)))
     assert packed_similarities([empty], [empty])[0] == 1.0
     assert packed_similarities([empty], [pack_signature(hasher.sparse_signature(a))])[0] == 0.0
+
+
+def test_densified_bins_borrow_from_the_first_filled_bin_they_probe(tune):
+    """Every empty bin takes the value of the first filled bin along its own probe sequence, or,
+    when all its probes miss (sets of a handful of shingles), of the nearest filled bin to its right;
+    filled bins keep theirs. Checked bin by bin against that rule, on a real tune's shingles and on
+    subsets of them down to one shingle (where probes run out)."""
+    hasher = MinHasher(240, 1)
+    probes = hasher.probes  # (bins, attempts)
+    full = shingles(notes_of(tune))
+    assert len(full) > 40
+    fallbacks = 0
+    for size in (len(full), 40, 12, 5, 3, 1):
+        sparse = hasher.sparse_signature(full[:size])
+        dense = hasher.densified(sparse)
+        filled = np.flatnonzero(sparse != 2**32 - 1)
+        assert 0 < len(filled) < 240
+        for b in range(240):
+            if b in filled:
+                expected = sparse[b]
+            else:
+                hits = [p for p in probes[b] if p in filled]
+                fallbacks += not hits
+                expected = sparse[hits[0]] if hits else sparse[next((f for f in filled if f > b), filled[0])]
+            assert dense[b] == expected, (size, b)
+    assert fallbacks > 0  # the rule's last resort was exercised
