@@ -369,7 +369,7 @@ def piece_features(score: symusic.Score, table: np.ndarray, tempo: TempoMap | No
         "key_signatures": keys,
         "pitch_min": int(pitch.min()) if n_pitched else None,
         "pitch_max": int(pitch.max()) if n_pitched else None,
-        "pitch_mean": int(pitch.sum()) / n_pitched if n_pitched else None,  # exact integer sum, as mean() has
+        "pitch_mean": int(pitch.sum()) / n_pitched if n_pitched else None,  # exact, as numpy's mean of integers
         "polyphony_mean": float((count[:-1] * dt)[active].sum() / sounding_ticks) if sounding_ticks else 0.0,
         "polyphony_max": int(count.max()) if len(count) else 0,
         "note_density": n / span_s if span_s > 0 else 0.0,
