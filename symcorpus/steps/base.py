@@ -60,6 +60,11 @@ class Piece:
     def reject(self, stage: str, reason: str, detail: str | None) -> None:
         self.row.update(status=schema.STATUS_REJECTED, stage=stage, reason=reason, detail=detail)
 
+    def release(self) -> None:
+        """Drop the parsed score and what was made from it once the row is done: one score in
+        memory at a time, not a batch of them."""
+        self.score = self.table = self.tempo = None
+
 
 class Step:
     """One stage of per-record work. Subclasses set `name` and implement `process(piece)`."""

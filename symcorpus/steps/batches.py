@@ -102,7 +102,7 @@ def _in_process(pieces: list[Piece], steps: Sequence[Step]) -> list[dict[str, An
     rows = []
     for piece in chain(pieces, steps):
         rows.append(piece.row)
-        piece.score = piece.table = piece.tempo = None  # one parsed score in memory at a time, not a batch of them
+        piece.release()
     return rows
 
 

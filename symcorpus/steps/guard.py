@@ -397,7 +397,7 @@ def _send_rows(pieces: Iterator[Piece], slot: mmap.mmap, writer: pa.ipc.RecordBa
     rows: list[dict] = []
     for piece in pieces:
         rows.append(piece.row)
-        piece.score = piece.table = piece.tempo = None
+        piece.release()
         SLOT.pack_into(slot, 0, -1, 0, 0.0)
         if len(rows) >= FLUSH_ROWS:
             writer.write_batch(to_batch(rows, schema.PIECES))

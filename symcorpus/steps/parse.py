@@ -85,8 +85,8 @@ class Parse(Step):
             raise ParseError("too_large", f"unpacks to {size} bytes, over max_bytes={self.limits.max_bytes}")
         parsed = parse_piece(row["content"], row["format"], self.limits, name=row["path"].split("#")[0],
                              rendered=self._rendered.pop(id(piece), None))
-        piece.score, piece.table, piece.abc_header = parsed.score, note_table(parsed.score), parsed.abc_header
-        piece.tempo = TempoMap.of(parsed.score)
+        _hold_score(piece, parsed.score)
+        piece.abc_header = parsed.abc_header
         row.update(summarize(parsed, piece.table, piece.tempo))
         row.update(status=schema.STATUS_OK, abc=parsed.abc_header, score_midi=parsed.rendered_midi,
                    title=parsed.title, composer=parsed.composer)
@@ -103,10 +103,14 @@ class LoadScore(Step):
         if piece.score is not None:
             return
         row = piece.row
-        piece.score = symusic.Score.from_midi(stored_midi(row))
-        piece.table, piece.tempo = note_table(piece.score), TempoMap.of(piece.score)
+        _hold_score(piece, symusic.Score.from_midi(stored_midi(row)))
         piece.abc_header = row.get("abc")
         row["status"] = schema.STATUS_OK
+
+
+def _hold_score(piece: Piece, score: symusic.Score) -> None:
+    """The score and what every later step reads of it, made once: the note table and tempo map."""
+    piece.score, piece.table, piece.tempo = score, note_table(score), TempoMap.of(score)
 
 
 def stored_midi(row: dict) -> bytes:
