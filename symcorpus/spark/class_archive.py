@@ -2,9 +2,10 @@
 Arrow's, Parquet's), parsed and verified once and then mapped by every later local session.
 
 A build's JVM loads some 22,000 classes, 15,000 of them from jar files (the rest it generates as it
-runs), and it parses and verifies them again in every command: about 5 s of CPU on this project's
-2-core machine, taken from the cores the Python workers parse on (BENCHMARKS.md, "ABC
-collections"). Java's application class-data sharing keeps them in a file the JVM maps instead:
+runs), and it parses and verifies them again in every command: about 4-5 s of CPU on this
+project's 2-core machine, taken from the cores the Python workers parse on (BENCHMARKS.md, "The
+local JVM with and without its class-data archive"). Java's application class-data sharing keeps
+them in a file the JVM maps instead:
 
     python -m symcorpus.spark.archive_classes   # once per PySpark and Java install; `make` runs it
 

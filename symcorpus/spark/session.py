@@ -90,11 +90,11 @@ def spark_session(settings: SparkSettings, master: str | None = None):
     return spark
 
 
-# pyarrow's default allocator (mimalloc in its wheels) spent 2-3x jemalloc's system CPU on the
-# staged rows' round trip (write, read back, take, sort, write the shard) with a tenth of its page
-# faults: larger pages, zeroed by the kernel, at a cost that varies from one process to the next.
-# Builds of Lakh-size files took more CPU and worker memory with it (BENCHMARKS.md, "Arrow's
-# allocator"). Arrow reads the variable when a process first allocates.
+# pyarrow's default allocator (mimalloc in its wheels) left the workers of Lakh-size builds with
+# 290-460 MB more peak memory than jemalloc on both machines this VM has run on; on one of them it
+# also spent 2-3x jemalloc's system CPU on the staged rows' round trip, at a cost that varied from
+# one process to the next (BENCHMARKS.md, "Arrow's allocator"). Arrow reads the variable when a
+# process first allocates.
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
 
@@ -120,7 +120,7 @@ def use_arrow_pool() -> str | None:
 # it does little data work (planning, light rows, shuffles of ids and hashes). Its optimising JIT
 # compiler and the concurrent collector's threads took about a core's worth of time from them: on a
 # build of 2,000 Lakh-size files on local[1], the JVM used 64 CPU seconds with the defaults and 26 s
-# with the quick compiler alone and the serial collector (BENCHMARKS.md, "Lakh size").
+# with the quick compiler alone and the serial collector (measured at d1c98aa, 2026-12-02).
 LOCAL_JVM_OPTIONS = " -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
