@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
+# Both sides on one core: BLAS threads (the chords' and music21's matrix products) would add a
+# second one that the per-core rates do not count. The build's workers run one (spark/session.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(str(Path(__file__).resolve().parent))  # appended: bench/ must not shadow stdlib modules
 
