@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import sys
 import time
@@ -32,8 +33,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import symusic
+# Every side on one core: BLAS threads beside music21's key analysis (and our matrix products) would
+# add a second one that the rates do not count. The build's workers run one (spark/session.py).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
+import symusic  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from symcorpus.music.abc_text import decode_abc, parse_header, split_tunes  # noqa: E402
