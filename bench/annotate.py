@@ -20,9 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
-# Both sides on one core: BLAS threads (the chords' and music21's matrix products) would add a
-# second one that the per-core rates do not count. The build's workers run one (spark/session.py).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in the build's Spark workers (spark/session.py)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.append(str(Path(__file__).resolve().parent))  # appended: bench/ must not shadow stdlib modules
 

@@ -22,9 +22,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
-# Both sides on one core: BLAS threads (the chords' and music21's matrix products) would add a
-# second one that the per-core rates do not count. The build's workers run one (spark/session.py).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in the build's Spark workers (spark/session.py)
 import numpy as np  # noqa: E402
 import symusic  # noqa: E402
 

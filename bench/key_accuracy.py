@@ -33,9 +33,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-# Every side on one core: BLAS threads beside music21's key analysis (and our matrix products) would
-# add a second one that the rates do not count. The build's workers run one (spark/session.py).
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as in the build's Spark workers (spark/session.py)
 import numpy as np  # noqa: E402
 import symusic  # noqa: E402
 
