@@ -9,7 +9,8 @@
 - `MinHasher`: one-permutation MinHash signatures of those shingle sets (O(n + k) per piece);
   `band_hashes` for LSH.
 
-Plain numpy, no Spark: the dedup stage calls these per record inside mapInArrow.
+Plain numpy, and numba for the loops over notes and shingles (music/fingerprint_loops.py), no Spark:
+the dedup stage calls these per record inside mapInArrow.
 """
 
 from __future__ import annotations
@@ -20,9 +21,16 @@ import hashlib
 import numpy as np
 
 from symcorpus.arrays import GOLDEN_GAMMA, mix64
-from symcorpus.music.notes import pitched_notes
 
 _U64 = np.uint64
+
+
+@functools.cache
+def _loops():
+    """music/fingerprint_loops.py, imported on first use: numba takes ~0.7 s to load."""
+    from symcorpus.music import fingerprint_loops
+
+    return fingerprint_loops
 
 
 def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: int = 48) -> str:
@@ -34,14 +42,10 @@ def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: in
     """
     if len(notes) == 0:
         return hashlib.blake2b(b"", digest_size=16).hexdigest()
-    onset = np.rint(notes["onset_q"] * grid).astype(np.int64)
-    onset -= onset.min()
-    duration = np.rint(notes["duration_q"] * grid).astype(np.int64)
-    pitch = notes["pitch"].astype(np.int64)
-    drum = notes["is_drum"]
-    if transpose_invariant and (~drum).any():
-        pitch = np.where(drum, pitch, pitch - pitch[~drum].min())
-    pitch = pitch + 256 * drum
+    onset, pitch, duration = _loops().grid_columns(
+        np.ascontiguousarray(notes["onset_q"], dtype=np.float64), np.ascontiguousarray(notes["duration_q"], dtype=np.float64),
+        np.ascontiguousarray(notes["pitch"], dtype=np.int64), np.ascontiguousarray(notes["is_drum"], dtype=np.bool_),
+        grid, transpose_invariant)
     return hashlib.blake2b(_sorted_rows(onset, pitch, duration).tobytes(), digest_size=16).hexdigest()
 
 
@@ -52,18 +56,10 @@ def _sorted_rows(onset: np.ndarray, pitch: np.ndarray, duration: np.ndarray) -> 
     durations under 2**22): one sort of a plain array instead of a three-key lexsort. Equal rows are
     interchangeable, so both ways give the same rows.
     """
-    if (onset.max() < 2**32 and pitch.min() >= 0 and pitch.max() < 512 and duration.min() >= 0
-            and duration.max() < 2**22):
-        key = onset << 31
-        key |= pitch << 22
-        key |= duration
+    key = _loops().packed_rows(onset, pitch, duration)
+    if len(key) == len(onset):
         key.sort(kind="stable")  # rows come nearly sorted (by onset): timsort's runs
-        rows = np.empty((len(key), 3), dtype=np.int64)
-        np.right_shift(key, 31, out=rows[:, 0])
-        np.right_shift(key, 22, out=rows[:, 1])
-        rows[:, 1] &= 511
-        np.bitwise_and(key, 2**22 - 1, out=rows[:, 2])
-        return rows
+        return _loops().unpacked_rows(key)
     order = np.lexsort((duration, pitch, onset))
     return np.ascontiguousarray(np.stack([onset[order], pitch[order], duration[order]], axis=1))
 
@@ -83,29 +79,9 @@ def melodic_tokens(notes: np.ndarray) -> np.ndarray:
     unchanged. A global reference such as the piece's median step would shift every token when an
     edit moves the median. `notes` must be sorted by onset (as canonical_notes and quarter_notes are).
     """
-    pitched = pitched_notes(notes)
-    if len(pitched) < 2:
-        return np.empty(0, dtype=_U64)
-    onset, pitch = pitched["onset_q"], pitched["pitch"].astype(np.int64)
-    apart = onset[1:] - onset[:-1] > TOGETHER_Q
-    chord = np.concatenate([[0], np.cumsum(apart)])
-    chord_onset = onset[np.concatenate([[0], np.flatnonzero(apart) + 1])]
-    step = pitch[1:] - pitch[:-1]
-    if not (apart | (step >= 0)).all():  # a chord's notes not from the lowest up
-        order = np.lexsort((pitch, chord))
-        pitch, chord = pitch[order], chord[order]
-        step = pitch[1:] - pitch[:-1]
-    interval = np.clip(step, -48, 48) + 48
-    moving = chord[1:] != chord[:-1]
-    ioi = chord_onset[chord[1:]] - chord_onset[chord[:-1]]
-    # Index of the last step between chords strictly before each step (-1 when there is none yet).
-    last = np.maximum.accumulate(np.where(moving, np.arange(len(ioi)), -1))
-    previous = np.concatenate([[-1], last[:-1]])
-    reference = ioi[np.maximum(previous, 0)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.clip(np.rint(np.log2(ioi / reference) * 2), -8, 8) + 9
-    ratio_class = np.where(moving, np.where(previous >= 0, ratio, 18), 0).astype(np.int64)
-    return (interval * 32 + ratio_class).astype(_U64)
+    return _loops().melodic_tokens(np.ascontiguousarray(notes["onset_q"], dtype=np.float64),
+                                   np.ascontiguousarray(notes["pitch"], dtype=np.int64),
+                                   np.ascontiguousarray(notes["is_drum"], dtype=np.bool_), TOGETHER_Q)
 
 
 # Repeats a shingle may have before it weighs more than one, and the factor each further unit of weight
@@ -133,32 +109,10 @@ def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
     tokens = melodic_tokens(notes)
     if len(tokens) == 0:
         return np.empty(0, dtype=_U64)
-    if len(tokens) < k:  # a very short piece is one shingle
-        k = len(tokens)
-    n = len(tokens) - k + 1
-    combined = tokens[:n].copy()
-    with np.errstate(over="ignore"):
-        for j in range(1, k):  # polynomial rolling combination of k consecutive tokens
-            combined *= _U64(0x100000001B3)
-            combined += tokens[j : j + n]
-    hashed = mix64(combined)
-    if n < FIRST_WEIGHTED_REPEAT:
-        return np.unique(hashed)
-    hashed.sort()
-    first = np.flatnonzero(np.concatenate([[True], hashed[1:] != hashed[:-1]]))
-    distinct = hashed[first]
-    counts = np.diff(np.append(first, n))
-    heavy = counts >= FIRST_WEIGHTED_REPEAT
-    if not heavy.any():
-        return distinct
-    # Weight w: the hash itself and w - 1 more, hash + mix64(copy number), for the heavy ones.
-    scaled = counts[heavy] / (FIRST_WEIGHTED_REPEAT / REPEATS_PER_WEIGHT)
-    extra = (np.log2(scaled) / np.log2(REPEATS_PER_WEIGHT)).astype(np.int64)
-    copies = np.repeat(distinct[heavy], extra)
-    number = np.arange(len(copies)) - np.repeat(np.cumsum(extra) - extra, extra) + 1
-    with np.errstate(over="ignore"):
-        copies += mix64(number.astype(_U64) ^ _U64(0x5851F42D4C957F2D))
-    return np.concatenate([distinct, copies])
+    loops = _loops()
+    hashed = loops.kgram_hashes(tokens, min(k, len(tokens)))  # a very short piece is one shingle
+    hashed.sort()  # numpy's sort: several times numba's on thousands of hashes
+    return loops.weighted_set(hashed, FIRST_WEIGHTED_REPEAT, REPEATS_PER_WEIGHT)
 
 
 def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
@@ -174,7 +128,6 @@ def shingles(notes: np.ndarray, k: int = 4) -> np.ndarray:
 FINGERPRINT_VERSION = 4
 _EMPTY = 2**32 - 1  # every value of an empty set's signature
 _PROBES = 64  # densification attempts per empty bin before the nearest filled bin to the right
-_FIRST_PROBES = 8  # attempts made for every empty bin before all _PROBES for those still empty
 
 
 class MinHasher:
@@ -211,61 +164,26 @@ class MinHasher:
     def sparse_signature(self, shingle_set: np.ndarray) -> np.ndarray:
         """The signature before densification (int64): 2**32-1 in every bin no shingle fell into.
         What `packed_similarities` compares (pack_signature); `densified` gives what LSH bands need."""
-        signature = np.full(self.num_perm, _EMPTY, dtype=np.int64)
-        if len(shingle_set) == 0:
-            return signature
-        h = mix64(np.asarray(shingle_set, dtype=_U64) ^ self.salt)
-        np.minimum.at(signature, self._bin(h).astype(np.intp), (h & _U64(_EMPTY)).astype(np.int64))
-        return signature
+        return _loops().sparse_signature(np.ascontiguousarray(shingle_set, dtype=_U64), self.salt, self.num_perm)
 
     def densified(self, sparse: np.ndarray) -> np.ndarray:
         """A sparse signature with every empty bin filled (optimal densification); all 2**32-1 stays
         so for an empty set."""
-        filled = sparse != _EMPTY
-        if filled.all() or not filled.any():
-            return sparse
-        return self._densify(sparse, filled)
-
-    def _densify(self, signature: np.ndarray, filled: np.ndarray) -> np.ndarray:
-        empty = np.flatnonzero(~filled)
-        source = np.empty(len(empty), dtype=np.int64)
-        todo = np.arange(len(empty))  # empty bins (positions in `empty`) still without a source
-        # A short tune leaves most bins empty, and most find a filled bin within a few attempts: the
-        # first _FIRST_PROBES attempts for every empty bin, then every attempt for the few left.
-        for attempts in (_FIRST_PROBES, _PROBES):
-            tried = self.probes[empty[todo], :attempts]  # (empty bins, attempts)
-            hit = filled[tried]
-            first = hit.argmax(axis=1)
-            found = hit[np.arange(len(todo)), first]
-            source[todo[found]] = tried[found, first[found]]
-            todo = todo[~found]
-            if len(todo) == 0:
-                break
-        else:  # nearest filled bin to the right, wrapping around
-            full_bins = np.flatnonzero(filled)
-            source[todo] = full_bins[np.searchsorted(full_bins, empty[todo]) % len(full_bins)]
-        out = signature.copy()
-        out[empty] = signature[source]
-        return out
+        return _loops().densified(np.ascontiguousarray(sparse, dtype=np.int64), self.probes)
 
 
 def band_hashes(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One int64 per LSH band: pieces sharing any band hash are candidate pairs."""
-    sig = np.asarray(signature, dtype=np.int64)[: bands * rows].astype(_U64).reshape(bands, rows)
-    powers, band_numbers = _band_constants(bands, rows)
-    with np.errstate(over="ignore"):
-        mixed = mix64((sig * powers).sum(axis=1, dtype=_U64) + band_numbers)
-    return mixed.view(np.int64)
+    return _loops().band_hashes(np.ascontiguousarray(signature, dtype=np.int64), bands, rows, _band_powers(rows))
 
 
 @functools.lru_cache(maxsize=4)
-def _band_constants(bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """A band's row weights (powers of the golden gamma, wrapping) and each band's number."""
+def _band_powers(rows: int) -> np.ndarray:
+    """A band's row weights: powers of the golden gamma, wrapping."""
     with np.errstate(over="ignore"):
         powers = GOLDEN_GAMMA ** np.arange(1, rows + 1, dtype=_U64)
-    band_numbers = np.arange(bands, dtype=_U64)
-    powers.flags.writeable = band_numbers.flags.writeable = False  # shared between calls
-    return powers, band_numbers
+    powers.flags.writeable = False  # shared between calls
+    return powers
 
 
 def pack_signature(signature: np.ndarray) -> bytes:

@@ -1,6 +1,6 @@
 """A local session's Python workers are forked by symcorpus' daemon (spark/daemon.py): from a process
-of one thread, with the preloaded modules, without pyspark's archives on their path, and with the
-Arrow allocator the session chose (spark/session.py)."""
+of one thread, with the preloaded modules (the fingerprints' loops already compiled), without
+pyspark's archives on their path, and with the Arrow allocator the session chose (spark/session.py)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def _worker_state(batches):
         "archives_on_path": [p for p in sys.path if "pyspark" in p and p.endswith((".zip", ".jar"))],
         "archive_importers": [k for k, v in sys.path_importer_cache.items() if v is not None and "zip" in type(v).__name__],
         "missing": [name for name in PRELOAD if name not in sys.modules],
+        # Compiled versions the worker inherited (before it ran any step): the daemon's warm-up.
+        "compiled_loops": len(sys.modules["symcorpus.music.fingerprint_loops"].melodic_tokens.signatures)
+        if "symcorpus.music.fingerprint_loops" in sys.modules else 0,
         # The daemon is the worker's parent; PySpark forks its workers from one thread only.
         "arrow_pool": pa.default_memory_pool().backend_name,
         "daemon_threads": [line.split()[1] for line in open(f"/proc/{os.getppid()}/status")
@@ -42,6 +45,7 @@ def test_workers_come_from_the_preloading_daemon(spark):
         assert state["main"].endswith("symcorpus/spark/daemon.py"), state
         assert state["archives_on_path"] == [] and state["archive_importers"] == [], state
         assert state["missing"] == [] and state["daemon_threads"] == ["1"], state
+        assert state["compiled_loops"] == 1, state  # one version: callers pass one set of types
         assert state["arrow_pool"] == "jemalloc", state  # pyarrow's Linux wheels have it
 
 
