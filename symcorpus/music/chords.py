@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symcorpus.music import compiled_loops
 from symcorpus.music.keys import PITCH_NAMES  # the one spelling table: C C# D Eb E F F# G Ab A Bb B
 from symcorpus.music.notes import pitched_notes
 
@@ -82,35 +83,18 @@ def window_histograms(
     first: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per window, the pitch-class histogram of overlap durations (bass weighted up) and the bass
-    pitch class (-1 where nothing sounds). Notes sorted by onset; windows sorted, non-overlapping
-    [start, end). `first`: window_of(starts, onset), when the caller has it."""
+    pitch class (-1 where nothing sounds). Notes (integer ticks) sorted by onset; windows sorted,
+    non-overlapping [start, end). `first`: window_of(starts, onset), when the caller has it."""
     n_windows = len(starts)
     if n_windows == 0 or len(onset) == 0:
         return np.zeros((n_windows, 12)), np.full(n_windows, -1, dtype=np.int64)
-    # Every (note, window) pair the note overlaps: first and last window per note, then expanded.
-    # Zero-length notes overlap nothing (last < first).
+    # The windows each note overlaps: its first, and how many from there (zero-length notes: none).
     first = window_of(starts, onset) if first is None else first
     span = starts.searchsorted(offset, side="left") - first
-    if (span == 1).all():  # the common case: no note crosses a window edge
-        note, window = slice(None), first
-    else:
-        np.maximum(span, 0, out=span)
-        note = np.arange(len(onset)).repeat(span)
-        window = np.arange(len(note)) - (span.cumsum() - span).repeat(span) + first[note]
-    overlap = np.minimum(offset[note], ends[window])
-    overlap -= np.maximum(onset[note], starts[window])
-    np.maximum(overlap, 0, out=overlap)  # only a note past the last window's end could go below
-    p = pitch[note].astype(np.int64)
-    hist = np.bincount(window * 12 + p % 12, weights=overlap, minlength=n_windows * 12).reshape(n_windows, 12)
-    # The bass: each window's lowest pitch, and how long that pitch sounds there.
-    lowest = np.full(n_windows, np.iinfo(np.int64).max)
-    np.minimum.at(lowest, window, p)
-    on_bass = p == lowest[window]
-    bass_time = np.bincount(window[on_bass], weights=overlap[on_bass], minlength=n_windows)
-    bass = lowest % 12
-    hist[np.arange(n_windows), bass] += BASS_WEIGHT * bass_time
-    bass[bass_time <= 0] = -1
-    return hist, bass
+    return compiled_loops().window_histograms(
+        np.ascontiguousarray(onset, dtype=np.int64), np.ascontiguousarray(offset, dtype=np.int64),
+        np.ascontiguousarray(pitch, dtype=np.int64), np.ascontiguousarray(starts, dtype=np.float64),
+        np.ascontiguousarray(ends, dtype=np.float64), np.ascontiguousarray(first, dtype=np.int64), span, BASS_WEIGHT)
 
 
 def recognize(hist: np.ndarray, bass: np.ndarray) -> np.ndarray:

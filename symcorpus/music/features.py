@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import symusic
 
-from symcorpus.arrays import mix64
+from symcorpus.music import compiled_loops
 from symcorpus.music.chords import chord_names, progression_of_indices, recognize, window_histograms, window_of, windows
 from symcorpus.music.instruments import DRUMS, program_family
 from symcorpus.music.keys import key_signature_name
@@ -232,15 +232,10 @@ def bar_hashes(table: np.ndarray, starts: np.ndarray, bar: np.ndarray | None = N
     bar = window_of(starts, onset) if bar is None else bar
     # One integer per note from its columns (wrapping on absurd values is harmless for a hash); the
     # onset within the bar at eighth-tick precision, as bars may start between ticks.
-    key = ((onset - starts[bar]) * 8).astype(np.int64) << 32
-    key += table["duration"] << 8
-    key += table["pitch"] * 2 + table["is_drum"]
-    counts = np.bincount(bar, minlength=n_bars)
-    sums = np.zeros(n_bars, dtype=np.uint64)
-    # Notes are sorted by onset, so each bar's notes are one run: a wrapping sum per run.
-    filled = counts > 0
-    sums[filled] = np.add.reduceat(mix64(key), (counts.cumsum() - counts)[filled])
-    return sums, counts
+    return compiled_loops().bar_hashes(
+        np.ascontiguousarray(onset, dtype=np.int64), np.ascontiguousarray(table["duration"], dtype=np.int64),
+        np.ascontiguousarray(table["pitch"], dtype=np.int64), np.ascontiguousarray(table["is_drum"], dtype=np.bool_),
+        np.ascontiguousarray(starts, dtype=np.float64), np.ascontiguousarray(bar, dtype=np.int64))
 
 
 def repetition(hashes: np.ndarray, counts: np.ndarray) -> tuple[float, float]:

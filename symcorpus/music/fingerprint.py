@@ -9,7 +9,7 @@
 - `MinHasher`: one-permutation MinHash signatures of those shingle sets (O(n + k) per piece);
   `band_hashes` for LSH.
 
-Plain numpy, and numba for the loops over notes and shingles (music/fingerprint_loops.py), no Spark:
+Plain numpy, and numba for the loops over notes and shingles (music/loops.py), no Spark:
 the dedup stage calls these per record inside mapInArrow.
 """
 
@@ -21,16 +21,9 @@ import hashlib
 import numpy as np
 
 from symcorpus.arrays import GOLDEN_GAMMA, mix64
+from symcorpus.music import compiled_loops
 
 _U64 = np.uint64
-
-
-@functools.cache
-def _loops():
-    """music/fingerprint_loops.py, imported on first use: numba takes ~0.7 s to load."""
-    from symcorpus.music import fingerprint_loops
-
-    return fingerprint_loops
 
 
 def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: int = 48) -> str:
@@ -42,7 +35,7 @@ def notes_hash(notes: np.ndarray, *, transpose_invariant: bool = False, grid: in
     """
     if len(notes) == 0:
         return hashlib.blake2b(b"", digest_size=16).hexdigest()
-    onset, pitch, duration = _loops().grid_columns(
+    onset, pitch, duration = compiled_loops().grid_columns(
         np.ascontiguousarray(notes["onset_q"], dtype=np.float64), np.ascontiguousarray(notes["duration_q"], dtype=np.float64),
         np.ascontiguousarray(notes["pitch"], dtype=np.int64), np.ascontiguousarray(notes["is_drum"], dtype=np.bool_),
         grid, transpose_invariant)
@@ -56,10 +49,10 @@ def _sorted_rows(onset: np.ndarray, pitch: np.ndarray, duration: np.ndarray) -> 
     durations under 2**22): one sort of a plain array instead of a three-key lexsort. Equal rows are
     interchangeable, so both ways give the same rows.
     """
-    key = _loops().packed_rows(onset, pitch, duration)
+    key = compiled_loops().packed_rows(onset, pitch, duration)
     if len(key) == len(onset):
         key.sort(kind="stable")  # rows come nearly sorted (by onset): timsort's runs
-        return _loops().unpacked_rows(key)
+        return compiled_loops().unpacked_rows(key)
     order = np.lexsort((duration, pitch, onset))
     return np.ascontiguousarray(np.stack([onset[order], pitch[order], duration[order]], axis=1))
 
@@ -79,7 +72,7 @@ def melodic_tokens(notes: np.ndarray) -> np.ndarray:
     unchanged. A global reference such as the piece's median step would shift every token when an
     edit moves the median. `notes` must be sorted by onset (as canonical_notes and quarter_notes are).
     """
-    return _loops().melodic_tokens(np.ascontiguousarray(notes["onset_q"], dtype=np.float64),
+    return compiled_loops().melodic_tokens(np.ascontiguousarray(notes["onset_q"], dtype=np.float64),
                                    np.ascontiguousarray(notes["pitch"], dtype=np.int64),
                                    np.ascontiguousarray(notes["is_drum"], dtype=np.bool_), TOGETHER_Q)
 
@@ -109,7 +102,7 @@ def shingle_hashes(notes: np.ndarray, k: int = 4) -> np.ndarray:
     tokens = melodic_tokens(notes)
     if len(tokens) == 0:
         return np.empty(0, dtype=_U64)
-    loops = _loops()
+    loops = compiled_loops()
     hashed = loops.kgram_hashes(tokens, min(k, len(tokens)))  # a very short piece is one shingle
     hashed.sort()  # numpy's sort: several times numba's on thousands of hashes
     return loops.weighted_set(hashed, FIRST_WEIGHTED_REPEAT, REPEATS_PER_WEIGHT)
@@ -164,17 +157,17 @@ class MinHasher:
     def sparse_signature(self, shingle_set: np.ndarray) -> np.ndarray:
         """The signature before densification (int64): 2**32-1 in every bin no shingle fell into.
         What `packed_similarities` compares (pack_signature); `densified` gives what LSH bands need."""
-        return _loops().sparse_signature(np.ascontiguousarray(shingle_set, dtype=_U64), self.salt, self.num_perm)
+        return compiled_loops().sparse_signature(np.ascontiguousarray(shingle_set, dtype=_U64), self.salt, self.num_perm)
 
     def densified(self, sparse: np.ndarray) -> np.ndarray:
         """A sparse signature with every empty bin filled (optimal densification); all 2**32-1 stays
         so for an empty set."""
-        return _loops().densified(np.ascontiguousarray(sparse, dtype=np.int64), self.probes)
+        return compiled_loops().densified(np.ascontiguousarray(sparse, dtype=np.int64), self.probes)
 
 
 def band_hashes(signature: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One int64 per LSH band: pieces sharing any band hash are candidate pairs."""
-    return _loops().band_hashes(np.ascontiguousarray(signature, dtype=np.int64), bands, rows, _band_powers(rows))
+    return compiled_loops().band_hashes(np.ascontiguousarray(signature, dtype=np.int64), bands, rows, _band_powers(rows))
 
 
 @functools.lru_cache(maxsize=4)

@@ -11,6 +11,7 @@ Failures raise `ParseError` with a short reason code; callers turn it into an er
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -367,6 +368,13 @@ def _run_abc2midi(text: bytes, n_tunes: int, timeout_s: float) -> list[bytes | N
 def abc_header(data: bytes) -> dict[str, str]:
     """The header fields of one ABC tune; ParseError when it has no X: line or no K: field (no
     body), which abc2midi is then never asked to render."""
+    return dict(_abc_header(data))  # a copy: the cached one is shared
+
+
+# A tune's header is read when its run is rendered (render_abc_tunes) and again when it is parsed, up
+# to a run later: the cache holds two of steps/parse.py's runs of 64 tunes.
+@functools.lru_cache(maxsize=128)
+def _abc_header(data: bytes) -> dict[str, str]:
     text = abc_text.decode_abc(data)
     header = abc_text.parse_header(text)
     if not any(line.startswith("X:") for line in text.splitlines()):

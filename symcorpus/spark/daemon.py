@@ -27,9 +27,9 @@ from pathlib import Path
 # What every task's worker imports, and that starts no thread: PySpark's daemon forks its workers from
 # a process of one thread (a lock another thread held at the fork stays locked in the child), and
 # pyarrow, so pandas and the steps, start one when imported: each worker imports those itself. A module
-# with a `warm_up()` has it run too: the fingerprints' compiled loops load in ~0.7 s, once here rather
+# with a `warm_up()` has it run too: the compiled loops over notes (music/loops.py) load in ~0.7 s, once here rather
 # than in every worker.
-PRELOAD = ("pyspark.worker", "pyspark.sql.pandas.serializers", "numpy", "symusic", "symcorpus.music.fingerprint_loops")
+PRELOAD = ("pyspark.worker", "pyspark.sql.pandas.serializers", "numpy", "symusic", "symcorpus.music.loops")
 
 
 def redundant_entries(path: list[str]) -> list[str]:

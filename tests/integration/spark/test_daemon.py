@@ -1,5 +1,5 @@
 """A local session's Python workers are forked by symcorpus' daemon (spark/daemon.py): from a process
-of one thread, with the preloaded modules (the fingerprints' loops already compiled), without
+of one thread, with the preloaded modules (the loops over notes already compiled), without
 pyspark's archives on their path, and with the Arrow allocator the session chose (spark/session.py)."""
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ def _worker_state(batches):
         "archive_importers": [k for k, v in sys.path_importer_cache.items() if v is not None and "zip" in type(v).__name__],
         "missing": [name for name in PRELOAD if name not in sys.modules],
         # Compiled versions the worker inherited (before it ran any step): the daemon's warm-up.
-        "compiled_loops": len(sys.modules["symcorpus.music.fingerprint_loops"].melodic_tokens.signatures)
-        if "symcorpus.music.fingerprint_loops" in sys.modules else 0,
+        "compiled_loops": len(sys.modules["symcorpus.music.loops"].melodic_tokens.signatures)
+        if "symcorpus.music.loops" in sys.modules else 0,
         # The daemon is the worker's parent; PySpark forks its workers from one thread only.
         "arrow_pool": pa.default_memory_pool().backend_name,
         "daemon_threads": [line.split()[1] for line in open(f"/proc/{os.getppid()}/status")

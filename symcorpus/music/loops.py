@@ -1,15 +1,17 @@
-"""The per-note loops of music/fingerprint.py, compiled by numba: one pass each instead of a dozen
-numpy calls, which on a folk tune of 100-300 notes cost more in call overhead than in work.
+"""The loops over notes of fingerprint.py, chords.py and features.py, compiled by numba: one pass
+each instead of a dozen numpy calls, which on a folk tune of 100-300 notes cost more in call
+overhead than in work. Sorting stays with numpy, several times faster than numba's on thousands of
+values.
 
-Imported on first use (fingerprint.py `_loops`), not with fingerprint.py: numba and the compiled
-functions take ~0.7 s to load, which the driver, that never fingerprints, should not pay. The
-compiled code is cached next to this file (numba's `cache=True`), so only the first process of a
-fresh checkout compiles (~6 s); Spark's Python daemon loads it once before it forks its workers
+Imported on first use (music.compiled_loops), not with its callers: numba and the compiled
+functions take ~0.7 s to load, which the driver, that never runs them, should not pay. The compiled
+code is cached next to this file (numba's `cache=True`), so only the first process of a fresh
+checkout compiles (seconds); Spark's Python daemon loads it once before it forks its workers
 (spark/daemon.py). Callers pass C-contiguous arrays of fixed dtypes, so each function has one
 compiled version.
 
-Each function gives exactly what the numpy it replaced gave (integers, and the same IEEE float
-steps): the fingerprints of a version do not change with it (FINGERPRINT_VERSION).
+Each function gives exactly what the numpy it replaced gave (integers, and the same IEEE float steps
+in the same order): fingerprints, chords and bar hashes do not change with it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ _ROLL = _U64(0x100000001B3)  # the rolling combination's multiplier
 _COPY_SALT = _U64(0x5851F42D4C957F2D)  # hash + mix64(copy number ^ salt): a weighted shingle's copies
 EMPTY = 2**32 - 1  # the largest uint32, which no value beats: an empty bin of a sparse signature
 
-# fingerprint.py's tuning constants come in as arguments: numba bakes a global into the compiled
-# code and its cache would not see a change made in another file.
+# The callers' tuning constants (fingerprint.py's, chords.BASS_WEIGHT) come in as arguments: numba
+# bakes a global into the compiled code, and its cache would not see a change made in another file.
 
 
 @numba.njit(cache=True, inline="always")
@@ -234,6 +236,62 @@ def densified(sparse: np.ndarray, probes: np.ndarray) -> np.ndarray:
     return out
 
 
+@numba.njit(cache=True)
+def window_histograms(onset: np.ndarray, offset: np.ndarray, pitch: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                      first: np.ndarray, span: np.ndarray, bass_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """chords.window_histograms after its searches: `first` window and `span` (windows it reaches)
+    of each note. Every (note, window) overlap adds to the window's pitch-class histogram, notes in
+    order and each note's windows in order, as np.bincount added them."""
+    n_windows = len(starts)
+    total = 0
+    for i in range(len(onset)):
+        total += max(span[i], 0)
+    window = np.empty(total, dtype=np.int64)
+    lowest_pitch = np.empty(total, dtype=np.int64)
+    overlap = np.empty(total, dtype=np.float64)
+    hist = np.zeros((n_windows, 12))
+    lowest = np.full(n_windows, np.iinfo(np.int64).max)
+    k = 0
+    for i in range(len(onset)):
+        for w in range(first[i], first[i] + span[i]):
+            o = min(float(offset[i]), ends[w]) - max(float(onset[i]), starts[w])
+            o = max(o, 0.0)  # only a note past the last window's end could go below
+            hist[w, pitch[i] % 12] += o
+            lowest[w] = min(lowest[w], pitch[i])
+            window[k], lowest_pitch[k], overlap[k] = w, pitch[i], o
+            k += 1
+    # The bass: each window's lowest pitch, and how long that pitch sounds there.
+    bass_time = np.zeros(n_windows)
+    for j in range(total):
+        if lowest_pitch[j] == lowest[window[j]]:
+            bass_time[window[j]] += overlap[j]
+    bass = np.empty(n_windows, dtype=np.int64)
+    for w in range(n_windows):
+        bass[w] = lowest[w] % 12
+        hist[w, bass[w]] += bass_weight * bass_time[w]
+        if bass_time[w] <= 0:
+            bass[w] = -1
+    return hist, bass
+
+
+@numba.njit(cache=True)
+def bar_hashes(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray, drum: np.ndarray, starts: np.ndarray,
+               bar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """features.bar_hashes over the table's columns and each note's bar: per bar, the wrapping sum
+    of mix64 of one integer per note, and the note count."""
+    n_bars = len(starts)
+    sums = np.zeros(n_bars, dtype=np.uint64)
+    counts = np.zeros(n_bars, dtype=np.int64)
+    for i in range(len(onset)):
+        b = bar[i]
+        key = np.int64((onset[i] - starts[b]) * 8) << 32
+        key += duration[i] << 8
+        key += pitch[i] * 2 + drum[i]
+        sums[b] += _mix(_U64(key))
+        counts[b] += 1
+    return sums, counts
+
+
 def warm_up() -> None:
     """Load (or compile) every function here for the argument types the callers pass: what a
     process about to fork workers runs, so that they inherit the compiled code."""
@@ -242,6 +300,14 @@ def warm_up() -> None:
     tokens = melodic_tokens(onset, pitch, np.zeros(len(pitch), dtype=np.bool_), 1 / 32)
     hashed = np.sort(kgram_hashes(tokens, 2))
     signature = densified(sparse_signature(weighted_set(hashed, 4, 2), _U64(1), 16), np.zeros((16, 2), dtype=np.int64))
-    band_hashes(signature, 4, 4, np.ones(4, dtype=np.uint64))
-    columns = grid_columns(onset, onset, pitch, np.zeros(len(pitch), dtype=np.bool_), 48, True)
+    powers = np.ones(4, dtype=np.uint64)
+    powers.flags.writeable = False  # as fingerprint._band_powers shares them: numba types read-only apart
+    band_hashes(signature, 4, 4, powers)
+    drum = np.zeros(len(pitch), dtype=np.bool_)
+    columns = grid_columns(onset, onset, pitch, drum, 48, True)
     unpacked_rows(packed_rows(*columns))
+    ticks = np.arange(len(pitch), dtype=np.int64) * 480
+    starts = np.array([0.0, 1920.0, 3840.0])
+    bar = np.minimum(ticks // 1920, 2)
+    window_histograms(ticks, ticks + 480, pitch, starts, starts + 1920.0, bar, np.ones(len(pitch), dtype=np.int64), 1.5)
+    bar_hashes(ticks, ticks, pitch, drum, starts, bar)
