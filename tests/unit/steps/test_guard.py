@@ -225,3 +225,39 @@ def test_a_child_imports_nothing_its_parent_has_not(source, tmp_path):
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["ok"] == ["abc", "abc", "abc", "midi", "midi", "musicxml"]
     assert report["imported"] == []
+
+
+FROZEN_PARENT = """
+import gc, json, sys
+from symcorpus.config import Settings
+from symcorpus.sources.listing import list_sources
+from symcorpus.steps import build_steps, guard
+from symcorpus.steps.read import Read
+
+settings = Settings()
+listed = list_sources([sys.argv[1]], settings.ingest)
+pieces = list(Read(settings.ingest.max_bytes, listed.contexts).run(vars(u) for u in listed.all_units()))
+steps = build_steps(settings)
+bounds = guard.Bounds(settings.ingest.max_record_memory, settings.ingest.hard_timeout_s)
+counts = []
+for daemon_froze in (False, True):
+    if daemon_froze:
+        gc.freeze()  # what spark/daemon.py does before it forks its workers
+    with guard.Isolated(steps, bounds) as isolated:
+        rows = isolated.run(pieces)
+    counts.append(gc.get_freeze_count())
+print(json.dumps({"rows": rows.num_rows, "frozen": counts}))
+"""
+
+
+def test_a_heap_frozen_before_the_steps_stays_frozen(source, tmp_path):
+    """A worker forked by spark/daemon.py inherits a frozen heap: forking a child must not hand it back
+    to the collector (PySpark's worker collects after every task), while a process that had frozen
+    nothing is left with nothing frozen."""
+    for name in ("tune01.mid", "tune02.mid"):
+        (tmp_path / name).write_bytes((source / name).read_bytes())
+    done = subprocess.run([sys.executable, "-c", FROZEN_PARENT, str(tmp_path)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[3], check=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rows"] == 2
+    assert report["frozen"][0] == 0 and report["frozen"][1] > 10_000
