@@ -37,7 +37,7 @@ POOLS = ("mimalloc", "jemalloc")  # pyarrow's default, ours
 MICRO = r"""
 import sys, time
 import pyarrow as pa, pyarrow.parquet as pq
-from symcorpus.spark.staging import STAGED, STAGED_COMPRESSION, write_corpus_shard
+from symcorpus.spark.staging import STAGED, STAGED_OPTIONS, write_corpus_shard
 table = pq.read_table(sys.argv[1]).select(STAGED.names).cast(STAGED)
 tmp = sys.argv[2]
 n = table.num_rows
@@ -45,7 +45,7 @@ times = {}
 def clock(label, f):
     c = time.process_time(); f(); times[label] = (time.process_time() - c) / n * 1e3
 def stage():  # what stage_batches writes for one task (it needs a running Spark task itself)
-    w = pq.ParquetWriter(f"{tmp}/staged.parquet", STAGED, compression=STAGED_COMPRESSION)
+    w = pq.ParquetWriter(f"{tmp}/staged.parquet", STAGED, **STAGED_OPTIONS)
     for b in table.to_batches(256):
         w.write_table(pa.Table.from_batches([b]).cast(STAGED))
     w.close()

@@ -38,7 +38,15 @@ WIDE_COLUMNS = ("content", "features", "labels", "tags", "caption")
 STAGED = pa.schema([f for f in schema.CORPUS if f.name not in ("dedup_cluster", "split")])
 LIGHT = pa.schema([f for f in schema.PIECES if f.name not in WIDE_COLUMNS]
                   + [pa.field("staged", pa.string()), pa.field("row", pa.int64())])
-STAGED_COMPRESSION = "lz4"  # read back once per split, then gone: speed over size
+# Staged files are read back once, whole, then deleted: written for speed, not size. lz4 (MIDI bytes
+# barely compress: 26.3 MB against 29.0 raw for 1,000 Lakh-size pieces), no dictionaries and no
+# statistics (nothing filters on them); measured on those pieces, 0.056 ms of CPU per row written
+# against 0.085 with pyarrow's defaults.
+STAGED_OPTIONS = {"compression": "lz4", "use_dictionary": False, "write_statistics": False}
+# Rows held per split before they are written as one row group: a task's 64-row batches hold a
+# row or two of the valid and test splits each, and every row group costs a chunk per column.
+STAGED_GROUP_ROWS = 256
+STAGED_GROUP_BYTES = 64 * 2**20
 SHARD_ORDER = [("id", "ascending"), ("path", "ascending"), ("source", "ascending")]  # rows in a corpus shard
 
 
@@ -67,8 +75,7 @@ def stage_batches(batches: Iterable[pa.RecordBatch], directory: str,
 
     task = TaskContext.get()
     base = f"part-{task.stageId():05d}-{task.partitionId():05d}-{task.attemptNumber()}"
-    writers: dict[str, pq.ParquetWriter] = {}
-    written: dict[str, int] = defaultdict(int)  # rows in each file so far
+    files = StagedFiles(Path(directory))
     try:
         for batch in batches:
             ok = pc.fill_null(pc.equal(batch.column("status"), schema.STATUS_OK), False).to_pylist()
@@ -80,19 +87,47 @@ def stage_batches(batches: Iterable[pa.RecordBatch], directory: str,
             rows: list[int | None] = [None] * batch.num_rows
             for split, indices in sorted(by_split.items()):
                 name = f"{base}-{split}.parquet" if split else f"{base}.parquet"
-                if split not in writers:
-                    Path(directory).mkdir(parents=True, exist_ok=True)
-                    writers[split] = pq.ParquetWriter(Path(directory) / name, STAGED, compression=STAGED_COMPRESSION)
-                table = pa.Table.from_batches([batch.take(pa.array(indices, pa.int64()))])
-                writers[split].write_table(table.select(STAGED.names).cast(STAGED))
+                first = files.add(name, batch.take(pa.array(indices, pa.int64())))
                 for offset, i in enumerate(indices):
-                    staged[i], rows[i] = name, written[split] + offset
-                written[split] += len(indices)
+                    staged[i], rows[i] = name, first + offset
             light = [batch.column(f.name) for f in LIGHT if f.name not in ("staged", "row")]
             yield pa.RecordBatch.from_arrays(light + [pa.array(staged, pa.string()), pa.array(rows, pa.int64())],
                                              schema=LIGHT)
     finally:
-        for writer in writers.values():
+        files.close()
+
+
+class StagedFiles:
+    """One task's staged files, by name: rows are numbered as they arrive and written in row groups
+    of STAGED_GROUP_ROWS (or STAGED_GROUP_BYTES), the rest when the task ends."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.pending: dict[str, list[pa.RecordBatch]] = defaultdict(list)
+        self.rows: dict[str, int] = defaultdict(int)  # rows numbered so far, written or pending
+
+    def add(self, name: str, batch: pa.RecordBatch) -> int:
+        """Stage the batch's rows in file `name`; the number its first row has there."""
+        first = self.rows[name]
+        self.rows[name] += batch.num_rows
+        pending = self.pending[name]
+        pending.append(batch)
+        if sum(b.num_rows for b in pending) >= STAGED_GROUP_ROWS or sum(b.nbytes for b in pending) >= STAGED_GROUP_BYTES:
+            self._write(name)
+        return first
+
+    def _write(self, name: str) -> None:
+        if name not in self.writers:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.writers[name] = pq.ParquetWriter(self.directory / name, STAGED, **STAGED_OPTIONS)
+        table = pa.Table.from_batches(self.pending.pop(name))
+        self.writers[name].write_table(table.select(STAGED.names).cast(STAGED), row_group_size=table.num_rows)
+
+    def close(self) -> None:
+        for name in list(self.pending):
+            self._write(name)
+        for writer in self.writers.values():
             writer.close()
 
 
@@ -113,7 +148,7 @@ def write_corpus_shard(refs: Iterable[tuple[str, int]], staged: str, target: str
         return None
     tables, picked, offset = [], [], 0
     for name in sorted(by_file):
-        table = pq.read_table(Path(staged) / name, schema=STAGED)
+        table = pq.ParquetFile(Path(staged) / name).read()  # its own schema: STAGED, as written
         rows = np.sort(np.asarray(by_file[name], np.int64))
         if len(rows) * 2 < table.num_rows:  # mostly duplicates: copy the few rows, free the file
             table, rows = table.take(rows), np.arange(len(rows), dtype=np.int64)
