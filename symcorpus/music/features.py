@@ -211,11 +211,9 @@ def _onset_depths(onset: np.ndarray, tpq: int) -> np.ndarray:
 def track_depths(depth: np.ndarray, track: np.ndarray) -> np.ndarray:
     """Per track with notes (in track order), the DEPTH_QUANTILE of its onsets' depths."""
     # Depths are 0..EXPRESSIVE_DEPTH: a (track, depth) histogram and its running sums give each
-    # track's quantile without sorting the notes.
-    hist = np.bincount(track.astype(np.int64) * 16 + depth, minlength=(int(track.max()) + 1) * 16).reshape(-1, 16)
-    hist = hist[hist.any(axis=1)]
-    rank = np.maximum(np.ceil(DEPTH_QUANTILE * hist.sum(axis=1)).astype(np.int64) - 1, 0)
-    return np.count_nonzero(hist.cumsum(axis=1) <= rank[:, None], axis=1).astype(np.int64)
+    # track's quantile without sorting the notes (one compiled pass, music/loops.py).
+    return compiled_loops().track_depths(np.ascontiguousarray(depth, dtype=np.int64),
+                                         np.ascontiguousarray(track, dtype=np.int64), DEPTH_QUANTILE, 16)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -254,14 +252,25 @@ def repetition(hashes: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
 # Sounding notes over time
 
 
-def sounding(onset: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Change points (ticks) and the number of notes sounding from each one to the next.
+@dataclass(frozen=True)
+class Sounding:
+    """How notes sound over a piece's span: see `sounding`."""
+
+    ticks: int  # ticks with at least one note sounding
+    note_ticks: int  # the sum over those ticks of the notes sounding
+    most: int  # the most notes sounding at once
+    gap_from: np.ndarray  # each silence between the first onset and the last offset: its start
+    gap_to: np.ndarray  # and its end (ticks)
+
+
+def sounding(onset: np.ndarray, offset: np.ndarray) -> Sounding:
+    """The notes sounding over time, from their onsets and offsets (ticks).
 
     Notes ending where another starts do not overlap: at one tick, endings sort before onsets.
     """
-    key = np.concatenate((offset * 2, onset * 2 + 1))
+    key = np.concatenate((offset * 2, onset * 2 + 1)).astype(np.int64, copy=False)
     key.sort(kind="stable")  # two nearly sorted runs: timsort merges them ~4x faster than quicksort
-    return key >> 1, ((key & 1) * 2 - 1).cumsum()
+    return Sounding(*compiled_loops().sounding_spans(key))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -325,15 +334,12 @@ def piece_features(score: symusic.Score, table: np.ndarray, tempo: TempoMap | No
     n_pitched = len(pitch)
 
     # Polyphony and silences over the sounding span (zero-length notes never sound).
-    times, count = sounding(onset, offset) if all_lasting else sounding(onset[lasting], offset[lasting])
-    dt = times[1:] - times[:-1]
-    active = count[:-1] > 0
-    sounding_ticks = int(dt[active].sum())
-    gaps = (~active & (dt > 0)).nonzero()[0]
+    sound = sounding(onset, offset) if all_lasting else sounding(onset[lasting], offset[lasting])
+    n_gaps = len(sound.gap_from)
     # One pass through the tempo map for every instant that needs seconds.
-    seconds = tempo.seconds(np.concatenate(([start, end], times[gaps], times[gaps + 1])))
+    seconds = tempo.seconds(np.concatenate(([start, end], sound.gap_from, sound.gap_to)))
     span_s = float(seconds[1] - seconds[0])
-    longest_silence = float((seconds[2 + len(gaps) :] - seconds[2 : 2 + len(gaps)]).max()) if len(gaps) else 0.0
+    longest_silence = float((seconds[2 + n_gaps :] - seconds[2 : 2 + n_gaps]).max()) if n_gaps else 0.0
     # Quarters over minutes between the first onset and the last offset: the time-weighted mean tempo.
     tempo_mean = (end - start) / tpq * 60.0 / span_s if span_s > 0 else float(tempo.qpm[tempo.index_at(start)])
 
@@ -365,8 +371,8 @@ def piece_features(score: symusic.Score, table: np.ndarray, tempo: TempoMap | No
         "pitch_min": int(pitch.min()) if n_pitched else None,
         "pitch_max": int(pitch.max()) if n_pitched else None,
         "pitch_mean": int(pitch.sum()) / n_pitched if n_pitched else None,  # exact, as numpy's mean of integers
-        "polyphony_mean": float((count[:-1] * dt)[active].sum() / sounding_ticks) if sounding_ticks else 0.0,
-        "polyphony_max": int(count.max()) if len(count) else 0,
+        "polyphony_mean": float(np.int64(sound.note_ticks) / sound.ticks) if sound.ticks else 0.0,
+        "polyphony_max": sound.most,
         "note_density": n / span_s if span_s > 0 else 0.0,
         "velocity_mean": velocity_mean,
         "velocity_std": math.sqrt(max(int((velocity * velocity).sum()) / n - velocity_mean**2, 0.0)),

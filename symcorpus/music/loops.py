@@ -292,6 +292,52 @@ def bar_hashes(onset: np.ndarray, duration: np.ndarray, pitch: np.ndarray, drum:
     return sums, counts
 
 
+@numba.njit(cache=True)
+def sounding_spans(key: np.ndarray) -> tuple[int, int, int, np.ndarray, np.ndarray]:
+    """features.sounding's sorted change points (tick * 2, +1 for an onset) walked once: the ticks
+    with a note sounding, the sum over them of the notes sounding (polyphony's numerator), the most
+    notes sounding at once, and the silences inside the span (their first and last tick)."""
+    n = len(key)
+    gap_from = np.empty(n, dtype=np.int64)
+    gap_to = np.empty(n, dtype=np.int64)
+    sounding = weighted = most = gaps = count = 0
+    for i in range(n):
+        count += (key[i] & 1) * 2 - 1
+        most = max(most, count) if i else count
+        if i + 1 < n:
+            dt = (key[i + 1] >> 1) - (key[i] >> 1)
+            if count > 0:
+                sounding += dt
+                weighted += count * dt
+            elif dt > 0:
+                gap_from[gaps], gap_to[gaps] = key[i] >> 1, key[i + 1] >> 1
+                gaps += 1
+    return sounding, weighted, most, gap_from[:gaps], gap_to[:gaps]
+
+
+@numba.njit(cache=True)
+def track_depths(depth: np.ndarray, track: np.ndarray, quantile: float, width: int) -> np.ndarray:
+    """features.track_depths: per track with notes, in track order, the `quantile` of its onsets'
+    depths, from a (track, depth) histogram of `width` depths and its running sums."""
+    hist = np.zeros((track.max() + 1, width), dtype=np.int64)
+    for i in range(len(depth)):
+        hist[track[i], depth[i]] += 1
+    out = np.empty(len(hist), dtype=np.int64)
+    kept = 0
+    for t in range(len(hist)):
+        total = hist[t].sum()
+        if total == 0:
+            continue
+        rank = max(np.int64(np.ceil(quantile * total)) - 1, 0)
+        below = running = 0
+        for d in range(width):
+            running += hist[t, d]
+            below += running <= rank
+        out[kept] = below
+        kept += 1
+    return out[:kept]
+
+
 def warm_up() -> None:
     """Load (or compile) every function here for the argument types the callers pass: what a
     process about to fork workers runs, so that they inherit the compiled code."""
@@ -311,3 +357,5 @@ def warm_up() -> None:
     bar = np.minimum(ticks // 1920, 2)
     window_histograms(ticks, ticks + 480, pitch, starts, starts + 1920.0, bar, np.ones(len(pitch), dtype=np.int64), 1.5)
     bar_hashes(ticks, ticks, pitch, drum, starts, bar)
+    sounding_spans(np.sort(np.concatenate((ticks * 2 + 960, ticks * 2 + 1))))
+    track_depths(np.zeros(len(pitch), dtype=np.int64), np.zeros(len(pitch), dtype=np.int64), 0.5, 16)

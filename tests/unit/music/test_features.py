@@ -474,3 +474,47 @@ def test_pitched_notes_are_the_rows_a_boolean_index_keeps(chorales):
 
 def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.tolist() == b.tolist()
+
+
+def test_the_compiled_passes_give_what_numpy_gives(chorales, oneill):
+    """sounding and track_depths (compiled, music/loops.py) against the numpy they replaced, on
+    chorales (several voices), folk tunes, those tunes with inserted silences, and a chorale with
+    drums and zero-length notes."""
+    from symcorpus.music.features import DEPTH_QUANTILE, onset_depths, sounding, track_depths
+
+    def numpy_sounding(onset, offset):
+        key = np.concatenate((offset * 2, onset * 2 + 1))
+        key.sort(kind="stable")
+        times, count = key >> 1, ((key & 1) * 2 - 1).cumsum()
+        dt = times[1:] - times[:-1]
+        active = count[:-1] > 0
+        gaps = (~active & (dt > 0)).nonzero()[0]
+        return (int(dt[active].sum()), int((count[:-1] * dt)[active].sum()), int(count.max()) if len(count) else 0,
+                times[gaps].tolist(), times[gaps + 1].tolist())
+
+    def numpy_depths(depth, track):
+        hist = np.bincount(track.astype(np.int64) * 16 + depth, minlength=(int(track.max()) + 1) * 16).reshape(-1, 16)
+        hist = hist[hist.any(axis=1)]
+        rank = np.maximum(np.ceil(DEPTH_QUANTILE * hist.sum(axis=1)).astype(np.int64) - 1, 0)
+        return np.count_nonzero(hist.cumsum(axis=1) <= rank[:, None], axis=1).tolist()
+
+    gapped = [copy_notes(s, lambda t, d, q=s.ticks_per_quarter: (t + 4 * q * (t > 8 * q), d)) for s in oneill[:5]]
+    mixed = chorales["bwv1.6.mxl"].copy()
+    mixed.tracks[0].is_drum = True
+    mixed.tracks[1].notes[3].duration = 0
+    scores = list(chorales.values()) + oneill + gapped + [mixed]
+    silences = 0
+    for score in scores:
+        table = note_table(score)
+        onset, duration = table["onset"], table["duration"]
+        lasting = duration > 0
+        offset = onset + np.where(lasting, duration, 0)
+        sound = sounding(onset[lasting], offset[lasting])
+        got = (sound.ticks, sound.note_ticks, sound.most, sound.gap_from.tolist(), sound.gap_to.tolist())
+        assert got == numpy_sounding(onset[lasting], offset[lasting])
+        silences += len(sound.gap_from)
+        depth = onset_depths(onset, score.ticks_per_quarter)
+        assert track_depths(depth, table["track"]).tolist() == numpy_depths(depth, table["track"])
+    assert silences >= 5  # the gapped tunes have one each
+    empty = np.empty(0, dtype=np.int64)
+    assert (sounding(empty, empty).ticks, sounding(empty, empty).most) == (0, 0)

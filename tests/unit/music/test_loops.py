@@ -41,6 +41,6 @@ def test_each_loop_has_the_one_compiled_version_the_warm_up_makes(midi_from_abc)
     out = subprocess.run([sys.executable, "-c", _SCRIPT, midi_from_abc[0][1].hex()], capture_output=True, text=True,
                          check=True)
     counts = json.loads(out.stdout.strip().splitlines()[-1])
-    assert len(counts["after_warm_up"]) >= 9  # every loop of the module
+    assert len(counts["after_warm_up"]) >= 13  # every loop of the module
     assert set(counts["after_warm_up"].values()) == {1}, counts
     assert counts["after_steps"] == counts["after_warm_up"], counts
