@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from symcorpus import schema
 from symcorpus.shards import number_shards, write_shard
+from symcorpus.spark.hash_partitions import partition_keys
 from symcorpus.spark.staging import LIGHT, stage_batches
 from symcorpus.sources import Unit
 from symcorpus.steps import Read, Step
@@ -41,10 +42,22 @@ def conform(frame, arrow_schema: pa.Schema):
 
 
 def units_frame(spark, bins: list[list[Unit]]):
-    """One Spark partition per bin, exactly: parallelize with as many slices as elements."""
-    rows = [[(u.source, u.kind, u.container, u.member, u.size, u.params) for u in b] for b in bins]
-    rdd = spark.sparkContext.parallelize(rows, len(rows)).flatMap(lambda b: b)
-    return spark.createDataFrame(rdd, spark_schema(schema.UNITS))
+    """One Spark partition per bin, exactly, in bin order, each bin's units in their order.
+
+    Made in the JVM, from an Arrow table, spread by a key that Spark's hash partitioning sends to
+    partition b for bin b (spark/hash_partitions.py). Not an RDD of the bins flattened by a Python
+    function: that runs a Python worker beside every task's own, under a second daemon (PySpark keys
+    its daemons by the workers' environment, which differs between RDD and DataFrame jobs), and the
+    daemon's start (~1 s) came before the build's first task.
+    """
+    keys = partition_keys(len(bins))
+    table = pa.table({
+        "key": pa.array([keys[b] for b, units in enumerate(bins) for _ in units], pa.int64()),
+        "order": pa.array(range(sum(len(units) for units in bins)), pa.int64()),
+        **{f.name: pa.array([getattr(u, f.name) for units in bins for u in units], f.type) for f in schema.UNITS},
+    })
+    frame = spark.createDataFrame(table).repartition(max(1, len(bins)), "key").sortWithinPartitions("order")
+    return conform(frame, schema.UNITS)
 
 
 def tie_to_daemon() -> None:

@@ -20,6 +20,7 @@ The staging folder must be visible to every executor, like the folder a version 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +33,7 @@ import pyarrow.parquet as pq
 
 from symcorpus import schema
 from symcorpus.shards import write_shard
+from symcorpus.spark.hash_partitions import partition_keys
 
 # Columns only the corpus table needs: written to the staged files, never held by Spark.
 WIDE_COLUMNS = ("content", "features", "labels", "tags", "caption")
@@ -167,8 +169,8 @@ def write_corpus_shard(refs: Iterable[tuple[str, int]], staged: str, target: str
 def write_corpus(kept, staged: Path, root: Path, shards_per_split: dict[str, int]) -> None:
     """The corpus table of a version under root/corpus/<split>/ from `kept` (light rows of the kept
     pieces with their `split`): `shards_per_split[split]` shards each, in one Spark job; by the
-    driver when every split is one shard (a small corpus, where a job's start-up, the references'
-    trip through Python workers and the shuffle took ~3 s for ~1 s of writing).
+    driver when every split is one shard (a small corpus, where a job's start-up and its shuffle
+    took ~3 s for ~1 s of writing).
 
     Each split's staged files are dealt out to its shards in name order, in contiguous runs, so a
     staged file is read once per split it has rows in; only the references (file, row)
@@ -194,22 +196,36 @@ def write_corpus(kept, staged: Path, root: Path, shards_per_split: dict[str, int
             shard_of[(split, name)] = first + k * n // len(names)
     if not targets:
         return
-    staged_dir, out_dir = str(staged), str(root / "corpus")
+    # Each staged file's rows go to its shard's partition: a small table (split, staged file, key)
+    # joined to the references, spread by a key Spark's hash partitioning sends to that partition.
+    # All in the JVM until the writing task: an RDD with Python functions to map and partition
+    # the references ran them in Python workers of a second daemon (spark/frames.py units_frame).
+    from pyspark.sql import functions as F
 
-    def write(partition: int, refs: Iterator) -> Iterator[int]:
-        split, shard = targets[partition]
-        target = Path(out_dir) / split / f"part-{shard:05d}.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        written = write_corpus_shard((ref for _, ref in refs), staged_dir, str(target), split)
-        yield 0 if written is None else written["rows"]
-
-    (kept.select("split", "staged", "row").rdd
-     .map(lambda r: (shard_of[(r["split"], r["staged"])], (r["staged"], r["row"])))
-     .partitionBy(len(targets), lambda key: key)
-     .mapPartitionsWithIndex(write)
-     .collect())
+    keys = partition_keys(len(targets))
+    placed = sorted(shard_of.items())
+    places = kept.sparkSession.createDataFrame(pa.table({
+        "split": [split for (split, _), _ in placed], "staged": [name for (_, name), _ in placed],
+        "key": pa.array([keys[partition] for _, partition in placed], pa.int64())}))
+    refs = (kept.select("split", "staged", "row").join(F.broadcast(places), ["split", "staged"])
+            .repartition(len(targets), "key").select("staged", "row"))
+    run = functools.partial(_write_corpus_partition, targets=targets, staged=str(staged), out=str(root / "corpus"))
+    refs.mapInArrow(run, "rows long").collect()
     for split in by_split:
         number_shards(root / "corpus" / split)
+
+
+def _write_corpus_partition(batches: Iterator[pa.RecordBatch], targets: list[tuple[str, int]], staged: str,
+                            out: str) -> Iterator[pa.RecordBatch]:
+    """A task of write_corpus: the shard its partition stands for, from the references it holds."""
+    from pyspark import TaskContext
+
+    split, shard = targets[TaskContext.get().partitionId()]
+    refs = [ref for batch in batches for ref in zip(batch.column("staged").to_pylist(), batch.column("row").to_pylist())]
+    target = Path(out) / split / f"part-{shard:05d}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = write_corpus_shard(refs, staged, str(target), split)
+    yield pa.RecordBatch.from_pylist([{"rows": 0 if written is None else written["rows"]}], pa.schema([("rows", pa.int64())]))
 
 
 def _write_corpus_in_driver(kept, staged: Path, root: Path) -> None:
