@@ -77,11 +77,16 @@ def write_shard(batches: Iterable[pa.RecordBatch], path: str | Path, arrow_schem
     return {"path": str(path), "rows": rows, "bytes": out.size, "sha256": out.digest.hexdigest()}
 
 
+def shard_name(number: int) -> str:
+    """The file name of a table's shard `number`: part-00000.parquet, part-00001.parquet, ..."""
+    return f"part-{number:05d}.parquet"
+
+
 def write_empty(directory: str | Path, arrow_schema: pa.Schema) -> None:
     """A table with no rows still gets one shard, so its schema is there for every reader."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    pq.write_table(arrow_schema.empty_table(), directory / "part-00000.parquet", compression=COMPRESSION)
+    pq.write_table(arrow_schema.empty_table(), directory / shard_name(0), compression=COMPRESSION)
 
 
 def number_shards(directory: str | Path) -> list[Path]:
@@ -93,7 +98,7 @@ def number_shards(directory: str | Path) -> list[Path]:
     parts = sorted(directory.glob("part-*.parquet"))
     renamed = []
     for i, part in enumerate(parts):
-        target = directory / f"part-{i:05d}.parquet"
+        target = directory / shard_name(i)
         if part != target:
             part.rename(target)
         renamed.append(target)

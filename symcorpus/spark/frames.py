@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from symcorpus import schema
-from symcorpus.shards import number_shards, write_shard
+from symcorpus.shards import number_shards, shard_name, write_shard
 from symcorpus.spark.hash_partitions import partition_keys
 from symcorpus.spark.staging import LIGHT, stage_batches
 from symcorpus.sources import Unit
@@ -118,6 +118,6 @@ def _write_partition(batches, directory: str, arrow_schema: pa.Schema):
     from pyspark import TaskContext
 
     part = TaskContext.get().partitionId()
-    written = write_shard(batches, Path(directory) / f"part-{part:05d}.parquet", arrow_schema)
+    written = write_shard(batches, Path(directory) / shard_name(part), arrow_schema)
     if written is not None:
         yield pa.RecordBatch.from_pylist([{"path": written["path"], "rows": written["rows"]}])

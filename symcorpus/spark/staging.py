@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from symcorpus import schema
-from symcorpus.shards import write_shard
+from symcorpus.shards import shard_name, write_shard
 from symcorpus.spark.hash_partitions import partition_keys
 
 # Columns only the corpus table needs: written to the staged files, never held by Spark.
@@ -163,6 +163,7 @@ def write_corpus_shard(refs: Iterable[tuple[str, int]], staged: str, target: str
     table = staged_rows.take(rows[pc.sort_indices(keys, sort_keys=SHARD_ORDER).to_numpy()])
     table = table.append_column("dedup_cluster", table.column("id"))
     table = table.append_column("split", pa.array([split] * table.num_rows, pa.string()))
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
     return write_shard(table.select(schema.CORPUS.names).to_batches(), target, schema.CORPUS)
 
 
@@ -222,9 +223,7 @@ def _write_corpus_partition(batches: Iterator[pa.RecordBatch], targets: list[tup
 
     split, shard = targets[TaskContext.get().partitionId()]
     refs = [ref for batch in batches for ref in zip(batch.column("staged").to_pylist(), batch.column("row").to_pylist())]
-    target = Path(out) / split / f"part-{shard:05d}.parquet"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    written = write_corpus_shard(refs, staged, str(target), split)
+    written = write_corpus_shard(refs, staged, str(Path(out) / split / shard_name(shard)), split)
     yield pa.RecordBatch.from_pylist([{"rows": 0 if written is None else written["rows"]}], pa.schema([("rows", pa.int64())]))
 
 
@@ -236,6 +235,4 @@ def _write_corpus_in_driver(kept, staged: Path, root: Path) -> None:
     for split, name, row in zip(refs["split"], refs["staged"], refs["row"]):
         by_split[split].append((name, row))
     for split in sorted(by_split):
-        target = root / "corpus" / split / "part-00000.parquet"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_corpus_shard(by_split[split], str(staged), str(target), split)
+        write_corpus_shard(by_split[split], str(staged), str(root / "corpus" / split / shard_name(0)), split)

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from symcorpus import schema
 from symcorpus.config import Settings, TokenizeSettings
 from symcorpus.schema import TOKEN_REJECTS, TOKENS
+from symcorpus.shards import shard_name
 from symcorpus.sources import Record, records_from_bytes
 from symcorpus.sources.music21 import corpus_root as music21_corpus_root
 from symcorpus.spark.publish import SPLITS, code_version, file_sha256
@@ -47,7 +48,7 @@ from symcorpus.tokenizers import MIDI_KINDS, build_tokenizer
 from symcorpus.tokenizers.conditions import FAMILIES
 
 IRISH_TUNES = "essenFolksong/irl.abc"  # 62 real tunes in music21's corpus
-SHARD = "part-00000.parquet"
+SHARD = shard_name(0)
 
 
 def _write_shard(table: pa.Table, directory: Path) -> None:
