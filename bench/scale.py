@@ -183,23 +183,25 @@ def run_build(folder: Path, out: Path, cores: int, params: Path) -> dict:
 
 
 def clusters_of(out: Path) -> dict[str, str]:
-    """path -> cluster id of every kept piece and every duplicate."""
-    cluster = {r["path"]: r["dedup_cluster"] for r in pq.read_table(out / "corpus", columns=["path", "dedup_cluster"]).to_pylist()}
+    """path -> cluster id of every kept piece, every duplicate and every reject (a rejected piece
+    that dedup saw represents its cluster, whose id is its own: spark/dedup.py)."""
+    cluster = {r["path"]: r["id"] for r in pq.read_table(out / "rejects", columns=["path", "id"]).to_pylist()}
+    cluster.update({r["path"]: r["dedup_cluster"] for r in pq.read_table(out / "corpus", columns=["path", "dedup_cluster"]).to_pylist()})
     cluster.update({r["path"]: r["cluster_id"] for r in pq.read_table(out / "duplicates", columns=["path", "cluster_id"]).to_pylist()})
     return cluster
 
 
 def rejected_paths(out: Path) -> set[str]:
-    """Paths the quality filter rejected: they never reach dedup, so no cluster can hold them."""
+    """Paths in the rejects table."""
     return set(pq.read_table(out / "rejects", columns=["path"]).column("path").to_pylist())
 
 
 def planted_caught(out: Path, manifest: dict) -> dict:
     """Planted duplicates in the cluster of the file they copy, by level; files merged wrongly.
 
-    A planted file that is not with its original is `filtered` when the quality filter rejected it or
-    its original (filtering runs before dedup: a copy of a rejected piece is rejected alike, or kept
-    alone when the edit moved it under a rule's limit), else `missed` by dedup."""
+    Dedup comes before the quality filter, so a copy of a rejected piece is caught like any other.
+    A planted file that is not with its original is `filtered` when the rejects table holds it or
+    its original, else `missed` by dedup."""
     cluster = clusters_of(out)
     rejected = rejected_paths(out)
     caught, total, missed, filtered = Counter(), Counter(), [], []
@@ -344,7 +346,7 @@ def main() -> None:
             print("  planted caught   " + ", ".join(f"{p['caught'].get(k, 0):,} of {v:,} {k}"
                                                  for k, v in sorted(p["planted"].items()))
                   + f"; not with their original: {p['missed_count']} missed by dedup, {p['filtered_count']} "
-                  f"rejected by the quality filter (the copy or its original); distinct files merged wrongly: "
+                  f"missed with the copy or its original in rejects; distinct files merged wrongly: "
                   f"{p['distinct_files_merged_wrongly']}")
     fixed, per_file = fit([(r["files"], r["build_s"]) for r in rows])
     core_s = per_file * args.cores

@@ -35,7 +35,7 @@ from symcorpus.sources.listing import ListedSources
 from symcorpus.sources.listing import list_sources as list_all_sources
 from symcorpus.sources.listing import resolve_sources
 from symcorpus.spark import cache as parse_cache
-from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
+from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, clustered, dedup_rows, deduplicate
 from symcorpus.spark.frames import conform, spark_schema, units_frame, with_steps
 from symcorpus.spark.joins import reports as metadata_reports
 from symcorpus.spark.publish import (SPLITS, BuildResult, VersionTables, code_version, corpus_manifest,
@@ -60,6 +60,7 @@ class Outcomes:
     reused: int = 0  # records whose parse came from the cache
     captioned: int = 0  # records that came with a caption from their source
     resumed: int = 0  # records taken from finished batches of an interrupted run
+    clustered: int = 0  # pieces dedup sees (dedup.clustered)
 
     @property
     def records(self) -> int:
@@ -168,37 +169,43 @@ def count_outcomes(pieces, step_names: list[str], progress, description: str,
         outcomes.reused += r["count"] if r["reused"] else 0
         outcomes.captioned += r["count"] if r["captioned"] and r["status"] != schema.STATUS_SKIPPED else 0
         outcomes.resumed += r["count"] if r["resumed"] and r["status"] != schema.STATUS_SKIPPED else 0
+        outcomes.clustered += r["count"] if clustered(r["status"], r["stage"]) else 0
     outcomes.steps = step_counts(step_names, by_step)
     return outcomes
 
 
 @dataclass
 class Clusters:
-    """The dedup result with splits: one row per ok piece (persisted while the version is written)."""
+    """The dedup result with splits: one row per piece dedup saw (persisted while the version is written)."""
 
-    assignment: Any  # node, id, ..., cluster_id, representative_id, is_representative, kind, similarity, split
+    assignment: Any  # node, id, ..., cluster_id, representative_id, is_representative, kind, similarity, passes, split
     stats: dict[str, Any]
     kinds: Counter  # duplicates by kind
-    by_format: dict[str, Counter]  # format -> kept | duplicate -> pieces
+    by_format: dict[str, Counter]  # format -> kept | duplicate | rejected (a change to the steps' count) -> pieces
 
 
-def deduplicate_pieces(ok, settings: Settings, progress, n_ok: int | None = None) -> Clusters:
-    """Cluster the ok pieces (dedup.py; `n_ok` of them, when counted), pick representatives, and
-    draw each cluster's split."""
+def deduplicate_pieces(pieces, settings: Settings, progress, n_rows: int | None = None) -> Clusters:
+    """Cluster the pieces dedup sees (dedup.dedup_rows; `n_rows` of them, when counted), pick
+    representatives, and draw each cluster's split."""
     from pyspark import StorageLevel
 
-    light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
+    rows = dedup_rows(pieces)
     with stage_progress(progress, "deduplicate"):
-        dedup = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup, n_ok)
+        dedup = deduplicate(rows.select(*LIGHT_COLUMNS), rows.select(*SIGNATURE_COLUMNS), settings.dedup, n_rows)
         assignment = with_splits(dedup.assignment, settings.split.ratios(), settings.split.seed)
         assignment = assignment.persist(StorageLevel.MEMORY_AND_DISK)
-        rows = assignment.groupBy("format", "kind").count().collect()
+        counted = assignment.groupBy("format", "kind", "passes").count().collect()
     kinds: Counter = Counter()
     by_format: dict[str, Counter] = {}
-    for row in rows:
-        by_format.setdefault(row["format"], Counter())["kept" if row["kind"] is None else "duplicate"] += row["count"]
-        if row["kind"] is not None:
-            kinds[row["kind"]] += row["count"]
+    for row in counted:
+        counts = by_format.setdefault(row["format"], Counter())
+        if row["kind"] is None:  # a representative: kept, or rejected if it fails the filter (counted so)
+            counts["kept"] += row["count"] if row["passes"] else 0
+            continue
+        counts["duplicate"] += row["count"]
+        kinds[row["kind"]] += row["count"]
+        if not row["passes"]:  # counted as rejected by the steps, a duplicate after all
+            counts[schema.STATUS_REJECTED] -= row["count"]
     return Clusters(assignment, dedup.stats, kinds, by_format)
 
 
@@ -224,12 +231,15 @@ def version_tables(pieces, clusters: Clusters, progress, staged: Path, carried: 
     from pyspark.sql import functions as F
 
     status = F.col("status")
-    representatives = clusters.assignment.where("is_representative")
+    representatives = clusters.assignment.where("is_representative AND passes")
     kept = (pieces.where(status == schema.STATUS_OK).select("node", "staged", "row")
             .join(representatives.select("node", "split"), "node"))
-    duplicates = clusters.assignment.where(~F.col("is_representative")).select(*[f.name for f in schema.DUPLICATES])
+    members = clusters.assignment.where(~F.col("is_representative"))
+    duplicates = members.select(*[f.name for f in schema.DUPLICATES])
     errors = pieces.where(status == schema.STATUS_ERROR).select(*[f.name for f in schema.ERRORS])
-    rejects = pieces.where(status == schema.STATUS_REJECTED).select(*[f.name for f in schema.REJECTS])
+    # A piece the filter rejected that duplicates another is in `duplicates`, not here.
+    rejects = (pieces.where(status == schema.STATUS_REJECTED).join(members.select("node"), "node", "left_anti")
+               .select(*[f.name for f in schema.REJECTS]))
     if carried:
         duplicates = duplicates.unionByName(_remap_carried(carried["duplicates"], clusters.assignment))
         errors = carried["errors"].unionByName(errors)
@@ -246,19 +256,17 @@ def publish_pieces(pieces, outcomes: Outcomes, out: Path, settings: Settings, *,
                    extra: dict[str, Any] | None = None) -> BuildResult:
     """Deduplicate, split and publish the pieces the steps made (light rows; their wide columns
     staged in `staged`)."""
-    from pyspark.sql import functions as F
-
     dedup_started = time.time()
-    n_ok = sum(counts.get(schema.STATUS_OK, 0) for counts in outcomes.by_format.values())
-    clusters = deduplicate_pieces(pieces.where(F.col("status") == schema.STATUS_OK), settings, progress, n_ok)
+    clusters = deduplicate_pieces(pieces, settings, progress, outcomes.clustered)
     stage_seconds = {**stage_seconds, "dedup": round(time.time() - dedup_started, 2)}
     try:
         tables = version_tables(pieces, clusters, progress, staged, carried, expected_input)
         by_format = {f: Counter(c) for f, c in outcomes.by_format.items()}
         for fmt, counts in clusters.by_format.items():
             by_format.setdefault(fmt, Counter()).update(counts)
-        for counts in by_format.values():
+        for fmt, counts in by_format.items():
             counts.pop(schema.STATUS_OK, None)
+            by_format[fmt] = Counter({outcome: n for outcome, n in counts.items() if n})
         manifest = publish_version(tables, out, settings, overwrite=overwrite, sources=sources, started=started,
                                    progress=progress, extra={
                                        "by_format": {f: dict(c) for f, c in sorted(by_format.items())},

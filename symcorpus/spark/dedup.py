@@ -6,7 +6,13 @@
             estimated Jaccard similarity reaches the threshold (in the driver when the band hashes
             fit, spark/lsh.py; else in Spark, `near_edges`)
     -> connected components over the near edges (components.py): in the driver when they fit
-    -> one representative per cluster, the most complete piece; every other member is a duplicate
+    -> one representative per cluster, the most complete piece that passes the quality filter;
+       every other member is a duplicate
+
+Dedup comes before the filter (DESIGN.md's data flow): the pieces clustered are the ok ones and those
+only the quality filter rejected (`dedup_rows`). A copy of a rejected piece is its duplicate, and a
+piece that fails a rule is the representative only of a cluster where every member fails: that one
+is rejected and the rest are its duplicates.
 
 Exact and same-notes duplicates are groups, not graph edges: only one head per group goes through
 LSH and connected components. Only light columns (ids, hashes, band hashes, counts) are shuffled;
@@ -23,23 +29,39 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from symcorpus import schema
 from symcorpus.config import DedupSettings
 from symcorpus.music.fingerprint import packed_similarities
 from symcorpus.spark import dedup_driver, lsh
 from symcorpus.spark.components import connected_components, labels_frame, smallest_node_labels
-from symcorpus.spark.dedup_driver import EXACT, NEAR, NOTES
+from symcorpus.spark.dedup_driver import EXACT, NEAR, NOTES, REPRESENTATIVE_ORDER
 from symcorpus.spark.lsh import signatures_of
+from symcorpus.steps.filter import Quality
 
 LIGHT_COLUMNS = ["node", "id", "source", "path", "format", "size_bytes", "notes_hash", "lsh_bands",
-                 "n_tracks", "n_notes", "duration_quarters", "has_metadata"]
+                 "n_tracks", "n_notes", "duration_quarters", "has_metadata", "passes"]
 SIGNATURE_COLUMNS = ["node", "minhash"]
 
 
 @dataclass
 class DedupResult:
     assignment: DataFrame  # node, id, source, path, format, size_bytes, cluster_id, representative_id,
-    #                        is_representative, kind, similarity
+    #                        is_representative, kind, similarity, passes
     stats: dict
+
+
+def clustered(status, stage):
+    """Whether dedup sees a piece: ok, or rejected by the quality filter alone. Pieces stopped earlier
+    (errors, excluded records) have no notes to compare. Takes a row's values or Spark columns
+    (`==`, `&` and `|` mean the same on both)."""
+    return (status == schema.STATUS_OK) | ((status == schema.STATUS_REJECTED) & (stage == Quality.name))
+
+
+def dedup_rows(pieces: DataFrame) -> DataFrame:
+    """The pieces dedup clusters (`clustered`), with `has_metadata` and `passes` (the filter kept it)."""
+    return (pieces.where(clustered(F.col("status"), F.col("stage")))
+            .withColumn("has_metadata", has_metadata_column())
+            .withColumn("passes", F.col("status") == schema.STATUS_OK))
 
 
 def has_metadata_column() -> Column:
@@ -128,11 +150,9 @@ def _clusters(light: DataFrame, signatures: DataFrame, settings: DedupSettings, 
 
 
 def _members(clustered: DataFrame) -> DataFrame:
-    """Every piece with its cluster's representative (the most complete member) and its kind."""
+    """Every piece with its cluster's representative (its first by REPRESENTATIVE_ORDER) and its kind."""
     best_first = Window.partitionBy("label").orderBy(
-        F.desc("n_tracks"), F.desc("n_notes"), F.desc("has_metadata"), F.desc("duration_quarters"),
-        F.asc("id"), F.asc("source"), F.asc("path"),
-    )
+        *[F.desc(key) if way == "descending" else F.asc(key) for key, way in REPRESENTATIVE_ORDER])
     ranked = clustered.withColumn("rank", F.row_number().over(best_first))
     representatives = ranked.where("rank = 1").select(
         "label", F.col("node").alias("rep_node"), F.col("id").alias("representative_id"),
@@ -192,6 +212,6 @@ def deduplicate(light: DataFrame, signatures: DataFrame, settings: DedupSettings
             .otherwise(F.lit(1.0)),
         )
         .select("node", "id", "source", "path", "format", "size_bytes", "cluster_id", "representative_id",
-                "is_representative", "kind", "similarity")
+                "is_representative", "kind", "similarity", "passes")
     )
     return DedupResult(assignment, stats)

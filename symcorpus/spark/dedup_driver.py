@@ -7,8 +7,9 @@ start-up and planning cost 7-8 s on this project's 2-core machine whatever the c
 in another, and the assignment goes back as a local frame. The rules are dedup.py's, and the helpers
 the same: exact and same-notes duplicates group by key with the smallest node as head, the heads go
 through LSH (lsh.verified_pairs) and connected components (components.smallest_node_labels), and each
-cluster's representative is its first piece by (n_tracks, n_notes, has_metadata, duration_quarters)
-descending, then (id, source, path) ascending.
+cluster's representative is its first piece by REPRESENTATIVE_ORDER: one that passes the quality
+filter, then (n_tracks, n_notes, has_metadata, duration_quarters) descending, then (id, source, path)
+ascending.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from symcorpus.spark.components import smallest_node_labels
 EXACT, NOTES, NEAR = "exact", "notes", "near"
 
 # Spark's ORDER BY of dedup._members: descending keys put nulls last, as pyarrow's default does.
-REPRESENTATIVE_ORDER = [("n_tracks", "descending"), ("n_notes", "descending"), ("has_metadata", "descending"),
-                        ("duration_quarters", "descending"), ("id", "ascending"), ("source", "ascending"),
-                        ("path", "ascending")]
+REPRESENTATIVE_ORDER = [("passes", "descending"), ("n_tracks", "descending"), ("n_notes", "descending"),
+                        ("has_metadata", "descending"), ("duration_quarters", "descending"), ("id", "ascending"),
+                        ("source", "ascending"), ("path", "ascending")]
 ASSIGNMENT = pa.schema([("node", pa.int64()), ("id", pa.string()), ("source", pa.string()), ("path", pa.string()),
                         ("format", pa.string()), ("size_bytes", pa.int64()), ("cluster_id", pa.string()),
                         ("representative_id", pa.string()), ("is_representative", pa.bool_()),
-                        ("kind", pa.string()), ("similarity", pa.float64())])
+                        ("kind", pa.string()), ("similarity", pa.float64()), ("passes", pa.bool_())])
 
 
 def assign(light: pa.Table, fetch: Callable[[np.ndarray], dict[int, bytes]],
@@ -92,6 +93,6 @@ def assign(light: pa.Table, fetch: Callable[[np.ndarray], dict[int, bytes]],
         "format": light.column("format"), "size_bytes": light.column("size_bytes"), "cluster_id": rep_ids,
         "representative_id": rep_ids, "is_representative": pa.array(is_rep),
         "kind": pa.array(kind.tolist(), pa.string()),
-        "similarity": pa.array(similarity, pa.float64(), mask=is_rep),
+        "similarity": pa.array(similarity, pa.float64(), mask=is_rep), "passes": light.column("passes"),
     }, schema=ASSIGNMENT)
     return assignment, stats

@@ -178,18 +178,17 @@ def test_dedup_in_the_driver_finds_what_spark_finds(spark, families, tmp_path, m
     Spark's jobs give."""
     from pyspark.sql import functions as F
 
-    from symcorpus import schema
     from symcorpus.spark import dedup_driver, lsh
     from symcorpus.spark.build import list_sources, pieces_frame
-    from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, deduplicate, has_metadata_column
+    from symcorpus.spark.dedup import LIGHT_COLUMNS, SIGNATURE_COLUMNS, dedup_rows, deduplicate
     from symcorpus.spark.session import NoProgress
 
     settings = make_settings()
     settings.dedup.max_bucket_size = 2  # a family's buckets hold up to 7 pieces: stars too, both ways
     units = list_sources([str(families)], settings, NoProgress()).all_units()
-    ok = (pieces_frame(spark, units, settings, stage=tmp_path / "stage").withColumn("node", F.xxhash64("source", "path"))
-          .where(F.col("status") == schema.STATUS_OK).cache())
-    light = ok.withColumn("has_metadata", has_metadata_column()).select(*LIGHT_COLUMNS)
+    ok = dedup_rows(pieces_frame(spark, units, settings, stage=tmp_path / "stage")
+                    .withColumn("node", F.xxhash64("source", "path"))).cache()
+    light = ok.select(*LIGHT_COLUMNS)
     rows = ok.count()
 
     def clusters(rows: int | None) -> tuple[list, dict]:
@@ -206,4 +205,4 @@ def test_dedup_in_the_driver_finds_what_spark_finds(spark, families, tmp_path, m
     assert in_driver == lsh_in_driver == in_spark
     assert driver_stats == lsh_stats == spark_stats and driver_stats["near_verified_pairs"] > 0
     kinds = {r[9] for r in in_driver}  # (node, id, source, path, format, size_bytes, cluster_id, representative_id,
-    assert kinds == {None, "exact", "notes", "near"}  #  is_representative, kind, similarity): every kind compared
+    assert kinds == {None, "exact", "notes", "near"}  #  is_representative, kind, similarity, passes): every kind

@@ -24,9 +24,11 @@ def _score(tracks: list[tuple[int, bool, list[tuple[int, int, int]]]], qpm: floa
     return score.dumps_midi()
 
 
-def _melody(n: int, step: int = TPQ, start: int = 0, low: int = 60) -> list[tuple[int, int, int]]:
+def _melody(n: int, step: int = TPQ, start: int = 0, low: int = 60, walk: int = 5) -> list[tuple[int, int, int]]:
+    """n notes up and down a scale, `walk` degrees at a time: made pieces with different walks are not
+    near duplicates of one another (dedup sees rejected pieces too)."""
     scale = [0, 2, 4, 5, 7, 9, 11, 12, 11, 9, 7, 5, 4, 2]
-    return [(start + i * step, step, low + scale[(i * 5 + i // 3) % len(scale)]) for i in range(n)]
+    return [(start + i * step, step, low + scale[(i * walk + i // 3) % len(scale)]) for i in range(n)]
 
 
 def musical_rejects() -> dict[str, bytes]:
@@ -37,11 +39,11 @@ def musical_rejects() -> dict[str, bytes]:
         "drums_only": _score([(0, True, [(i * 240, 120, 36 + i % 12) for i in range(64)])]),
         "tpq_below_grid": _score([(0, False, _melody(40, step=2))], tpq=2),  # 2 ticks per quarter
         "too_few_notes": _score([(0, False, _melody(6))]),
-        "too_short": _score([(0, False, _melody(24, step=60))]),  # 24 notes in 1.5 s
-        "too_many_tracks": _score([(i % 8, False, _melody(16, start=i)) for i in range(70)]),
-        "pitch_out_of_range": _score([(0, False, _melody(40, low=2))]),
+        "too_short": _score([(0, False, _melody(24, step=60, walk=3))]),  # 24 notes in 1.5 s
+        "too_many_tracks": _score([(i % 8, False, _melody(16, start=i, walk=13)) for i in range(70)]),
+        "pitch_out_of_range": _score([(0, False, _melody(40, low=2, walk=9))]),
         "absurd_density": _score([(0, False, [(i * 10, 10, 40 + i % 40) for i in range(4000)])]),
-        "long_silence": _score([(0, False, _melody(20) + _melody(20, start=120 * TPQ))]),
+        "long_silence": _score([(0, False, _melody(20, walk=11) + _melody(20, start=120 * TPQ, walk=11))]),
         "looped_bar": _score([(0, False, looped)]),
     }
 
