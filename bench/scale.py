@@ -199,9 +199,10 @@ def rejected_paths(out: Path) -> set[str]:
 def planted_caught(out: Path, manifest: dict) -> dict:
     """Planted duplicates in the cluster of the file they copy, by level; files merged wrongly.
 
-    Dedup comes before the quality filter, so a copy of a rejected piece is caught like any other.
-    A planted file that is not with its original is `filtered` when the rejects table holds it or
-    its original, else `missed` by dedup."""
+    Dedup comes before the quality filter, so a byte or same-notes copy of a rejected piece is caught
+    like any other; the near level compares only pieces that pass (spark/dedup.py). A planted file
+    that is not with its original is `filtered` when the rejects table holds it or its original,
+    else `missed` by dedup."""
     cluster = clusters_of(out)
     rejected = rejected_paths(out)
     caught, total, missed, filtered = Counter(), Counter(), [], []

@@ -9,10 +9,12 @@
     -> one representative per cluster, the most complete piece that passes the quality filter;
        every other member is a duplicate
 
-Dedup comes before the filter (DESIGN.md's data flow): the pieces clustered are the ok ones and those
-only the quality filter rejected (`dedup_rows`). A copy of a rejected piece is its duplicate, and a
-piece that fails a rule is the representative only of a cluster where every member fails: that one
-is rejected and the rest are its duplicates.
+Dedup comes before the filter (DESIGN.md's data flow): the pieces grouped are the ok ones and those
+only the quality filter rejected (`dedup_rows`), so a byte or same-notes copy of a rejected piece is
+its duplicate, and a piece that fails a rule represents only a group where every member fails (it
+is rejected, the rest are its duplicates). The near level compares only groups with a member that
+passes: a rejected fragment similar to two kept pieces would otherwise join them into one cluster
+(12-note tunes did, in bench/dedup_scale.py's corpus), and a rejected piece is not published anyway.
 
 Exact and same-notes duplicates are groups, not graph edges: only one head per group goes through
 LSH and connected components. Only light columns (ids, hashes, band hashes, counts) are shuffled;
@@ -125,14 +127,18 @@ def near_edges(light: DataFrame, signatures: DataFrame, settings: DedupSettings)
 def _clusters(light: DataFrame, signatures: DataFrame, settings: DedupSettings, stats: dict) -> tuple[DataFrame, str]:
     """(group key -> cluster label, the group key). Exact and same-notes duplicates need no graph:
     grouping by `notes_hash` (or by `id` when the notes level is off) joins them, and each group gets
-    a head, its smallest node. Only heads take part in LSH and connected components."""
+    a head, its smallest node. Only the heads of groups with a member that passes the filter take
+    part in LSH and connected components (the members of a group have the same notes, so the same
+    band hashes and signature)."""
     group_key = "notes_hash" if NOTES in settings.levels else "id"
-    groups = light.groupBy(group_key).agg(F.min("node").alias("head")).localCheckpoint()
+    groups = (light.groupBy(group_key).agg(F.min("node").alias("head"), F.max("passes").alias("passes"))
+              .localCheckpoint())
     if NEAR not in settings.levels:
         return groups.select(group_key, F.col("head").alias("label")), group_key
-    heads = light.join(groups.select(F.col("head").alias("node")), "node")
+    compared = groups.where("passes").select(F.col("head").alias("node"))
+    heads = light.join(compared, "node")
     in_driver = None
-    if groups.count() * settings.bands <= lsh.DRIVER_MAX_BAND_VALUES:
+    if compared.count() * settings.bands <= lsh.DRIVER_MAX_BAND_VALUES:
         in_driver = lsh.near_edges_in_driver(heads, signatures, settings)
     if in_driver is not None:
         a, b, stats["near_candidate_pairs"] = in_driver

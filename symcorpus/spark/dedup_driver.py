@@ -54,16 +54,9 @@ def assign(light: pa.Table, fetch: Callable[[np.ndarray], dict[int, bytes]],
     stats: dict = {}
     label_of_group = head
     if NEAR in settings.levels:
-        matrix = lsh.band_matrix(light.filter(pa.array(node == head[group])).select(["node", "lsh_bands"]),
-                                 settings.bands)
-        if matrix is None:
+        label_of_group = _near_labels(light, node, group, head, fetch, settings, stats)
+        if label_of_group is None:
             return None
-        a, b, stats["near_candidate_pairs"] = lsh.verified_pairs(*matrix, fetch, settings)
-        stats["near_verified_pairs"] = len(a)
-        if len(a):
-            nodes, labels = smallest_node_labels(a, b)  # nodes sorted
-            at = np.minimum(np.searchsorted(nodes, head), len(nodes) - 1)
-            label_of_group = np.where(nodes[at] == head, labels[at], head)
     label = label_of_group[group]
 
     ranking = light.select([k for k, _ in REPRESENTATIVE_ORDER]).append_column("label", pa.array(label))
@@ -96,3 +89,24 @@ def assign(light: pa.Table, fetch: Callable[[np.ndarray], dict[int, bytes]],
         "similarity": pa.array(similarity, pa.float64(), mask=is_rep), "passes": light.column("passes"),
     }, schema=ASSIGNMENT)
     return assignment, stats
+
+
+def _near_labels(light: pa.Table, node: np.ndarray, group: np.ndarray, head: np.ndarray,
+                 fetch: Callable[[np.ndarray], dict[int, bytes]], settings: DedupSettings,
+                 stats: dict) -> np.ndarray | None:
+    """Each group's cluster label (the smallest head of its connected component), from LSH over the
+    heads of groups with a member that passes (dedup._clusters); None for band lists of another
+    length. Fills the near level's pair counts in `stats`."""
+    passes = np.zeros(len(head), dtype=bool)
+    np.logical_or.at(passes, group, light.column("passes").to_numpy(zero_copy_only=False).astype(bool))
+    compared = (node == head[group]) & passes[group]
+    matrix = lsh.band_matrix(light.filter(pa.array(compared)).select(["node", "lsh_bands"]), settings.bands)
+    if matrix is None:
+        return None
+    a, b, stats["near_candidate_pairs"] = lsh.verified_pairs(*matrix, fetch, settings)
+    stats["near_verified_pairs"] = len(a)
+    if not len(a):
+        return head
+    nodes, labels = smallest_node_labels(a, b)  # nodes sorted
+    at = np.minimum(np.searchsorted(nodes, head), len(nodes) - 1)
+    return np.where(nodes[at] == head, labels[at], head)

@@ -8,8 +8,8 @@
 
 With a parse cache, cached parses enter the build list as `parsed` pieces: Parse passes them by,
 LoadScore reads their notes, and the rest runs as for any piece. Quality marks the pieces that fail a
-rule; dedup, after the steps, still clusters them (spark/dedup.py): a rejected piece that duplicates
-another is published as a duplicate.
+rule; dedup, after the steps, still groups them with their byte and same-notes copies
+(spark/dedup.py): a rejected piece that duplicates another is published as a duplicate.
 """
 
 from __future__ import annotations

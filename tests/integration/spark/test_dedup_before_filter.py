@@ -1,5 +1,6 @@
-"""Dedup comes before the quality filter (DESIGN.md's data flow): a copy of a rejected piece is its
-duplicate, and a cluster keeps a member that passes the rules over a more complete one that fails."""
+"""Dedup comes before the quality filter (DESIGN.md's data flow): a byte or same-notes copy of a
+rejected piece is its duplicate, a group keeps a member that passes the rules over a more complete
+one that fails, and pieces that only fail are left out of the near level."""
 
 from __future__ import annotations
 
@@ -9,24 +10,30 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import symusic
 
+from symcorpus.music.fingerprint import jaccard, shingles
+from symcorpus.music.notes import canonical_notes
 from symcorpus.spark import lsh
 from symcorpus.spark.build import build
 from symcorpus.steps import run_local
-from symcorpus.testing.variants import MUST_MATCH, scale_tempo
+from symcorpus.testing.variants import MUST_MATCH, scale_tempo, split_tracks
 
 from tests.conftest import make_settings
+
+FAILING = {"a/split_fast.mid", "b/original.mid", "b/copy.mid", "c/original.mid"}  # 8x faster than they were
 
 
 @pytest.fixture(scope="module")
 def tunes(midi_from_abc, tmp_path_factory) -> Path:
-    """a/: a tune and the same tune with 5% of its notes dropped; b/: a fast tune and its byte copy;
-    c/: a slow tune alone."""
+    """a/: a tune, and the same notes split over two tracks and played fast; b/: a fast tune and its
+    byte copy; c/: a fast tune and a slow copy with 5% of its notes dropped; d/: a slow tune alone."""
     root = tmp_path_factory.mktemp("tunes")
-    (_, a), (_, b), (_, c) = midi_from_abc[:3]
-    files = {"a/original.mid": a, "a/dropped.mid": MUST_MATCH["notes_dropped_5pct"](a, np.random.default_rng(3)),
+    (_, a), (_, b), (_, c), (_, d) = midi_from_abc[:4]
+    dropped = MUST_MATCH["notes_dropped_5pct"](scale_tempo(c, 0.25), np.random.default_rng(3))
+    files = {"a/original.mid": a, "a/split_fast.mid": scale_tempo(split_tracks(a), 8.0),
              "b/original.mid": scale_tempo(b, 8.0), "b/copy.mid": scale_tempo(b, 8.0),
-             "c/alone.mid": scale_tempo(c, 0.25)}
+             "c/original.mid": scale_tempo(c, 8.0), "c/dropped.mid": dropped, "d/alone.mid": scale_tempo(d, 0.25)}
     for rel, data in files.items():
         (root / rel).parent.mkdir(exist_ok=True)
         (root / rel).write_bytes(data)
@@ -35,15 +42,16 @@ def tunes(midi_from_abc, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def settings(tunes):
-    """absurd_density's limit between a/dropped's density and a/original's: the tune fails, its
-    edited copy (fewer notes, so ranked after it) passes; b's files fail, c passes."""
+    """absurd_density's limit between the densities of the pieces in FAILING and the others'."""
     rows, _ = run_local([str(tunes)], make_settings())
     density = {row["path"]: row["features"]["note_density"] for row in rows}
-    limit = (density["a/dropped.mid"] + density["a/original.mid"]) / 2
-    assert density["a/dropped.mid"] < limit < density["a/original.mid"]
-    assert density["b/original.mid"] > limit > density["c/alone.mid"]
+    tracks = {row["path"]: row["n_tracks"] for row in rows}
+    highest_passing = max(v for p, v in density.items() if p not in FAILING)
+    lowest_failing = min(v for p, v in density.items() if p in FAILING)
+    assert highest_passing < lowest_failing
+    assert tracks["a/split_fast.mid"] > tracks["a/original.mid"]  # ranked first, were it not for the rules
     settings = make_settings()
-    settings.filter.rules = {"absurd_density": {"max_notes_per_second": limit}}
+    settings.filter.rules = {"absurd_density": {"max_notes_per_second": (highest_passing + lowest_failing) / 2}}
     return settings
 
 
@@ -56,19 +64,24 @@ def test_dedup_sees_pieces_the_filter_rejected(spark, tunes, settings, tmp_path,
     duplicates = {r["path"]: r for r in pq.read_table(result.out / "duplicates").to_pylist()}
     rejects = {r["path"]: r for r in pq.read_table(result.out / "rejects").to_pylist()}
 
-    # a: the copy that passes represents the cluster; the more complete original that fails is its duplicate.
-    assert duplicates["a/original.mid"]["representative_id"] == corpus["a/dropped.mid"]["id"]
-    assert duplicates["a/original.mid"]["kind"] == "near"
+    # a: the member that passes represents the group; the more complete one that fails is its duplicate.
+    assert duplicates["a/split_fast.mid"]["representative_id"] == corpus["a/original.mid"]["id"]
+    assert duplicates["a/split_fast.mid"]["kind"] == "notes"
     # b: both fail; one is rejected and the other is its exact duplicate, not a second reject.
     [(rejected, row)] = [(p, r) for p, r in rejects.items() if p.startswith("b/")]
     assert row["reason"] == "absurd_density"
     copy = duplicates[({"b/original.mid", "b/copy.mid"} - {rejected}).pop()]
     assert copy["kind"] == "exact" and copy["representative_id"] == row["id"]
-    assert set(corpus) == {"a/dropped.mid", "c/alone.mid"}
+    # c: a near copy of a piece that only fails stays apart (the near level compares passing groups),
+    # though the two are similar enough to be clustered.
+    original, dropped = (shingles(canonical_notes(symusic.Score(str(tunes / p)))) for p in ("c/original.mid", "c/dropped.mid"))
+    assert jaccard(original, dropped) >= settings.dedup.threshold
+    assert rejects["c/original.mid"]["reason"] == "absurd_density" and "c/dropped.mid" in corpus
+    assert set(corpus) == {"a/original.mid", "c/dropped.mid", "d/alone.mid"}
 
     manifest = json.loads((result.out / "manifest.json").read_text())
-    assert manifest["counts"] | {"by_split": None} == {"input": 5, "kept": 2, "duplicates": 2, "rejected": 1,
+    assert manifest["counts"] | {"by_split": None} == {"input": 7, "kept": 3, "duplicates": 2, "rejected": 2,
                                                        "errors": 0, "by_split": None}
-    assert manifest["by_format"] == {"midi": {"kept": 2, "duplicate": 2, "rejected": 1}}
+    assert manifest["by_format"] == {"midi": {"kept": 3, "duplicate": 2, "rejected": 2}}
     # The filter's counters count every piece that failed a rule, before dedup.
-    assert manifest["steps"]["filter"]["rejected"] == {"absurd_density": 3}
+    assert manifest["steps"]["filter"]["rejected"] == {"absurd_density": 4}
