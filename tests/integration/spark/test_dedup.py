@@ -186,17 +186,17 @@ def test_dedup_in_the_driver_finds_what_spark_finds(spark, families, tmp_path, m
     settings = make_settings()
     settings.dedup.max_bucket_size = 2  # a family's buckets hold up to 7 pieces: stars too, both ways
     units = list_sources([str(families)], settings, NoProgress()).all_units()
-    ok = dedup_rows(pieces_frame(spark, units, settings, stage=tmp_path / "stage")
-                    .withColumn("node", F.xxhash64("source", "path"))).cache()
-    light = ok.select(*LIGHT_COLUMNS)
-    rows = ok.count()
+    seen = dedup_rows(pieces_frame(spark, units, settings, stage=tmp_path / "stage")
+                      .withColumn("node", F.xxhash64("source", "path"))).cache()
+    light = seen.select(*LIGHT_COLUMNS)
+    rows = seen.count()
 
     def clusters(rows: int | None) -> tuple[list, dict]:
-        result = deduplicate(light, ok.select(*SIGNATURE_COLUMNS), settings.dedup, rows)
+        result = deduplicate(light, seen.select(*SIGNATURE_COLUMNS), settings.dedup, rows)
         return sorted(tuple(r) for r in result.assignment.collect()), result.stats
 
     in_driver, driver_stats = clusters(rows)
-    fetch = functools.partial(lsh.fetch_signatures, spark, ok.select(*SIGNATURE_COLUMNS))
+    fetch = functools.partial(lsh.fetch_signatures, spark, seen.select(*SIGNATURE_COLUMNS))
     table, _ = dedup_driver.assign(light.toArrow(), fetch, settings.dedup)  # what `rows` made it run
     assert sorted(tuple(r.values()) for r in table.to_pylist()) == in_driver
     lsh_in_driver, lsh_stats = clusters(None)
