@@ -200,7 +200,8 @@ def planted_caught(out: Path, manifest: dict) -> dict:
     """Planted duplicates in the cluster of the file they copy, by level; files merged wrongly.
 
     Dedup comes before the quality filter, so a byte or same-notes copy of a rejected piece is caught
-    like any other; the near level compares only pieces that pass (spark/dedup.py). A planted file
+    like any other; at the near level a group where every member fails joins the cluster it resembles
+    most, as a leaf (spark/dedup.py). A planted file
     that is not with its original is `filtered` when the rejects table holds it or its original,
     else `missed` by dedup."""
     cluster = clusters_of(out)

@@ -5,16 +5,19 @@
     near    MinHash LSH: pieces sharing a band are candidates; a candidate pair is an edge when its
             estimated Jaccard similarity reaches the threshold (in the driver when the band hashes
             fit, spark/lsh.py; else in Spark, `near_edges`)
-    -> connected components over the near edges (components.py): in the driver when they fit
+    -> connected components over the near edges (components.py): in the driver when they fit;
+       a group where every member fails the filter joins its most similar cluster (a leaf)
     -> one representative per cluster, the most complete piece that passes the quality filter;
        every other member is a duplicate
 
 Dedup comes before the filter (DESIGN.md's data flow): the pieces grouped are the ok ones and those
 only the quality filter rejected (`dedup_rows`), so a byte or same-notes copy of a rejected piece is
 its duplicate, and a piece that fails a rule represents only a group where every member fails (it
-is rejected, the rest are its duplicates). The near level compares only groups with a member that
+is rejected, the rest are its duplicates). The near level's edges join only groups with a member that
 passes: a rejected fragment similar to two kept pieces would otherwise join them into one cluster
-(12-note tunes did, in bench/dedup_scale.py's corpus), and a rejected piece is not published anyway.
+(12-note tunes did, in bench/dedup_scale.py's corpus). A group where every member fails is a leaf
+instead: it joins the cluster of the passing group it is most similar to (`leaf_edges`), so a
+rejected original of a kept near copy is that copy's duplicate, and never a bridge between two.
 
 Exact and same-notes duplicates are groups, not graph edges: only one head per group goes through
 LSH and connected components. Only light columns (ids, hashes, band hashes, counts) are shuffled;
@@ -151,8 +154,37 @@ def _clusters(light: DataFrame, signatures: DataFrame, settings: DedupSettings, 
         stats["near_verified_pairs"] = verified.count()
         labels = connected_components(verified, settings.max_iterations, n_edges=stats["near_verified_pairs"])
     groups = (groups.join(labels.withColumnRenamed("node", "head"), "head", "left")
-              .withColumn("label", F.coalesce("label", "head")))
+              .withColumn("label", F.coalesce("label", "head")).localCheckpoint())
+    leaves = light.join(groups.where(~F.col("passes")).select(F.col("head").alias("node")), "node")
+    attached = leaf_edges(leaves, heads, signatures, settings).localCheckpoint()
+    stats["near_attached_rejects"] = attached.count()
+    partner_label = groups.select(F.col("head").alias("b"), F.col("label").alias("partner_label"))
+    joins = attached.join(partner_label, "b").select(F.col("a").alias("head"), "partner_label")
+    groups = (groups.join(joins, "head", "left")
+              .withColumn("label", F.coalesce("partner_label", "label")))
     return groups.select(group_key, "label"), group_key
+
+
+def leaf_edges(leaves: DataFrame, heads: DataFrame, signatures: DataFrame, settings: DedupSettings) -> DataFrame:
+    """(a, b): each leaf `a` (the head of a group where every member fails the filter) with the head
+    `b` it is most similar to (ties: the smallest b), among the heads that share a band bucket with
+    it (only a bucket's smallest head when it holds more than max_bucket_size) and whose estimated
+    similarity reaches the threshold: lsh.attached_leaves' rule."""
+    leaf_bands = leaves.select(F.col("node").alias("a"), F.posexplode("lsh_bands").alias("band", "bucket"))
+    buckets = (
+        heads.select("node", F.posexplode("lsh_bands").alias("band", "bucket"))
+        .join(leaf_bands.select("band", "bucket").distinct(), ["band", "bucket"], "left_semi")
+        .groupBy("band", "bucket")
+        .agg(F.collect_set("node").alias("nodes"), F.min("node").alias("smallest"))
+    )
+    bounded = F.when(F.size("nodes") <= settings.max_bucket_size, F.col("nodes")).otherwise(F.array("smallest"))
+    pairs = leaf_bands.join(buckets, ["band", "bucket"]).select("a", F.explode(bounded).alias("b")).distinct()
+    pairs = pairs.localCheckpoint()
+    nodes = pairs.select(F.col("a").alias("node")).union(pairs.select(F.col("b").alias("node")))
+    verified = (with_similarity(pairs, signatures_of(nodes, signatures).localCheckpoint())
+                .where(F.col("similarity") >= settings.threshold))
+    best_first = Window.partitionBy("a").orderBy(F.desc("similarity"), F.asc("b"))
+    return verified.withColumn("rank", F.row_number().over(best_first)).where("rank = 1").select("a", "b")
 
 
 def _members(clustered: DataFrame) -> DataFrame:

@@ -94,19 +94,31 @@ def assign(light: pa.Table, fetch: Callable[[np.ndarray], dict[int, bytes]],
 def _near_labels(light: pa.Table, node: np.ndarray, group: np.ndarray, head: np.ndarray,
                  fetch: Callable[[np.ndarray], dict[int, bytes]], settings: DedupSettings,
                  stats: dict) -> np.ndarray | None:
-    """Each group's cluster label (the smallest head of its connected component), from LSH over the
-    heads of groups with a member that passes (dedup._clusters); None for band lists of another
-    length. Fills the near level's pair counts in `stats`."""
+    """Each group's cluster label, as dedup._clusters finds it: the heads of groups with a member that
+    passes go through LSH and connected components (a label is the smallest head of its component);
+    the head of a group where every member fails joins the cluster of the passing head it is most
+    similar to (lsh.attached_leaves), if any. None for band lists of another length. Fills the near
+    level's counts in `stats`."""
     passes = np.zeros(len(head), dtype=bool)
     np.logical_or.at(passes, group, light.column("passes").to_numpy(zero_copy_only=False).astype(bool))
-    compared = (node == head[group]) & passes[group]
-    matrix = lsh.band_matrix(light.filter(pa.array(compared)).select(["node", "lsh_bands"]), settings.bands)
-    if matrix is None:
+    is_head = node == head[group]
+    heads = light.select(["node", "lsh_bands"])
+    matrix = lsh.band_matrix(heads.filter(pa.array(is_head & passes[group])), settings.bands)
+    leaves = lsh.band_matrix(heads.filter(pa.array(is_head & ~passes[group])), settings.bands)
+    if matrix is None or leaves is None:
         return None
     a, b, stats["near_candidate_pairs"] = lsh.verified_pairs(*matrix, fetch, settings)
     stats["near_verified_pairs"] = len(a)
-    if not len(a):
-        return head
-    nodes, labels = smallest_node_labels(a, b)  # nodes sorted
-    at = np.minimum(np.searchsorted(nodes, head), len(nodes) - 1)
-    return np.where(nodes[at] == head, labels[at], head)
+    label = head
+    if len(a):
+        nodes, labels = smallest_node_labels(a, b)  # nodes sorted
+        at = np.minimum(np.searchsorted(nodes, head), len(nodes) - 1)
+        label = np.where(nodes[at] == head, labels[at], head)
+    leaf, partner = lsh.attached_leaves(*leaves, *matrix, fetch, settings)
+    stats["near_attached_rejects"] = len(leaf)
+    if len(leaf):
+        by_head = np.argsort(head)  # head node -> its group
+        group_of = by_head[np.searchsorted(head[by_head], np.concatenate([leaf, partner]))]
+        label = label.copy()
+        label[group_of[:len(leaf)]] = label[group_of[len(leaf):]]
+    return label

@@ -8,7 +8,9 @@ same pairs and the same similarities; only the signatures of candidate nodes are
 
 `candidate_pairs` is the rule both ways follow: in a bucket of at most `max_bucket_size` nodes, every
 pair (a < b); in a bigger one (a motif shared by thousands of pieces), each node to the bucket's
-smallest node (a > b), which bounds the work.
+smallest node (a > b), which bounds the work. `leaf_candidates` pairs the heads of rejected groups
+(leaves) with the heads they share a bucket with, by the same bound, and `best_partners` keeps each
+leaf's most similar verified partner (dedup._clusters attaches it to that partner's cluster).
 """
 
 from __future__ import annotations
@@ -61,6 +63,49 @@ def candidate_pairs(nodes: np.ndarray, bands: np.ndarray, max_bucket_size: int) 
     return pairs[:, 0], pairs[:, 1]
 
 
+def leaf_candidates(leaves: np.ndarray, leaf_bands: np.ndarray, nodes: np.ndarray, bands: np.ndarray,
+                    max_bucket_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct pairs (leaf, node) whose band hashes are equal in some band: every node of such a
+    bucket, or only its smallest when the bucket holds more than `max_bucket_size` nodes."""
+    pairs_a, pairs_b = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for band in range(bands.shape[1] if len(nodes) and len(leaves) else 0):
+        order = np.lexsort((nodes, bands[:, band]))  # by bucket, members by node: the smallest first
+        bucket, members = bands[order, band], nodes[order]
+        starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
+        sizes = np.diff(np.append(starts, len(bucket)))
+        at = np.minimum(np.searchsorted(bucket[starts], leaf_bands[:, band]), len(starts) - 1)
+        hit = np.flatnonzero(bucket[starts[at]] == leaf_bands[:, band])  # leaves whose bucket has nodes
+        take = np.where(sizes[at[hit]] > max_bucket_size, 1, sizes[at[hit]])
+        first = np.repeat(starts[at[hit]], take)
+        offset = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)  # 0, 1, ... within a bucket
+        pairs_a.append(leaves[np.repeat(hit, take)])
+        pairs_b.append(members[first + offset])
+    pairs = np.unique(np.stack([np.concatenate(pairs_a), np.concatenate(pairs_b)], axis=1), axis=0)
+    return pairs[:, 0], pairs[:, 1]
+
+
+def similarities(a: np.ndarray, b: np.ndarray, fetch: Callable[[np.ndarray], dict[int, bytes]]) -> np.ndarray:
+    """The estimated similarity of each pair (a[i], b[i]); `fetch(nodes)` gives their signatures."""
+    packed = fetch(np.unique(np.concatenate([a, b])))
+    out = np.empty(len(a), dtype=np.float64)
+    for start in range(0, len(a), _CHUNK):
+        chunk = slice(start, start + _CHUNK)
+        out[chunk] = packed_similarities([packed[x] for x in a[chunk].tolist()],
+                                         [packed[x] for x in b[chunk].tolist()])
+    return out
+
+
+def best_partners(a: np.ndarray, b: np.ndarray, similarity: np.ndarray,
+                  threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) for each `a`'s most similar `b` among the pairs that reach the threshold (ties: the
+    smallest b)."""
+    keep = similarity >= threshold
+    a, b, similarity = a[keep], b[keep], similarity[keep]
+    order = np.lexsort((b, -similarity, a))
+    first = np.concatenate(([True], a[order][1:] != a[order][:-1])) if len(a) else np.empty(0, bool)
+    return a[order][first], b[order][first]
+
+
 def band_matrix(table: pa.Table, n_bands: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(nodes, bands (n, n_bands)) of the rows with band hashes; None when some row has another
     number of bands (then Spark's way, which takes any)."""
@@ -92,14 +137,19 @@ def verified_pairs(nodes: np.ndarray, bands: np.ndarray, fetch: Callable[[np.nda
     a, b = candidate_pairs(nodes, bands, settings.max_bucket_size)
     if len(a) == 0:
         return a, b, 0
-    packed = fetch(np.unique(np.concatenate([a, b])))
-    keep = np.zeros(len(a), dtype=bool)
-    for start in range(0, len(a), _CHUNK):
-        chunk = slice(start, start + _CHUNK)
-        similarity = packed_similarities([packed[x] for x in a[chunk].tolist()],
-                                         [packed[x] for x in b[chunk].tolist()])
-        keep[chunk] = similarity >= settings.threshold
+    keep = similarities(a, b, fetch) >= settings.threshold
     return a[keep], b[keep], len(a)
+
+
+def attached_leaves(leaves: np.ndarray, leaf_bands: np.ndarray, nodes: np.ndarray, bands: np.ndarray,
+                    fetch: Callable[[np.ndarray], dict[int, bytes]],
+                    settings: DedupSettings) -> tuple[np.ndarray, np.ndarray]:
+    """(leaf, node): each leaf with the node it is most similar to, among the candidates
+    (`leaf_candidates`) whose estimated similarity reaches the threshold."""
+    a, b = leaf_candidates(leaves, leaf_bands, nodes, bands, settings.max_bucket_size)
+    if len(a) == 0:
+        return a, b
+    return best_partners(a, b, similarities(a, b, fetch), settings.threshold)
 
 
 def near_edges_in_driver(heads, signatures, settings: DedupSettings) -> tuple[np.ndarray, np.ndarray, int] | None:
