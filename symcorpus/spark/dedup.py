@@ -169,7 +169,7 @@ def leaf_edges(leaves: DataFrame, heads: DataFrame, signatures: DataFrame, setti
     """(a, b): each leaf `a` (the head of a group where every member fails the filter) with the head
     `b` it is most similar to (ties: the smallest b), among the heads that share a band bucket with
     it (only a bucket's smallest head when it holds more than max_bucket_size) and whose estimated
-    similarity reaches the threshold: lsh.attached_leaves' rule."""
+    similarity reaches the threshold: the rule of lsh.leaf_candidates and lsh.best_partners."""
     leaf_bands = leaves.select(F.col("node").alias("a"), F.posexplode("lsh_bands").alias("band", "bucket"))
     buckets = (
         heads.select("node", F.posexplode("lsh_bands").alias("band", "bucket"))

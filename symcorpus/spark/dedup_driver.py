@@ -5,11 +5,12 @@ The Spark way is some eight jobs (group heads, LSH, components, ranking, similar
 start-up and planning cost 7-8 s on this project's 2-core machine whatever the corpus size (7.2 s for
 367 pieces). Here the light rows come to the driver as Arrow in one job, the candidates' signatures
 in another, and the assignment goes back as a local frame. The rules are dedup.py's, and the helpers
-the same: exact and same-notes duplicates group by key with the smallest node as head, the heads go
-through LSH (lsh.verified_pairs) and connected components (components.smallest_node_labels), and each
-cluster's representative is its first piece by REPRESENTATIVE_ORDER: one that passes the quality
-filter, then (n_tracks, n_notes, has_metadata, duration_quarters) descending, then (id, source, path)
-ascending.
+the same: exact and same-notes duplicates group by key with the smallest node as head, the heads of
+groups that pass go through LSH (lsh.candidate_pairs, then the signatures' check) and connected
+components (components.smallest_node_labels), the other heads join their most similar cluster as
+leaves, and each cluster's representative is its first piece by REPRESENTATIVE_ORDER: one that
+passes the quality filter, then (n_tracks, n_notes, has_metadata, duration_quarters) descending,
+then (id, source, path) ascending.
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def _near_labels(light: pa.Table, node: np.ndarray, group: np.ndarray, head: np.
     """Each group's cluster label, as dedup._clusters finds it: the heads of groups with a member that
     passes go through LSH and connected components (a label is the smallest head of its component);
     the head of a group where every member fails joins the cluster of the passing head it is most
-    similar to (lsh.attached_leaves), if any. None for band lists of another length. Fills the near
-    level's counts in `stats`."""
+    similar to (lsh.leaf_candidates, lsh.best_partners), if any. None for band lists of another
+    length. Fills the near level's counts in `stats`."""
     passes = np.zeros(len(head), dtype=bool)
     np.logical_or.at(passes, group, light.column("passes").to_numpy(zero_copy_only=False).astype(bool))
     is_head = node == head[group]
@@ -107,14 +108,19 @@ def _near_labels(light: pa.Table, node: np.ndarray, group: np.ndarray, head: np.
     leaves = lsh.band_matrix(heads.filter(pa.array(is_head & ~passes[group])), settings.bands)
     if matrix is None or leaves is None:
         return None
-    a, b, stats["near_candidate_pairs"] = lsh.verified_pairs(*matrix, fetch, settings)
-    stats["near_verified_pairs"] = len(a)
+    a, b = lsh.candidate_pairs(*matrix, settings.max_bucket_size)
+    leaf, partner = lsh.leaf_candidates(*leaves, *matrix, settings.max_bucket_size)
+    wanted = np.unique(np.concatenate([a, b, leaf, partner]))
+    packed = fetch(wanted) if len(wanted) else {}  # one job for both kinds of pairs
+    keep = lsh.similarities(a, b, packed) >= settings.threshold
+    a, b = a[keep], b[keep]
+    stats["near_candidate_pairs"], stats["near_verified_pairs"] = len(keep), len(a)
     label = head
     if len(a):
         nodes, labels = smallest_node_labels(a, b)  # nodes sorted
         at = np.minimum(np.searchsorted(nodes, head), len(nodes) - 1)
         label = np.where(nodes[at] == head, labels[at], head)
-    leaf, partner = lsh.attached_leaves(*leaves, *matrix, fetch, settings)
+    leaf, partner = lsh.best_partners(leaf, partner, lsh.similarities(leaf, partner, packed), settings.threshold)
     stats["near_attached_rejects"] = len(leaf)
     if len(leaf):
         by_head = np.argsort(head)  # head node -> its group
