@@ -9,7 +9,8 @@ process (Spark start-up, every step, dedup, publishing). The peer: one Python pr
 each file into tunes (the same records), and for each tune takes its sha256, reads it with symusic's
 `Score.from_abc` (abc2midi, once per tune), makes a summary and writes everything to one zstd
 Parquet file. Tunes/s per core: ours over CORES, the peer's over 1; CPU seconds of every process
-each side ran (abc2midi included) beside the wall times.
+each side ran (abc2midi included) beside the wall times, and the Python workers' CPU by tier: their
+daemon, the workers, and the isolated children that run the steps (scale.TreeMemory).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def run_build(cores: int, env: dict[str, str] | None = None) -> dict:
         raise SystemExit(f"build failed:\n{stderr[-3000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
     return {"seconds": seconds, "cpu_s": sum(cpu.values()), "cpu_by_process": cpu, "memory": memory,
-            "manifest": manifest}
+            "manifest": manifest, "python_workers_by_tier": tree.python_split}
 
 
 def main() -> None:
@@ -122,10 +123,12 @@ def main() -> None:
     print(f"plain loop       {plain['tunes']:,} tunes {plain['seconds']:8.1f} s  {plain_per_core:8.1f} tunes/s per core "
           f"({plain['tunes'] / plain['cpu_s']:.1f} per CPU second, abc2midi included)")
     print(f"ratio (per core) {ours_per_core / plain_per_core:.2f}; build CPU by process (s) {ours['cpu_by_process']}")
+    print(f"the Python workers' CPU by tier (s) {ours['python_workers_by_tier']}")
     result = {"date": datetime.now(timezone.utc).isoformat(timespec="minutes"), "load_average": load,
               "cores": args.cores, "tunes": tunes, "build_s": ours["seconds"], "build_per_core": ours_per_core,
               "plain_s": plain["seconds"], "plain_cpu_s": plain["cpu_s"], "plain_per_core": plain_per_core,
               "stage_seconds": m["stage_seconds"], "counts": m["counts"], "build_cpu_by_process": ours["cpu_by_process"],
+              "python_workers_by_tier": ours["python_workers_by_tier"],
               "memory": ours["memory"]}
     (OUT / "abc_build.json").write_text(json.dumps(result, indent=2) + "\n")
 

@@ -120,13 +120,18 @@ class TreeMemory:
     they used (each process's last sample: a process that ends between samples loses < 0.2 s). A
     Python worker's CPU includes what its reaped children used that was not sampled (abc2midi runs,
     too short to sample), but not the forked children that were sampled (an isolated batch's child
-    counts once, as itself); the pyspark daemon's children are the workers, counted themselves."""
+    counts once, as itself); the pyspark daemon's children are the workers, counted themselves.
+    After `stop`, `python_split` divides the Python workers' CPU seconds by tier: the daemon (the
+    JVM's child), the workers it forks, and the isolated children the workers fork (steps/guard.py),
+    each with the short-lived processes it reaped (abc2midi)."""
 
     def __init__(self, pid: int):
         self.root = psutil.Process(pid)
         self.peak = Counter()
         # pid -> (role, parent pid, own CPU seconds, reaped children's CPU seconds) at its last sample
         self.cpu: dict[int, tuple[str, int, float, float]] = {}
+        self.tier: dict[int, str] = {}  # Python worker pid -> daemon | workers | isolated children
+        self.python_split: dict[str, float] = {}
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
@@ -147,12 +152,22 @@ class TreeMemory:
                     reaped = 0.0
                     if role == "python_workers" and "java" not in psutil.Process(p.ppid()).name():
                         reaped = times.children_user + times.children_system
+                    if role == "python_workers" and p.pid not in self.tier:
+                        self.tier[p.pid] = self._tier(p)
                     self.cpu[p.pid] = (role, p.ppid(), times.user + times.system, reaped)
                 except psutil.NoSuchProcess:
                     continue
                 now[role] += rss
             for role, rss in now.items():
                 self.peak[role] = max(self.peak[role], rss)
+
+    @staticmethod
+    def _tier(p: psutil.Process) -> str:
+        """How far below the JVM a Python worker process is: its daemon, a worker, an isolated child."""
+        parent = psutil.Process(p.ppid())
+        if "java" in parent.name():
+            return "daemon"
+        return "workers" if "java" in psutil.Process(parent.ppid()).name() else "isolated children"
 
     def stop(self) -> tuple[dict[str, int], dict[str, float]]:
         self.done.set()
@@ -161,8 +176,13 @@ class TreeMemory:
         for _, parent, own, _ in self.cpu.values():
             sampled_children[parent] += own
         cpu: Counter = Counter()
+        split: Counter = Counter()
         for pid, (role, _, own, reaped) in self.cpu.items():
-            cpu[role] += own + max(reaped - sampled_children[pid], 0.0)
+            used = own + max(reaped - sampled_children[pid], 0.0)
+            cpu[role] += used
+            if role == "python_workers":
+                split[self.tier.get(pid, "workers")] += used
+        self.python_split = {tier: round(seconds, 2) for tier, seconds in sorted(split.items())}
         return {f"{role}_peak_mb": round(rss / 2**20) for role, rss in sorted(self.peak.items())}, dict(cpu)
 
 
