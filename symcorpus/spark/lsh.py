@@ -34,15 +34,26 @@ DRIVER_MAX_BAND_VALUES = 20_000_000
 _CHUNK = 50_000  # candidate pairs compared at once: 2 x 50K x 240 x 4 bytes of signatures
 
 
+def _buckets(nodes: np.ndarray, column: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(bucket of each member, members, start and size of each bucket): `nodes` grouped by their hash
+    in one band (`column`), buckets in hash order, each bucket's members by node, the smallest first."""
+    order = np.lexsort((nodes, column))
+    bucket, members = column[order], nodes[order]
+    starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
+    return bucket, members, starts, np.diff(np.append(starts, len(bucket)))
+
+
+def _distinct(pairs_a: list[np.ndarray], pairs_b: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    pairs = np.unique(np.stack([np.concatenate(pairs_a), np.concatenate(pairs_b)], axis=1), axis=0)
+    return pairs[:, 0], pairs[:, 1]
+
+
 def candidate_pairs(nodes: np.ndarray, bands: np.ndarray, max_bucket_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct candidate pairs (a, b) of nodes (n,) whose band hashes (n, bands) share a bucket."""
     groups_members: dict[int, list[np.ndarray]] = {}  # bucket size -> (buckets, size) member arrays
     stars_a, stars_b = [], []
     for band in range(bands.shape[1]):
-        order = np.lexsort((nodes, bands[:, band]))  # by bucket, members by node: the smallest first
-        bucket, members = bands[order, band], nodes[order]
-        starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
-        sizes = np.diff(np.append(starts, len(bucket)))
+        _, members, starts, sizes = _buckets(nodes, bands[:, band])
         for size in np.unique(sizes[sizes > 1]).tolist():
             first = starts[sizes == size]
             if size <= max_bucket_size:
@@ -59,8 +70,7 @@ def candidate_pairs(nodes: np.ndarray, bands: np.ndarray, max_bucket_size: int) 
         pairs_b.append(members[:, j].ravel())
     if not pairs_a:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    pairs = np.unique(np.stack([np.concatenate(pairs_a), np.concatenate(pairs_b)], axis=1), axis=0)
-    return pairs[:, 0], pairs[:, 1]
+    return _distinct(pairs_a, pairs_b)
 
 
 def leaf_candidates(leaves: np.ndarray, leaf_bands: np.ndarray, nodes: np.ndarray, bands: np.ndarray,
@@ -74,10 +84,7 @@ def leaf_candidates(leaves: np.ndarray, leaf_bands: np.ndarray, nodes: np.ndarra
         near = np.flatnonzero(np.isin(bands[:, band], leaf_bands[:, band]))
         if len(near) == 0:
             continue
-        order = near[np.lexsort((nodes[near], bands[near, band]))]  # by bucket, members by node: the smallest first
-        bucket, members = bands[order, band], nodes[order]
-        starts = np.flatnonzero(np.concatenate(([True], bucket[1:] != bucket[:-1])))
-        sizes = np.diff(np.append(starts, len(bucket)))
+        bucket, members, starts, sizes = _buckets(nodes[near], bands[near, band])
         at = np.minimum(np.searchsorted(bucket[starts], leaf_bands[:, band]), len(starts) - 1)
         hit = np.flatnonzero(bucket[starts[at]] == leaf_bands[:, band])  # leaves whose bucket has nodes
         take = np.where(sizes[at[hit]] > max_bucket_size, 1, sizes[at[hit]])
@@ -85,8 +92,7 @@ def leaf_candidates(leaves: np.ndarray, leaf_bands: np.ndarray, nodes: np.ndarra
         offset = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)  # 0, 1, ... within a bucket
         pairs_a.append(leaves[np.repeat(hit, take)])
         pairs_b.append(members[first + offset])
-    pairs = np.unique(np.stack([np.concatenate(pairs_a), np.concatenate(pairs_b)], axis=1), axis=0)
-    return pairs[:, 0], pairs[:, 1]
+    return _distinct(pairs_a, pairs_b)
 
 
 def similarities(a: np.ndarray, b: np.ndarray, packed: dict[int, bytes]) -> np.ndarray:
